@@ -1,0 +1,118 @@
+"""Typed errors raised by pastegen.
+
+Every error the library raises on purpose derives from :class:`PastegenError`, so callers can
+catch one type; the CLI turns each into a single ``Error: ...`` line. Messages are one line,
+say what was wrong and, where it helps, what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PastegenError",
+    "SpecError",
+    "ImageError",
+    "EmptyFileError",
+    "NotAnImageError",
+    "TruncatedImageError",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "UnsupportedImageError",
+    "SourceError",
+    "DatasetNotFoundError",
+    "StoreError",
+    "OutputExistsError",
+    "IncompleteFileError",
+    "IncompatibleFileError",
+    "CorruptFileError",
+    "ResumeMismatchError",
+]
+
+
+class PastegenError(Exception):
+    """Base class of every error pastegen raises on purpose."""
+
+
+class SpecError(PastegenError, ValueError):
+    """An invalid parameter range, size or option in a spec or a component's parameters."""
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+class ImageError(PastegenError):
+    """A file that cannot be used as a source image.
+
+    Parameters
+    ----------
+    path : str
+        The offending file.
+    reason : str
+        A short, human-readable reason (stored in HDF5 metadata for skipped files).
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class EmptyFileError(ImageError):
+    """The file has zero bytes."""
+
+
+class NotAnImageError(ImageError):
+    """The file is not an image format that can be decoded."""
+
+
+class TruncatedImageError(ImageError):
+    """The image's data ends early or is corrupt."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than the configured limit (checked before decoding)."""
+
+
+class ImageTooSmallError(ImageError):
+    """The image is smaller than the crop and the small-image policy is ``skip``."""
+
+
+class UnsupportedImageError(ImageError):
+    """The image decodes but its pixel layout cannot be converted to RGB."""
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+
+class SourceError(PastegenError):
+    """A source of images (folder, glob, list file, dataset) cannot be used."""
+
+
+class DatasetNotFoundError(SourceError):
+    """A named dataset is not where the data root says it should be."""
+
+
+# --- HDF5 store ---------------------------------------------------------------------------------
+
+
+class StoreError(PastegenError):
+    """Base class of HDF5 store errors."""
+
+
+class OutputExistsError(StoreError):
+    """The output file exists and neither overwriting nor resuming was asked for."""
+
+
+class IncompleteFileError(StoreError):
+    """The file was not finished by its writer (an interrupted run)."""
+
+
+class IncompatibleFileError(StoreError):
+    """The file is not a pastegen tuple file, or has another format version."""
+
+
+class CorruptFileError(StoreError):
+    """The file's data fails its checksums or its own consistency checks."""
+
+
+class ResumeMismatchError(StoreError):
+    """A run asked to resume a partial file that was made with other settings."""

@@ -1,0 +1,500 @@
+"""The tuple pipeline: spec and presets, per-tuple parameters, rendering, ``TupleGenerator``.
+
+A training tuple is made from one source photo in three pure steps:
+
+1. ``I = crop.apply(photo, params.crop)``: the ground truth at the working size;
+2. ``T(I) = T_shading(T_geometric(I))`` with the contrast statistics taken inside M;
+3. ``I_T = I·(1−M)``, ``I_S = T(I)·M`` (uint8, rounding half up), and M itself.
+
+Every random number is drawn in :meth:`TupleGenerator.sample_params`, from one stream per
+component (:mod:`pastegen.rng`); :func:`render` is a pure function of the crop and the
+parameters, so stored parameters replay a tuple exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .components import color, crop, geometric, mask, mix, shading
+from .errors import SourceError, SpecError
+from .rng import check_seed, component_rng, source_for_index
+
+__all__ = [
+    "TupleSpec",
+    "PRESETS",
+    "preset",
+    "DISABLEABLE",
+    "TupleParams",
+    "TrainingTuple",
+    "Stages",
+    "param_fields",
+    "render",
+    "render_stages",
+    "quantize",
+    "TupleGenerator",
+]
+
+#: Components that a spec may disable (a disabled component uses identity parameters and draws
+#: nothing; the other components' draws are unchanged).
+DISABLEABLE = ("geometric", "color_a", "color_b", "mix")
+
+_SUBSPECS = {
+    "crop": crop.CropSpec,
+    "geometric": geometric.GeometricSpec,
+    "color": color.ColorSpec,
+    "mix": mix.MixSpec,
+    "mask": mask.MaskSpec,
+}
+
+
+@dataclass(frozen=True)
+class TupleSpec:
+    """Everything that defines a run's tuples apart from the seed and the source photos.
+
+    Parameters
+    ----------
+    height, width : int
+        Working size of the tuples in pixels (8 to 8192).
+    crop : CropSpec
+        Resize policy and crop mode.
+    geometric : GeometricSpec
+        Corner-offset range σ (pixels at the working size) and border rule of ``T_geometric``.
+    color : ColorSpec
+        Ranges of both colour transforms of ``T_shading``.
+    mix : MixSpec
+        Grid size and salt probability of the mixing field.
+    mask : MaskSpec
+        Size and angle ranges of the rotated-rectangle mask.
+    disabled : tuple of str
+        Components replaced by their identity (see :data:`DISABLEABLE`); e.g. ``("mix",)``
+        gives the paper's global-shading ablation, ``("geometric",)`` σ = 0.
+    name : str
+        The preset this spec came from (informational).
+    """
+
+    height: int = 512
+    width: int = 512
+    crop: crop.CropSpec = field(default_factory=crop.CropSpec)
+    geometric: geometric.GeometricSpec = field(default_factory=geometric.GeometricSpec)
+    color: color.ColorSpec = field(default_factory=color.ColorSpec)
+    mix: mix.MixSpec = field(default_factory=mix.MixSpec)
+    mask: mask.MaskSpec = field(default_factory=mask.MaskSpec)
+    disabled: tuple[str, ...] = ()
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        for dim in ("height", "width"):
+            value = getattr(self, dim)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 8 <= value <= 8192:
+                raise SpecError(f"{dim} must be an integer between 8 and 8192, got {value!r}")
+            object.__setattr__(self, dim, int(value))
+        for key, cls in _SUBSPECS.items():
+            if not isinstance(getattr(self, key), cls):
+                raise SpecError(f"{key} must be a {cls.__name__}, got {type(getattr(self, key)).__name__}")
+        disabled = tuple(sorted(set(self.disabled)))
+        unknown = [d for d in disabled if d not in DISABLEABLE]
+        if unknown:
+            raise SpecError(f"cannot disable {unknown}; components that can be disabled: {DISABLEABLE}")
+        object.__setattr__(self, "disabled", disabled)
+        self.mask.check_size(self.height, self.width)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return (self.height, self.width)
+
+    def enabled(self, component: str) -> bool:
+        """Whether ``component`` draws and applies its parameters."""
+        return component not in self.disabled
+
+    def replace(self, **changes: Any) -> "TupleSpec":
+        """A copy with fields replaced; ``sigma=`` is accepted as a shortcut for ``geometric.sigma``."""
+        if "sigma" in changes:
+            changes["geometric"] = dataclasses.replace(changes.get("geometric", self.geometric), sigma=changes.pop("sigma"))
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys); equal specs give equal strings."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TupleSpec":
+        """Rebuild and validate a spec from :meth:`to_dict` output; unknown keys are errors."""
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"unknown spec keys: {unknown}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _SUBSPECS:
+                sub = _SUBSPECS[key]
+                if not isinstance(value, Mapping):
+                    raise SpecError(f"spec.{key} must be a mapping, got {value!r}")
+                sub_known = {f.name for f in dataclasses.fields(sub)}
+                bad = sorted(set(value) - sub_known)
+                if bad:
+                    raise SpecError(f"unknown keys in spec.{key}: {bad}")
+                kwargs[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            elif key == "disabled":
+                kwargs[key] = tuple(value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TupleSpec":
+        """Inverse of :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"spec is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+#: Named presets. ``faces`` and ``cityscapes`` follow the paper (section 3.1.3 and 3.3);
+#: ``scenes`` is for street photos of CamVid's size (480x360); ``photos`` for any folder of photos
+#: (``--images``): the shorter side matched to 512, a random square cut; ``sample`` is the small embedded
+#: default run on the photos bundled in the scikit-image/scikit-learn/matplotlib wheels.
+PRESETS: Mapping[str, TupleSpec] = {
+    "faces": TupleSpec(512, 512, crop=crop.CropSpec(mode="resize"), geometric=geometric.GeometricSpec(sigma=15.0), name="faces"),
+    "cityscapes": TupleSpec(
+        512, 512, crop=crop.CropSpec(mode="scale-crop", scale=0.5), geometric=geometric.GeometricSpec(sigma=10.0), name="cityscapes"
+    ),
+    "scenes": TupleSpec(256, 256, crop=crop.CropSpec(mode="cover-crop"), geometric=geometric.GeometricSpec(sigma=5.0), name="scenes"),
+    "photos": TupleSpec(512, 512, crop=crop.CropSpec(mode="cover-crop"), geometric=geometric.GeometricSpec(sigma=15.0), name="photos"),
+    "sample": TupleSpec(256, 256, crop=crop.CropSpec(mode="cover-crop"), geometric=geometric.GeometricSpec(sigma=7.5), name="sample"),
+}
+
+
+def preset(name: str, **changes: Any) -> TupleSpec:
+    """The preset ``name`` with optional changes (e.g. ``sigma=15``, ``height=256``)."""
+    if name not in PRESETS:
+        raise SpecError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name].replace(**changes) if changes else PRESETS[name]
+
+
+# --- per-tuple parameters ---------------------------------------------------------------------
+
+_PARAM_COMPONENTS = ("crop", "geometric", "color_a", "color_b", "mix", "mask")
+
+
+@dataclass(frozen=True)
+class TupleParams:
+    """Everything drawn for one tuple: replaying these reproduces the tuple exactly."""
+
+    index: int
+    source_index: int
+    crop: crop.CropParams
+    geometric: geometric.GeometricParams
+    color_a: color.ColorParams
+    color_b: color.ColorParams
+    mix: mix.MixParams
+    mask: mask.MaskParams
+
+    def to_record(self) -> dict[str, Any]:
+        """Flat ``{"component/field": value}`` dict, the layout of the HDF5 ``params`` group."""
+        record: dict[str, Any] = {}
+        for name in _PARAM_COMPONENTS:
+            for key, value in getattr(self, name).to_record().items():
+                record[f"{name}/{key}"] = value
+        return record
+
+    @classmethod
+    def from_record(cls, index: int, source_index: int, record: Mapping[str, Any]) -> "TupleParams":
+        """Inverse of :meth:`to_record`."""
+        parts: dict[str, dict[str, Any]] = {name: {} for name in _PARAM_COMPONENTS}
+        for key, value in record.items():
+            name, _, sub = key.partition("/")
+            if name in parts:
+                parts[name][sub] = value
+        return cls(
+            index=int(index),
+            source_index=int(source_index),
+            crop=crop.CropParams.from_record(parts["crop"]),
+            geometric=geometric.GeometricParams.from_record(parts["geometric"]),
+            color_a=color.ColorParams.from_record(parts["color_a"]),
+            color_b=color.ColorParams.from_record(parts["color_b"]),
+            mix=mix.MixParams.from_record(parts["mix"]),
+            mask=mask.MaskParams.from_record(parts["mask"]),
+        )
+
+
+def param_fields(spec: TupleSpec) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The storage schema of :meth:`TupleParams.to_record` for ``spec``."""
+    schemas = {
+        "crop": crop.FIELDS,
+        "geometric": geometric.FIELDS,
+        "color_a": color.FIELDS,
+        "color_b": color.FIELDS,
+        "mix": mix.fields(spec.mix),
+        "mask": mask.FIELDS,
+    }
+    return {f"{name}/{key}": (tuple(shape), dtype) for name, schema in schemas.items() for key, (shape, dtype) in schema.items()}
+
+
+# --- rendering (pure) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingTuple:
+    """One training tuple (all uint8): ``I``, ``I_T = I·(1−M)``, ``I_S = T(I)·M`` and ``M`` (0/1)."""
+
+    I: np.ndarray  # noqa: E741 - the paper's name
+    I_T: np.ndarray
+    I_S: np.ndarray
+    M: np.ndarray
+    params: TupleParams
+
+    @property
+    def X(self) -> np.ndarray:
+        """The network's image input ``I·(1−M) + T(I)·M`` (uint8)."""
+        return self.I_T + self.I_S
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``{"I", "I_T", "I_S", "M"}`` as stored in HDF5."""
+        return {"I": self.I, "I_T": self.I_T, "I_S": self.I_S, "M": self.M}
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Intermediate images of T for previews (paper Figure 2), float32 in [0, 1]."""
+
+    I: np.ndarray  # noqa: E741
+    color: np.ndarray  # T_color(I) with the first colour transform
+    shading: np.ndarray  # T_shading(I)
+    geometric: np.ndarray  # T_geometric(I)
+    T: np.ndarray  # T(I) = T_shading(T_geometric(I))
+    M: np.ndarray  # uint8 mask
+
+
+def quantize(image: np.ndarray) -> np.ndarray:
+    """Float [0, 1] to uint8, rounding half up: ``floor(clip(x, 0, 1)·255 + 0.5)``."""
+    return np.floor(np.clip(image, 0.0, 1.0) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+
+
+def _check_crop(image: np.ndarray, spec: TupleSpec) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.shape != (spec.height, spec.width, 3):
+        raise SpecError(f"the crop I must be uint8 of shape {(spec.height, spec.width, 3)}, got {image.dtype} {image.shape}")
+    return image
+
+
+def _transform(image: np.ndarray, params: TupleParams, spec: TupleSpec, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T_geometric(I), T(I)) as float32 in [0, 1]."""
+    warped = geometric.apply(image, params.geometric, border=spec.geometric.border) / np.float32(255)
+    return warped, shading.apply(warped, params.color_a, params.color_b, params.mix, region=m)
+
+
+def render(image: np.ndarray, params: TupleParams, spec: TupleSpec) -> TrainingTuple:
+    """Render the tuple of ``params`` from its crop ``I`` (a pure function).
+
+    Parameters
+    ----------
+    image : ndarray, (H, W, 3), uint8
+        The ground truth ``I``: the source photo after :func:`pastegen.components.crop.apply`.
+    params : TupleParams
+    spec : TupleSpec
+
+    Returns
+    -------
+    TrainingTuple
+    """
+    image = _check_crop(image, spec)
+    m = mask.rasterize(spec.height, spec.width, params.mask)
+    _, t = _transform(image, params, spec, m)
+    m3 = m[..., None]
+    return TrainingTuple(I=image, I_T=image * (1 - m3), I_S=quantize(t) * m3, M=m, params=params)
+
+
+def render_stages(image: np.ndarray, params: TupleParams, spec: TupleSpec) -> Stages:
+    """The intermediate images of T for ``params`` (paper Figure 2), from the crop ``I``."""
+    image = _check_crop(image, spec)
+    m = mask.rasterize(spec.height, spec.width, params.mask)
+    warped, t = _transform(image, params, spec, m)
+    return Stages(
+        I=image.astype(np.float32) / np.float32(255),
+        color=color.apply(image, params.color_a, region=m),
+        shading=shading.apply(image, params.color_a, params.color_b, params.mix, region=m),
+        geometric=warped,
+        T=t,
+        M=m,
+    )
+
+
+# --- the generator ----------------------------------------------------------------------------
+
+Source = Any  # str | os.PathLike | SourceImage | np.ndarray
+
+
+class TupleGenerator:
+    """Index-addressed training tuples: ``TupleGenerator(sources, spec, seed)[i]``.
+
+    Tuple ``i`` depends only on ``(seed, i, spec)`` and the source photos, whatever the order
+    in which tuples are asked for or the process that asks. Source ``k`` of epoch ``e`` (one pass
+    over all sources) is chosen by a seeded permutation, so every photo is used once per epoch.
+
+    Parameters
+    ----------
+    sources : sequence
+        Source photos: paths, :class:`pastegen.sources.SourceImage` records (from
+        :func:`pastegen.sources.scan_sources`) or in-memory RGB uint8 arrays.
+    spec : TupleSpec, optional
+        Defaults to ``TupleSpec()`` (512x512, the paper's ranges, σ = 15).
+    seed : int, optional
+        Root seed (non-negative).
+    max_pixels : int, optional
+        Pixel limit checked before decoding a photo.
+    cache_size : int, optional
+        Number of decoded photos kept in memory.
+
+    Examples
+    --------
+    >>> from pastegen import TupleGenerator, preset, sample_image_paths
+    >>> gen = TupleGenerator(sample_image_paths(), preset("sample"), seed=0)
+    >>> t = gen[0]
+    >>> t.I.shape, t.M.dtype
+    ((256, 256, 3), dtype('uint8'))
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        spec: TupleSpec | None = None,
+        seed: int = 0,
+        *,
+        max_pixels: int | None = None,
+        cache_size: int = 2,
+    ) -> None:
+        from . import sources as _sources
+
+        self.spec = spec if spec is not None else TupleSpec()
+        if not isinstance(self.spec, TupleSpec):
+            raise SpecError(f"spec must be a TupleSpec, got {type(self.spec).__name__}")
+        self.seed = check_seed(seed)
+        self.sources = list(sources)
+        if not self.sources:
+            raise SourceError("no source images were given")
+        self.max_pixels = _sources.DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
+        self._cache_size = max(0, int(cache_size))
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._sizes: dict[int, tuple[int, int]] = {}
+
+    def __repr__(self) -> str:
+        return f"TupleGenerator({len(self.sources)} sources, spec={self.spec.name!r}, seed={self.seed})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = OrderedDict()  # decoded photos are not shipped to workers
+        return state
+
+    def __getitem__(self, index: int) -> TrainingTuple:
+        return self.render(self.sample_params(index))
+
+    def __iter__(self):  # pragma: no cover - guard against accidental infinite loops
+        raise TypeError("TupleGenerator is infinite; index it or use generate(range(...))")
+
+    def generate(self, indices: Iterable[int]) -> Iterable[TrainingTuple]:
+        """Yield the tuples of ``indices`` in order."""
+        for i in indices:
+            yield self[i]
+
+    @property
+    def param_fields(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Storage schema of the parameters (see :func:`param_fields`)."""
+        return param_fields(self.spec)
+
+    # sources ----------------------------------------------------------------------------------
+
+    def source_name(self, k: int) -> str:
+        """A printable name of source ``k``."""
+        src = self.sources[k]
+        if isinstance(src, np.ndarray):
+            return f"<array {k}>"
+        return str(getattr(src, "path", src))
+
+    def source_size(self, k: int) -> tuple[int, int]:
+        """(height, width) of source ``k``, read from the header without decoding when possible."""
+        if k not in self._sizes:
+            from . import sources as _sources
+
+            src = self.sources[k]
+            if isinstance(src, np.ndarray):
+                size = src.shape[:2]
+            elif hasattr(src, "height"):
+                size = (src.height, src.width)
+            else:
+                size = _sources.read_image_size(os.fspath(src), max_pixels=self.max_pixels)
+            self._sizes[k] = (int(size[0]), int(size[1]))
+        return self._sizes[k]
+
+    def load(self, k: int) -> np.ndarray:
+        """Decoded RGB uint8 source ``k`` (cached)."""
+        if k in self._cache:
+            self._cache.move_to_end(k)
+            return self._cache[k]
+        from . import sources as _sources
+
+        src = self.sources[k]
+        if isinstance(src, np.ndarray):
+            image = src
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                raise SpecError(f"in-memory source {k} must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        else:
+            image = _sources.decode_image(os.fspath(getattr(src, "path", src)), max_pixels=self.max_pixels)
+            expected = self.source_size(k)
+            if image.shape[:2] != expected:
+                raise SourceError(f"{self.source_name(k)} changed since it was scanned: {image.shape[:2]} instead of {expected}")
+        if self._cache_size:
+            self._cache[k] = image
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return image
+
+    # parameters and rendering -----------------------------------------------------------------
+
+    def sample_params(self, index: int) -> TupleParams:
+        """Draw every random parameter of tuple ``index`` (the only place randomness happens)."""
+        index = int(index)
+        if index < 0:
+            raise IndexError(f"tuple index must be non-negative, got {index}")
+        spec = self.spec
+        k = source_for_index(self.seed, index, len(self.sources))
+
+        def rng(name: str) -> np.random.Generator:
+            return component_rng(self.seed, index, name)
+
+        return TupleParams(
+            index=index,
+            source_index=k,
+            crop=crop.sample(rng("crop"), spec.crop, self.source_size(k), spec.size),
+            geometric=geometric.sample(rng("geometric"), spec.geometric) if spec.enabled("geometric") else geometric.identity(),
+            color_a=color.sample(rng("color_a"), spec.color) if spec.enabled("color_a") else color.identity(),
+            color_b=color.sample(rng("color_b"), spec.color) if spec.enabled("color_b") else color.identity(),
+            mix=mix.sample(rng("mix"), spec.mix) if spec.enabled("mix") else mix.identity(spec.mix),
+            mask=mask.sample(rng("mask"), spec.mask, spec.height, spec.width),
+        )
+
+    def crop_image(self, params: TupleParams) -> np.ndarray:
+        """The ground truth ``I`` of ``params``: its source photo resized and cropped."""
+        return crop.apply(self.load(params.source_index), params.crop, self.spec.size)
+
+    def render(self, params: TupleParams) -> TrainingTuple:
+        """Render (or replay) the tuple of ``params``."""
+        return render(self.crop_image(params), params, self.spec)
+
+    def stages(self, index_or_params: int | TupleParams) -> Stages:
+        """Intermediate images of T for a tuple (paper Figure 2)."""
+        params = index_or_params if isinstance(index_or_params, TupleParams) else self.sample_params(index_or_params)
+        return render_stages(self.crop_image(params), params, self.spec)

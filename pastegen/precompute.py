@@ -1,0 +1,249 @@
+"""Precompute a run of tuples into an HDF5 file: scan, generate (in parallel), store, check.
+
+:func:`make` is what ``pastegen make`` calls. Workers render tuples; one writer (this process)
+stores them in index order, so ``jobs=1`` and ``jobs=N`` give identical files. The output is
+written under a temporary name and renamed into place at the end; an interrupted run is finished
+by calling again with ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ._version import __version__
+from .components import crop
+from .errors import CorruptFileError, SourceError
+from .pipeline import TupleGenerator, TupleParams, TupleSpec, render
+from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
+from .store import DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, open_tuples
+
+__all__ = ["MakeResult", "make", "replay_check", "ProgressCallback", "BATCH_SIZE"]
+
+#: ``progress(stage, done, total)``; stage is "scan" or "generate", ``done`` is an increment.
+ProgressCallback = Callable[[str, int, int], None]
+
+#: Tuples per parallel task: large enough to amortise inter-process transfer, small enough to
+#: keep memory flat and the progress bar lively.
+BATCH_SIZE = 8
+
+
+@dataclass(frozen=True)
+class MakeResult:
+    """Summary of a :func:`make` run."""
+
+    path: Path
+    count: int  # tuples in the file
+    generated: int  # tuples rendered by this call (count minus those a resumed file already had)
+    sources: tuple[SourceImage, ...]
+    skipped: tuple[SkippedFile, ...]
+    seconds: float
+    spec: TupleSpec
+    seed: int
+    compression: str
+    file_bytes: int = field(default=0)
+
+    @property
+    def tuples_per_second(self) -> float:
+        return self.generated / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _render_batch(gen: TupleGenerator, indices: Sequence[int]) -> list[tuple[int, int, dict, dict]]:
+    out = []
+    for i in indices:
+        t = gen[i]
+        out.append((i, t.params.source_index, t.arrays(), t.params.to_record()))
+    return out
+
+
+def _batches(indices: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(indices), size):
+        yield list(indices[start : start + size])
+
+
+def _scan(
+    paths: Sequence[str] | SourceScan,
+    spec: TupleSpec,
+    *,
+    max_pixels: int,
+    jobs: int,
+    strict: bool,
+    progress: ProgressCallback | None,
+) -> SourceScan:
+    if isinstance(paths, SourceScan):
+        return paths
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise SourceError("no source images were given")
+    total = len(paths)
+    scan = scan_sources(
+        paths,
+        max_pixels=max_pixels,
+        min_size=crop.min_source_size(spec.crop, spec.size),
+        jobs=jobs,
+        strict=strict,
+        progress=(lambda n: progress("scan", n, total)) if progress else None,
+    )
+    if not scan.images:
+        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in scan.skipped[:3])
+        raise SourceError(f"none of the {total} source files can be used ({reasons}{'; ...' if len(scan.skipped) > 3 else ''})")
+    return scan
+
+
+def make(
+    output: str | os.PathLike,
+    sources: Sequence[str | os.PathLike] | SourceScan,
+    spec: TupleSpec,
+    *,
+    count: int,
+    seed: int = 0,
+    jobs: int = 1,
+    compression: str = DEFAULT_COMPRESSION,
+    resume: bool = False,
+    overwrite: bool = False,
+    strict: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: ProgressCallback | None = None,
+) -> MakeResult:
+    """Generate ``count`` tuples into the HDF5 file ``output``.
+
+    Parameters
+    ----------
+    output : path
+        The final file. Written as ``<output>.partial`` and renamed at the end.
+    sources : sequence of paths, or SourceScan
+        Source photos. Paths are scanned first: every file is decoded and hashed, bad files are
+        skipped and listed (``strict=True`` stops at the first one instead).
+    spec : TupleSpec
+    count : int
+        Number of tuples (indices ``0 .. count-1``).
+    seed : int
+        Root seed; tuple ``i`` depends only on ``(seed, i, spec, sources)``.
+    jobs : int
+        Worker processes (joblib/loky) for scanning and rendering; the file is identical for any
+        value. ``-1`` uses every core.
+    compression : str
+        One of :data:`pastegen.store.COMPRESSIONS`.
+    resume : bool
+        Finish an interrupted run of the same settings (its ``.partial`` file).
+    overwrite : bool
+        Replace an existing output (the old file stays until the new one is complete).
+    strict : bool
+        Fail on the first bad source file instead of skipping it.
+    max_pixels : int
+        Pixel limit per source image, checked before decoding.
+    progress : callable, optional
+        ``progress(stage, increment, total)`` for progress bars.
+
+    Returns
+    -------
+    MakeResult
+    """
+    if count < 1:
+        raise SourceError(f"count must be at least 1, got {count}")
+    jobs = _resolve_jobs(jobs)
+    started = time.perf_counter()
+    scan = _scan(sources, spec, max_pixels=max_pixels, jobs=jobs, strict=strict, progress=progress)
+    gen = TupleGenerator(scan.images, spec, seed, max_pixels=max_pixels)
+    layout = StoreLayout(count=count, height=spec.height, width=spec.width, param_fields=gen.param_fields)
+    attrs = {
+        "spec": spec.to_json(),
+        "seed": gen.seed,
+        "sources": [s.to_dict() for s in scan.images],
+        "skipped": [s.to_dict() for s in scan.skipped],
+        "generator": f"pastegen {__version__}",
+    }
+    with TupleWriter(output, layout, attrs=attrs, compression=compression, overwrite=overwrite, resume=resume) as writer:
+        pending = writer.pending()
+        if progress and len(pending) < count:
+            progress("generate", count - len(pending), count)
+        for batch in _generate(gen, pending, jobs):
+            for index, source_index, arrays, record in batch:
+                writer.write(index, arrays, record, source_index)
+            if progress:
+                progress("generate", len(batch), count)
+        final = writer.commit()
+    return MakeResult(
+        path=Path(final),
+        count=count,
+        generated=len(pending),
+        sources=tuple(scan.images),
+        skipped=tuple(scan.skipped),
+        seconds=time.perf_counter() - started,
+        spec=spec,
+        seed=gen.seed,
+        compression=compression,
+        file_bytes=os.path.getsize(final),
+    )
+
+
+def _resolve_jobs(jobs: int) -> int:
+    if jobs == -1 or jobs == 0:
+        return os.cpu_count() or 1
+    if jobs < -1:
+        raise SourceError(f"jobs must be positive or -1 (all cores), got {jobs}")
+    return int(jobs)
+
+
+def _generate(gen: TupleGenerator, pending: Sequence[int], jobs: int) -> Iterator[list]:
+    """Rendered batches in index order (serially, or by a joblib pool)."""
+    if jobs == 1 or len(pending) <= BATCH_SIZE:
+        for batch in _batches(pending, BATCH_SIZE):
+            yield _render_batch(gen, batch)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
+    yield from parallel(delayed(_render_batch)(gen, batch) for batch in _batches(pending, BATCH_SIZE))
+
+
+def replay_check(
+    tuples: TupleFile | str | os.PathLike,
+    indices: Sequence[int] | None = None,
+    *,
+    check_sources: bool = True,
+) -> list[str]:
+    """Re-render stored tuples from their stored parameters and compare, bit for bit.
+
+    ``I_T``, ``I_S`` and ``M`` are re-rendered from the stored ``I`` and parameters; when the
+    source photos are still where the file says (and ``check_sources``), ``I`` is re-cut from its
+    source photo too.
+
+    Returns
+    -------
+    list of str
+        Problems found (empty when every tuple replays exactly).
+    """
+    tf = tuples if isinstance(tuples, TupleFile) else open_tuples(tuples)
+    spec = TupleSpec.from_json(tf.attrs["spec"])
+    sources = [SourceImage(**s) for s in tf.attrs["sources"]]
+    have_sources = check_sources and all(os.path.exists(s.path) for s in sources)
+    gen = TupleGenerator(sources, spec, tf.attrs["seed"]) if have_sources else None
+    problems: list[str] = []
+    for i in range(len(tf)) if indices is None else indices:
+        item = tf[i]
+        params = TupleParams.from_record(i, item["source_index"], item["params"])
+        again = render(item["I"], params, spec)
+        for name in ("I_T", "I_S", "M"):
+            if not np.array_equal(getattr(again, name), item[name]):
+                problems.append(f"tuple {i}: {name} does not replay from the stored parameters")
+        if gen is not None:
+            if gen.sample_params(i) != params:
+                problems.append(f"tuple {i}: stored parameters differ from those the seed draws")
+            elif not np.array_equal(gen.crop_image(params), item["I"]):
+                problems.append(f"tuple {i}: I differs from its source photo {sources[params.source_index].path}")
+    if tf is not tuples:
+        tf.close()
+    return problems
+
+
+def check_replay_or_raise(path: str | os.PathLike, indices: Sequence[int] | None = None) -> None:
+    """:func:`replay_check`, raising :class:`CorruptFileError` on the first problem."""
+    problems = replay_check(path, indices)
+    if problems:
+        raise CorruptFileError(f"{path}: {problems[0]} ({len(problems)} problem(s))")

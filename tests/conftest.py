@@ -1,0 +1,23 @@
+"""Shared fixtures: the shared data root (tests that need it skip cleanly without it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path:
+    """``PASTEGEN_DATA_ROOT``, else ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("PASTEGEN_DATA_ROOT", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = data_root()
+    if not (root / "faces" / "train").is_dir():
+        pytest.skip(f"shared data not found at {root} (set PASTEGEN_DATA_ROOT)")
+    return root

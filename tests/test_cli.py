@@ -1,0 +1,203 @@
+"""End to end: ``pastegen make / preview / info / verify`` and the library's ``make``.
+
+Covers the issue's "done when": identical arrays for repeated runs and for --jobs 1 vs 2, a
+killed run leaves no output and --resume gives the uninterrupted arrays, a folder of good and
+bad files completes and reports what it skipped, --strict fails with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pastegen.cli import main
+from pastegen.pipeline import TupleSpec, preset
+from pastegen.precompute import make, replay_check
+from pastegen.store import open_tuples
+
+ARRAYS = ("I", "I_T", "I_S", "M")
+
+
+def write_rgb(path: Path, image: np.ndarray) -> Path:
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    """A folder of small real photos (from scikit-image's bundled data)."""
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        img = getattr(skimage.data, name)()
+        write_rgb(folder / f"{name}.png", cv2.resize(img, (img.shape[1] // 4, img.shape[0] // 4), interpolation=cv2.INTER_AREA))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def messy_dir(tmp_path_factory, photo_dir) -> Path:
+    """Good photos mixed with a truncated JPEG, a zero-byte file, a text file named .png,
+    a 16-bit PNG and an RGBA PNG."""
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("messy")
+    img = cv2.resize(skimage.data.astronaut(), (96, 96), interpolation=cv2.INTER_AREA)
+    write_rgb(folder / "good1.png", img)
+    write_rgb(folder / "good2.jpg", img[:, ::-1].copy())
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    (folder / "truncated.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.png").write_text("this is not an image\n")
+    cv2.imwrite(str(folder / "deep16.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    rgba = np.dstack([img, np.full(img.shape[:2], 200, np.uint8)])
+    cv2.imwrite(str(folder / "alpha.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    return folder
+
+
+def read_all(path: Path) -> dict[str, np.ndarray]:
+    out = {}
+    with h5py.File(path, "r") as f:
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+
+        f.visititems(visit)
+    return out
+
+
+def assert_same_arrays(a: Path, b: Path) -> None:
+    da, db = read_all(a), read_all(b)
+    assert set(da) == set(db)
+    for k in da:
+        np.testing.assert_array_equal(da[k], db[k], err_msg=k)
+
+
+def run(*args: str, env: dict | None = None):
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result
+
+
+SMALL_ARGS = ("--size", "48", "--sigma", "3")
+
+
+def test_make_twice_and_jobs_1_vs_2_give_identical_arrays(tmp_path, photo_dir):
+    spec = preset("photos", height=48, width=48, sigma=3.0)
+    paths = sorted(str(p) for p in photo_dir.iterdir())
+    a = make(tmp_path / "a.h5", paths, spec, count=20, seed=4)
+    b = make(tmp_path / "b.h5", paths, spec, count=20, seed=4)
+    c = make(tmp_path / "c.h5", paths, spec, count=20, seed=4, jobs=2)
+    assert a.count == b.count == c.count == 20
+    assert_same_arrays(a.path, b.path)
+    assert_same_arrays(a.path, c.path)
+    assert not replay_check(a.path)
+    with open_tuples(a.path) as tf:
+        assert len(tf) == 20 and TupleSpec.from_json(tf.attrs["spec"]) == spec
+        assert tf.attrs["seed"] == 4 and len(tf.attrs["sources"]) == 4
+
+
+def test_cli_make_info_verify_preview(tmp_path, photo_dir):
+    out = tmp_path / "out.h5"
+    r = run("make", "--images", str(photo_dir), *SMALL_ARGS, "--count", "10", "-q", str(out))
+    assert r.exit_code == 0, r.output
+    assert out.exists() and not Path(str(out) + ".partial").exists()
+    r = run("make", "--images", str(photo_dir), *SMALL_ARGS, "--count", "10", str(out))
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    r = run("info", str(out))
+    assert r.exit_code == 0 and "10 tuples of 48x48" in r.output, r.output
+    r = run("info", "--json", str(out))
+    assert r.exit_code == 0 and '"count": 10' in r.output
+    r = run("verify", "--replay", "10", str(out))
+    assert r.exit_code == 0 and "OK" in r.output, r.output
+    png = tmp_path / "p.png"
+    r = run("preview", "--from", str(out), "--count", "3", "--tile", "48", str(png))
+    assert r.exit_code == 0, r.output
+    grid = cv2.imread(str(png))
+    assert grid.shape[1] == 5 * 48 + 4 * 4 and grid.shape[0] > 6 * 48
+    r = run("preview", "--images", str(photo_dir), *SMALL_ARGS, "--count", "2", str(tmp_path / "q.png"))
+    assert r.exit_code == 0 and (tmp_path / "q.png").exists(), r.output
+
+
+def test_messy_folder_skips_and_reports_bad_files(tmp_path, messy_dir):
+    out = tmp_path / "messy.h5"
+    r = run("make", "--images", str(messy_dir), *SMALL_ARGS, "--count", "8", str(out))
+    assert r.exit_code == 0, r.output
+    with open_tuples(out) as tf:
+        used = {Path(s["path"]).name for s in tf.attrs["sources"]}
+        skipped = {Path(s["path"]).name: s["reason"] for s in tf.attrs["skipped"]}
+    assert used == {"good1.png", "good2.jpg", "deep16.png", "alpha.png"}
+    assert set(skipped) == {"truncated.jpg", "empty.png", "notes.png"}
+    for name in skipped:
+        assert f"skipped {messy_dir / name}" in r.output
+    assert "4 used, 3 skipped" in r.output
+    r = run("make", "--images", str(messy_dir), *SMALL_ARGS, "--count", "8", "--strict", str(tmp_path / "strict.h5"))
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    assert not (tmp_path / "strict.h5").exists()
+
+
+def test_one_line_errors_for_bad_requests(tmp_path, photo_dir):
+    r = run("make", "--dataset", "cityscapes", "--data-root", str(tmp_path), str(tmp_path / "x.h5"))
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and str(tmp_path) in r.output, r.output
+    r = run("make", str(tmp_path / "x.h5"))
+    assert r.exit_code == 2 and "--dataset" in r.output
+    r = run("make", "--images", str(tmp_path / "nowhere"), str(tmp_path / "x.h5"))
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    r = run("verify", str(tmp_path / "missing.h5"))
+    assert r.exit_code == 1 and r.output.startswith("Error: "), r.output
+    (tmp_path / "fake.h5").write_text("not hdf5")
+    r = run("info", str(tmp_path / "fake.h5"))
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    r = run("make", "--images", str(photo_dir), "--size", "12x", str(tmp_path / "x.h5"))
+    assert r.exit_code == 2
+
+
+def test_help_has_examples():
+    for cmd in ("make", "preview", "info", "verify"):
+        r = run(cmd, "--help")
+        assert r.exit_code == 0 and "Examples:" in r.output, cmd
+    assert "Examples:" in run("--help").output
+    assert run("--version").output.startswith("pastegen, version")
+
+
+def test_killed_run_leaves_no_output_and_resume_matches(tmp_path, photo_dir):
+    out = tmp_path / "killed.h5"
+    ref = tmp_path / "ref.h5"
+    args = ["make", "--images", str(photo_dir), "--size", "96", "--count", "400", "--seed", "2", "-q"]
+    proc = subprocess.Popen([sys.executable, "-m", "pastegen.cli", *args, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = Path(str(out) + ".partial")
+    deadline = time.time() + 60
+    while time.time() < deadline and not (partial.exists() and partial.stat().st_size > 2_000_000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert partial.exists(), proc.stderr.read().decode()
+    assert not out.exists()
+    r = run(*args[:-1], "--resume", str(out))
+    assert r.exit_code == 0, r.output
+    r = run(*args[:-1], str(ref))
+    assert r.exit_code == 0, r.output
+    assert_same_arrays(out, ref)
+
+
+@pytest.mark.data
+def test_faces_dataset_from_the_shared_data_root(tmp_path, shared_data):
+    out = tmp_path / "faces.h5"
+    r = run("make", "--dataset", "faces", "--data-root", str(shared_data), "--sigma", "15", "--count", "4", "-q", str(out))
+    assert r.exit_code == 0, r.output
+    with open_tuples(out) as tf:
+        assert len(tf) == 4 and tf.height == tf.width == 512
+        assert all("/faces/train/" in s["path"] for s in tf.attrs["sources"])
+        assert len(tf.attrs["sources"]) == 600
+    r = run("make", "--dataset", "faces", "--data-root", str(shared_data), "--split", "test", "--count", "1", "-q", str(tmp_path / "t.h5"))
+    assert r.exit_code == 0

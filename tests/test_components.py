@@ -1,0 +1,319 @@
+"""Each component of T alone: identity, agreement with the reference, ranges, invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from skimage.color import hsv2rgb, rgb2hsv
+
+from pastegen import reference
+from pastegen.components import color, crop, geometric, mask, mix, shading
+from pastegen.errors import SpecError
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    import skimage.data
+    from skimage.transform import resize
+
+    small = resize(skimage.data.astronaut(), (48, 64), anti_aliasing=True)
+    return (small * 255).round().astype(np.uint8)
+
+
+def random_rgb(rng: np.random.Generator, shape=(32, 40)) -> np.ndarray:
+    x = rng.random((*shape, 3)).astype(np.float32)
+    # Add greys, ties and extremes, where HSV has its special cases.
+    x[0, :8] = x[0, :8, :1]
+    x[1, :8, 1] = x[1, :8, 0]
+    x[2, :4] = 0.0
+    x[2, 4:8] = 1.0
+    return x
+
+
+# --- colour ----------------------------------------------------------------------------------
+
+
+def test_hsv_agrees_with_scikit_image():
+    rng = np.random.default_rng(0)
+    x = random_rgb(rng)
+    np.testing.assert_allclose(color.rgb_to_hsv(x), rgb2hsv(x.astype(np.float64)), atol=2e-6)
+    hsv = rng.random((32, 40, 3)).astype(np.float32)
+    np.testing.assert_allclose(color.hsv_to_rgb(hsv), hsv2rgb(hsv.astype(np.float64)), atol=2e-6)
+    np.testing.assert_allclose(color.hsv_to_rgb(color.rgb_to_hsv(x)), x, atol=2e-6)
+
+
+def test_color_identity_is_identity(photo):
+    out = color.apply(photo, color.identity())
+    np.testing.assert_array_equal(out, photo.astype(np.float32) / 255)
+    # Even through the HSV round trip (hue 0, saturation 1 but forced through it).
+    p = color.ColorParams(brightness=0.0, contrast=(1, 1, 1), hue=1e-12, saturation=1.0)
+    np.testing.assert_allclose(color.apply(photo, p), photo / 255.0, atol=3e-6)
+
+
+def test_color_matches_reference_over_many_params(photo):
+    rng = np.random.default_rng(1)
+    spec = color.ColorSpec()
+    region = np.zeros(photo.shape[:2], bool)
+    region[10:30, 5:50] = True
+    for trial in range(60):
+        p = color.sample(rng, spec)
+        reg = region if trial % 2 else None
+        got = color.apply(photo, p, region=reg)
+        want = reference.color(photo / 255.0, p, reg)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"trial {trial}: {p}")
+
+
+def test_contrast_mean_is_taken_over_the_region():
+    rng = np.random.default_rng(2)
+    img = rng.uniform(0.3, 0.6, (20, 30, 3)).astype(np.float32)
+    img[:, 15:] += 0.3  # the right half is brighter, so the means differ by region
+    region = np.zeros((20, 30), bool)
+    region[:, :15] = True
+    p = color.ColorParams(brightness=0.0, contrast=(0.5, 1.2, 1.4), hue=0.0, saturation=1.0)
+    out = color.apply(img, p, region=region)
+    # Inside the region the channel means are preserved; over the frame they are not.
+    np.testing.assert_allclose(out[region].mean(axis=0), img[region].mean(axis=0), atol=1e-5)
+    assert not np.allclose(out.reshape(-1, 3).mean(axis=0), img.reshape(-1, 3).mean(axis=0), atol=1e-3)
+    with pytest.raises(SpecError):
+        color.apply(img, p, region=np.zeros((20, 30), bool))
+
+
+def test_brightness_hue_saturation_do_what_they_say():
+    grey = np.full((4, 4, 3), 0.4, np.float32)
+    out = color.apply(grey, color.ColorParams(brightness=0.25, contrast=(1, 1, 1), hue=0.3, saturation=1.5))
+    np.testing.assert_allclose(out, 0.65, atol=1e-6)  # greys only move with brightness
+    red = np.zeros((2, 2, 3), np.float32)
+    red[..., 0] = 0.8
+    red[..., 1] = 0.2
+    out = color.apply(red, color.ColorParams(brightness=0.0, contrast=(1, 1, 1), hue=1 / 3, saturation=1.0))
+    np.testing.assert_allclose(out[0, 0], [0.0, 0.8, 0.2], atol=1e-6)  # a third of a turn: orange-red -> green
+    out = color.apply(red, color.ColorParams(brightness=0.0, contrast=(1, 1, 1), hue=-1.0, saturation=0.0))
+    np.testing.assert_allclose(out[0, 0], [0.8, 0.8, 0.8], atol=1e-6)  # hue wraps; S = 0 is grey at V
+
+
+def test_color_sampling_stays_in_range_and_covers_it():
+    rng = np.random.default_rng(3)
+    spec = color.ColorSpec()
+    draws = [color.sample(rng, spec) for _ in range(3000)]
+    for name, (lo, hi) in [("brightness", spec.brightness), ("hue", spec.hue), ("saturation", spec.saturation)]:
+        v = np.array([getattr(d, name) for d in draws])
+        assert v.min() >= lo and v.max() <= hi
+        assert v.min() < lo + 0.01 * (hi - lo) and v.max() > hi - 0.01 * (hi - lo)
+    lam = np.array([d.contrast for d in draws])
+    assert lam.min() >= 0.5 and lam.max() <= 1.5 and lam.min() < 0.51 and lam.max() > 1.49
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"brightness": (0.5, -0.5)}, {"contrast": (-1, 1)}, {"hue": (0, 2)}, {"saturation": ("a", 1)}, {"brightness": (0, math.inf)}],
+)
+def test_color_spec_rejects_bad_ranges(kwargs):
+    with pytest.raises(SpecError):
+        color.ColorSpec(**kwargs)
+
+
+def test_color_spec_scaled_shrinks_towards_identity():
+    spec = color.ColorSpec().scaled(0.0)
+    p = color.sample(np.random.default_rng(0), spec)
+    assert p == color.identity()
+    half = color.ColorSpec().scaled(0.5)
+    assert half.contrast == (0.75, 1.25) and half.hue == (-0.25, 0.25)
+
+
+# --- mixing field and shading ------------------------------------------------------------------
+
+
+def test_mix_field_matches_reference_bilinear_resize():
+    rng = np.random.default_rng(4)
+    for shape in [(64, 48), (512, 512), (10, 10), (37, 91)]:
+        p = mix.sample(rng, mix.MixSpec())
+        got = mix.field_image(*shape, p)
+        np.testing.assert_allclose(got, reference.mix_field(*shape, p), atol=1e-6)
+        assert got.min() >= 0 and got.max() <= 1
+
+
+def test_mix_grid_is_salt_and_pepper_with_the_given_probability():
+    rng = np.random.default_rng(5)
+    grids = np.stack([mix.sample(rng, mix.MixSpec(grid=(10, 10), probability=0.3)).grid for _ in range(400)])
+    assert set(np.unique(grids)) == {0, 1}
+    assert abs(grids.mean() - 0.3) < 0.01
+    assert mix.identity().grid.shape == (10, 10) and mix.identity().grid.all()
+    with pytest.raises(SpecError):
+        mix.MixSpec(probability=1.5)
+    with pytest.raises(SpecError):
+        mix.MixParams(grid=np.full((3, 3), 2))
+
+
+def test_shading_matches_reference_and_reduces_to_color(photo):
+    rng = np.random.default_rng(6)
+    spec = color.ColorSpec()
+    region = mask.rasterize(48, 64, mask.MaskParams(cx=30, cy=24, width=30, height=20, angle=20))
+    for _ in range(20):
+        a, b = color.sample(rng, spec), color.sample(rng, spec)
+        m = mix.sample(rng, mix.MixSpec())
+        got = shading.apply(photo, a, b, m, region=region)
+        np.testing.assert_allclose(got, reference.shading(photo / 255.0, a, b, m, region), atol=1e-5)
+    a = color.sample(rng, spec)
+    np.testing.assert_array_equal(shading.apply(photo, a, color.identity(), mix.identity()), color.apply(photo, a))
+    np.testing.assert_array_equal(
+        shading.apply(photo, color.identity(), color.identity(), mix.sample(rng, mix.MixSpec())), photo / np.float32(255)
+    )
+
+
+# --- geometry --------------------------------------------------------------------------------
+
+
+def test_homography_maps_corners_to_offset_corners():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        p = geometric.sample(rng, geometric.GeometricSpec(sigma=15))
+        h = geometric.homography(512, 384, p)
+        src = geometric.corners(512, 384)
+        pts = np.c_[src, np.ones(4)] @ h.T
+        np.testing.assert_allclose(pts[:, :2] / pts[:, 2:], src + p.offsets, atol=1e-7)
+        np.testing.assert_allclose(h, reference.homography(512, 384, p), atol=1e-9)
+
+
+def test_zero_offsets_are_the_identity(photo):
+    assert np.array_equal(geometric.homography(48, 64, geometric.identity()), np.eye(3))
+    tiny = geometric.GeometricParams(offsets=np.full((4, 2), 1e-9))
+    translation = np.array([[1, 0, 1e-9], [0, 1, 1e-9], [0, 0, 1]])
+    np.testing.assert_allclose(geometric.homography(48, 64, tiny), translation, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(geometric.apply(photo, geometric.identity()), photo.astype(np.float32))
+
+
+@pytest.mark.parametrize("border", ["reflect", "constant"])
+def test_warp_matches_scikit_image(photo, border):
+    rng = np.random.default_rng(8)
+    img = photo / 255.0
+    for _ in range(10):
+        p = geometric.sample(rng, geometric.GeometricSpec(sigma=8))
+        got = geometric.apply(img.astype(np.float32), p, border=border)
+        np.testing.assert_allclose(got, reference.warp_image(img, p, border), atol=2e-5)
+
+
+def test_warp_moves_a_point_where_the_homography_says():
+    img = np.zeros((64, 64), np.float32)
+    img[20, 30] = 1.0
+    p = geometric.GeometricParams(offsets=[[3, 3]] * 4)  # a pure translation by (3, 3)
+    out = geometric.apply(img, p)
+    assert out[23, 33] == pytest.approx(1.0, abs=1e-6)
+    assert out.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_geometric_sampling_range_and_validation():
+    rng = np.random.default_rng(9)
+    offs = np.stack([geometric.sample(rng, geometric.GeometricSpec(sigma=10)).offsets for _ in range(2000)])
+    assert offs.min() >= -10 and offs.max() <= 10 and offs.min() < -9.9 and offs.max() > 9.9
+    assert not geometric.sample(rng, geometric.GeometricSpec(sigma=0)).offsets.any()
+    with pytest.raises(SpecError):
+        geometric.GeometricSpec(sigma=-1)
+    with pytest.raises(SpecError):
+        geometric.GeometricSpec(border="wrap")
+
+
+# --- mask ------------------------------------------------------------------------------------
+
+
+def measured_angle(m: np.ndarray) -> float:
+    """Orientation of the mask's major axis in degrees (counter-clockwise as displayed)."""
+    ys, xs = np.nonzero(m)
+    x, y = xs - xs.mean(), -(ys - ys.mean())  # y up
+    cov = np.cov(np.stack([x, y]))
+    w, v = np.linalg.eigh(cov)
+    major = v[:, np.argmax(w)]
+    return math.degrees(math.atan2(major[1], major[0]))
+
+
+def angle_diff(a: float, b: float, period: float = 180.0) -> float:
+    d = (a - b) % period
+    return min(d, period - d)
+
+
+def test_masks_are_binary_nonempty_inside_and_have_sampled_area_and_angle():
+    rng = np.random.default_rng(10)
+    spec = mask.MaskSpec()
+    for _ in range(200):
+        p = mask.sample(rng, spec, 128, 160)
+        m = mask.rasterize(128, 160, p)
+        assert m.dtype == np.uint8 and set(np.unique(m)) <= {0, 1} and m.any()
+        perimeter = 2 * (p.width + p.height)
+        assert abs(m.sum() - p.area) <= perimeter + 4, (m.sum(), p.area)
+        assert -90 <= p.angle <= 90
+        if p.width > 1.3 * p.height or p.height > 1.3 * p.width:  # a clear major axis
+            expected = p.angle if p.width > p.height else p.angle + 90
+            assert angle_diff(measured_angle(m), expected) < 4, (measured_angle(m), p)
+
+
+def test_mask_matches_pixel_loop_reference():
+    rng = np.random.default_rng(11)
+    for _ in range(10):
+        p = mask.sample(rng, mask.MaskSpec(), 40, 56)
+        np.testing.assert_array_equal(mask.rasterize(40, 56, p), reference.mask(40, 56, p))
+
+
+def test_mask_sampling_covers_ranges_and_never_leaves_the_image():
+    rng = np.random.default_rng(12)
+    spec = mask.MaskSpec(width=(0.1, 0.9), height=(0.1, 0.9), angle=(-90, 90))
+    params = [mask.sample(rng, spec, 100, 100) for _ in range(2000)]
+    angles = np.array([p.angle for p in params])
+    assert angles.min() < -89 and angles.max() > 89
+    for p in params:
+        bw, bh = mask.rotated_extent(p.width, p.height, p.angle)
+        assert p.cx - bw / 2 >= -1e-9 and p.cx + bw / 2 <= 99 + 1e-9
+        assert p.cy - bh / 2 >= -1e-9 and p.cy + bh / 2 <= 99 + 1e-9
+    widths = np.array([p.width for p in params if abs(p.angle) < 1])
+    assert widths.min() < 12 and widths.max() > 85
+
+
+def test_smallest_masks_are_still_nonempty():
+    spec = mask.MaskSpec(width=(0.05, 0.05), height=(0.05, 0.05))
+    rng = np.random.default_rng(13)
+    for _ in range(200):
+        assert mask.rasterize(64, 64, mask.sample(rng, spec, 64, 64)).any()
+    with pytest.raises(SpecError):
+        spec.check_size(32, 32)
+    with pytest.raises(SpecError):
+        mask.MaskParams(cx=5, cy=5, width=1, height=10, angle=0)
+
+
+# --- crop ------------------------------------------------------------------------------------
+
+
+def test_crop_modes_resize_and_window():
+    rng = np.random.default_rng(14)
+    out = (512, 512)
+    faces = crop.CropSpec(mode="resize")
+    assert crop.resized_shape(faces, (256, 256), out) == out
+    city = crop.CropSpec(mode="scale-crop", scale=0.5)
+    assert crop.resized_shape(city, (1024, 2048), out) == (512, 1024)
+    cover = crop.CropSpec(mode="cover-crop")
+    assert crop.resized_shape(cover, (360, 480), (256, 256)) == (256, 341)
+    assert crop.resized_shape(cover, (100, 50), (256, 256)) == (512, 256)  # small: upscaled to cover
+    lefts = {crop.sample(rng, city, (1024, 2048), out).left for _ in range(500)}
+    assert min(lefts) >= 0 and max(lefts) <= 512 and len(lefts) > 300
+
+
+def test_crop_apply_is_a_slice_of_the_resized_image(photo):
+    spec = crop.CropSpec(mode="cover-crop")
+    rng = np.random.default_rng(15)
+    for _ in range(5):
+        p = crop.sample(rng, spec, photo.shape[:2], (32, 32))
+        got = crop.apply(photo, p, (32, 32))
+        assert got.shape == (32, 32, 3) and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, reference.crop(photo, p, (32, 32)))
+    same = crop.CropParams(resized_height=48, resized_width=64, top=0, left=0)
+    np.testing.assert_array_equal(crop.apply(photo, same, (48, 64)), photo)
+
+
+def test_crop_small_policy_skip():
+    skip = crop.CropSpec(mode="scale-crop", scale=0.5, small="skip")
+    assert crop.min_source_size(skip, (512, 512)) == (1024, 1024)
+    with pytest.raises(SpecError):
+        crop.resized_shape(skip, (600, 2048), (512, 512))
+    assert crop.min_source_size(crop.CropSpec(), (512, 512)) is None
+    with pytest.raises(SpecError):
+        crop.CropSpec(mode="stretch")
