@@ -27,6 +27,7 @@ from .errors import (
     ImageTooSmallError,
     IncompatibleFileError,
     IncompleteFileError,
+    MissingFileError,
     NotAnImageError,
     OutputExistsError,
     PastegenError,
@@ -34,6 +35,7 @@ from .errors import (
     SourceError,
     SpecError,
     StoreError,
+    StoreWarning,
     TruncatedImageError,
     UnsupportedImageError,
 )
@@ -130,4 +132,6 @@ __all__ = [
     "IncompatibleFileError",
     "CorruptFileError",
     "ResumeMismatchError",
+    "MissingFileError",
+    "StoreWarning",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -69,7 +70,7 @@ def _resolve(dataset, images, data_root, split, preset_name, sigma, size, small,
     if hw:
         changes["height"], changes["width"] = hw
     if small:
-        changes["crop"] = spec.crop.__class__(mode=spec.crop.mode, scale=spec.crop.scale, small=small)
+        changes["crop"] = dataclasses.replace(spec.crop, small=small)
     if disable:
         changes["disabled"] = tuple(disable)
     return paths, spec.replace(**changes) if changes else spec
@@ -166,7 +167,8 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
 @click.option("--count", type=click.IntRange(1, 64), default=4, show_default=True, help="Number of tuples shown.")
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First tuple index.")
 @click.option("--tile", type=click.IntRange(32, 1024), default=256, show_default=True, help="Largest side of each tile in pixels.")
-def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, start, tile):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, start, tile, quiet):
     """Write a PNG grid like the paper's Figures 2 and 3 to OUTPUT.
 
     Each tuple gets two rows: I, T_color(I), T_shading(I), T_geometric(I), T(I); and
@@ -178,6 +180,7 @@ def preview(output, from_file, dataset, images, data_root, split, preset_name, s
       pastegen preview --dataset sample --count 3 preview.png
       PASTEGEN_DATA_ROOT=../shared/data pastegen preview --dataset faces --sigma 15 faces.png
     """
+    from .precompute import scan_for_make
     from .preview import grid_from_file, grid_from_generator, write_png
     from .store import open_tuples
 
@@ -192,7 +195,11 @@ def preview(output, from_file, dataset, images, data_root, split, preset_name, s
                 grid = grid_from_file(tf, range(start, stop), tile)
         else:
             paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable)
-            gen = TupleGenerator(paths, spec, seed, max_pixels=max_pixels)
+            # The same scan as ``make``: bad files are skipped, and tuple i is the one make writes.
+            progress = _Progress(quiet)
+            scan = scan_for_make(paths, spec, max_pixels=max_pixels, jobs=1, strict=False, progress=progress)
+            progress.close()
+            gen = TupleGenerator(scan.images, spec, seed, max_pixels=max_pixels)
             grid = grid_from_generator(gen, range(start, start + count), tile)
         path = write_png(output, grid)
     click.echo(f"wrote {path} ({grid.shape[1]}x{grid.shape[0]})")

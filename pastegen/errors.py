@@ -25,6 +25,8 @@ __all__ = [
     "IncompatibleFileError",
     "CorruptFileError",
     "ResumeMismatchError",
+    "MissingFileError",
+    "StoreWarning",
 ]
 
 
@@ -116,3 +118,11 @@ class CorruptFileError(StoreError):
 
 class ResumeMismatchError(StoreError):
     """A run asked to resume a partial file that was made with other settings."""
+
+
+class MissingFileError(StoreError, FileNotFoundError):
+    """The tuple file does not exist."""
+
+
+class StoreWarning(UserWarning):
+    """Something the store recovered from on its own (e.g. an unreadable ``.partial`` on resume)."""

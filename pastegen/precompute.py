@@ -21,9 +21,9 @@ from .components import crop
 from .errors import CorruptFileError, SourceError
 from .pipeline import TupleGenerator, TupleParams, TupleSpec, render
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
-from .store import DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, open_tuples
+from .store import DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
 
-__all__ = ["MakeResult", "make", "replay_check", "ProgressCallback", "BATCH_SIZE"]
+__all__ = ["MakeResult", "make", "scan_for_make", "replay_check", "ProgressCallback", "BATCH_SIZE"]
 
 #: ``progress(stage, done, total)``; stage is "scan" or "generate", ``done`` is an increment.
 ProgressCallback = Callable[[str, int, int], None]
@@ -66,7 +66,7 @@ def _batches(indices: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(indices[start : start + size])
 
 
-def _scan(
+def scan_for_make(
     paths: Sequence[str] | SourceScan,
     spec: TupleSpec,
     *,
@@ -75,6 +75,7 @@ def _scan(
     strict: bool,
     progress: ProgressCallback | None,
 ) -> SourceScan:
+    """Scan ``paths`` as :func:`make` does (size policy of ``spec``); refuse an all-bad list."""
     if isinstance(paths, SourceScan):
         return paths
     paths = [os.fspath(p) for p in paths]
@@ -147,8 +148,9 @@ def make(
     if count < 1:
         raise SourceError(f"count must be at least 1, got {count}")
     jobs = _resolve_jobs(jobs)
+    check_output(output, overwrite=overwrite, resume=resume)  # fail before the scan, not after it
     started = time.perf_counter()
-    scan = _scan(sources, spec, max_pixels=max_pixels, jobs=jobs, strict=strict, progress=progress)
+    scan = scan_for_make(sources, spec, max_pixels=max_pixels, jobs=jobs, strict=strict, progress=progress)
     gen = TupleGenerator(scan.images, spec, seed, max_pixels=max_pixels)
     layout = StoreLayout(count=count, height=spec.height, width=spec.width, param_fields=gen.param_fields)
     attrs = {

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
 
 from .pipeline import Stages, TupleGenerator, TupleParams, TupleSpec, quantize, render, render_stages
-from .store import TupleFile
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import TupleFile
 
 __all__ = ["FIGURE2", "FIGURE3", "rows_for", "grid_from_generator", "grid_from_file", "compose_grid", "write_png"]
 
@@ -88,7 +90,7 @@ def grid_from_generator(gen: TupleGenerator, indices: Sequence[int], tile: int =
     return compose_grid(rows, tile)
 
 
-def grid_from_file(tf: TupleFile, indices: Sequence[int], tile: int = 256) -> np.ndarray:
+def grid_from_file(tf: "TupleFile", indices: Sequence[int], tile: int = 256) -> np.ndarray:
     """Preview grid of stored tuples ``indices``; Figure 2 is recomputed from I and the parameters."""
     spec = TupleSpec.from_json(tf.attrs["spec"])
     rows = []

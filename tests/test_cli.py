@@ -92,6 +92,14 @@ def run(*args: str, env: dict | None = None):
 SMALL_ARGS = ("--size", "48", "--sigma", "3")
 
 
+def assert_one_line_error(r, contains: str = "") -> None:
+    """Exit status 1 and exactly one ``Error: ...`` line, the last one (a progress label may precede it)."""
+    lines = r.output.splitlines()
+    errors = [line for line in lines if "Error" in line or "Traceback" in line]
+    assert r.exit_code == 1 and len(errors) == 1 and lines[-1].startswith("Error: "), r.output
+    assert contains in lines[-1], r.output
+
+
 def test_make_twice_and_jobs_1_vs_2_give_identical_arrays(tmp_path, photo_dir):
     spec = preset("photos", height=48, width=48, sigma=3.0)
     paths = sorted(str(p) for p in photo_dir.iterdir())
@@ -113,7 +121,7 @@ def test_cli_make_info_verify_preview(tmp_path, photo_dir):
     assert r.exit_code == 0, r.output
     assert out.exists() and not Path(str(out) + ".partial").exists()
     r = run("make", "--images", str(photo_dir), *SMALL_ARGS, "--count", "10", str(out))
-    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    assert_one_line_error(r, "--overwrite")
     r = run("info", str(out))
     assert r.exit_code == 0 and "10 tuples of 48x48" in r.output, r.output
     r = run("info", "--json", str(out))
@@ -142,22 +150,22 @@ def test_messy_folder_skips_and_reports_bad_files(tmp_path, messy_dir):
         assert f"skipped {messy_dir / name}" in r.output
     assert "4 used, 3 skipped" in r.output
     r = run("make", "--images", str(messy_dir), *SMALL_ARGS, "--count", "8", "--strict", str(tmp_path / "strict.h5"))
-    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    assert_one_line_error(r, "empty.png")
     assert not (tmp_path / "strict.h5").exists()
 
 
 def test_one_line_errors_for_bad_requests(tmp_path, photo_dir):
     r = run("make", "--dataset", "cityscapes", "--data-root", str(tmp_path), str(tmp_path / "x.h5"))
-    assert r.exit_code == 1 and r.output.count("\n") == 1 and str(tmp_path) in r.output, r.output
+    assert_one_line_error(r, str(tmp_path / "cityscapes"))
     r = run("make", str(tmp_path / "x.h5"))
     assert r.exit_code == 2 and "--dataset" in r.output
     r = run("make", "--images", str(tmp_path / "nowhere"), str(tmp_path / "x.h5"))
-    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    assert_one_line_error(r, "nowhere")
     r = run("verify", str(tmp_path / "missing.h5"))
-    assert r.exit_code == 1 and r.output.startswith("Error: "), r.output
+    assert_one_line_error(r, "missing.h5")
     (tmp_path / "fake.h5").write_text("not hdf5")
     r = run("info", str(tmp_path / "fake.h5"))
-    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+    assert_one_line_error(r, "fake.h5")
     r = run("make", "--images", str(photo_dir), "--size", "12x", str(tmp_path / "x.h5"))
     assert r.exit_code == 2
 
@@ -201,3 +209,28 @@ def test_faces_dataset_from_the_shared_data_root(tmp_path, shared_data):
         assert len(tf.attrs["sources"]) == 600
     r = run("make", "--dataset", "faces", "--data-root", str(shared_data), "--split", "test", "--count", "1", "-q", str(tmp_path / "t.h5"))
     assert r.exit_code == 0
+
+
+def test_preview_from_sources_equals_preview_from_the_file_make_writes(tmp_path, messy_dir):
+    common = ("--images", str(messy_dir), *SMALL_ARGS, "--seed", "9")
+    r = run("make", *common, "--count", "3", "-q", str(tmp_path / "m.h5"))
+    assert r.exit_code == 0, r.output
+    r = run("preview", *common, "--count", "3", "--tile", "48", "-q", str(tmp_path / "a.png"))
+    assert r.exit_code == 0, r.output  # bad files are skipped, as make skips them
+    r = run("preview", "--from", str(tmp_path / "m.h5"), "--count", "3", "--tile", "48", str(tmp_path / "b.png"))
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "a.png")), cv2.imread(str(tmp_path / "b.png")))
+
+
+def test_small_images_are_upscaled_or_skipped_by_policy(tmp_path, photo_dir):
+    folder = tmp_path / "small"
+    folder.mkdir()
+    big = cv2.imread(str(photo_dir / "astronaut.png"))
+    cv2.imwrite(str(folder / "big.png"), big)
+    cv2.imwrite(str(folder / "tiny.png"), cv2.resize(big, (20, 16)))
+    r = run("make", "--images", str(folder), *SMALL_ARGS, "--count", "4", str(tmp_path / "up.h5"))
+    assert r.exit_code == 0 and "2 used, 0 skipped" in r.output, r.output
+    r = run("make", "--images", str(folder), *SMALL_ARGS, "--small", "skip", "--count", "4", str(tmp_path / "skip.h5"))
+    assert r.exit_code == 0 and "1 used, 1 skipped" in r.output and "tiny.png" in r.output, r.output
+    with open_tuples(tmp_path / "skip.h5") as tf:
+        assert [s["error"] for s in tf.attrs["skipped"]] == ["ImageTooSmallError"]
