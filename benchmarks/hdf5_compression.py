@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO))
 import h5py  # noqa: E402
 import hdf5plugin  # noqa: E402
 
-from pastegen import store  # noqa: E402
 from pastegen.store import ARRAY_NAMES, COMPRESSIONS, DEFAULT_COMPRESSION, StoreLayout, TupleWriter, open_tuples  # noqa: E402
+from pastegen.store.schema import _compression_kwargs  # noqa: E402
 
 SIZE = 512
 PARAM_FIELDS = {
@@ -149,7 +149,7 @@ def read_file(path: Path, order: np.ndarray) -> float:
 
 def fletcher32_cost(tuples, tmp: Path, repeats: int) -> dict:
     """Write/read the image datasets with plain h5py, default filter, with and without fletcher32."""
-    comp = store._compression_kwargs(DEFAULT_COMPRESSION)
+    comp = _compression_kwargs(DEFAULT_COMPRESSION)
     n = len(tuples)
     res = {}
     for fl in (True, False):

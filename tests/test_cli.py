@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cv2
 import h5py
+import hdf5plugin  # noqa: F401  (Blosc filters for reading the files directly)
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -66,8 +67,10 @@ def messy_dir(tmp_path_factory, photo_dir) -> Path:
 
 
 def read_all(path: Path) -> dict[str, np.ndarray]:
+    """Every dataset and every root attribute but the creation time, by name."""
     out = {}
     with h5py.File(path, "r") as f:
+        out.update({f"@{k}": v for k, v in f.attrs.items() if k != "created"})
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):

@@ -100,17 +100,7 @@ def _faces_paths(root: Path, split: str) -> list[str]:
     present = [s for s in SPLITS if (base / s).is_dir()]
     if present:
         wanted = present if split == "all" else [split]
-        paths: list[str] = []
-        for name in wanted:
-            folder = base / name
-            found = _walk_images(str(folder)) if folder.is_dir() else []
-            if not found:
-                raise DatasetNotFoundError(
-                    f"dataset 'faces' split {name!r} not found: looked for images in {folder}/ "
-                    f"(recursively); put that split's face photos there, {hint}"
-                )
-            paths.extend(found)
-        return sorted(set(paths))
+        return _images_in_splits("faces", base, wanted, "that split's face photos", hint)
     if split in ("val", "test"):
         raise DatasetNotFoundError(
             f"dataset 'faces' has no {split!r} split: {base} is a flat folder without "
@@ -124,6 +114,21 @@ def _faces_paths(root: Path, split: str) -> list[str]:
             f"face photos there (e.g. FFHQ), {hint}"
         )
     return sorted(found)
+
+
+def _images_in_splits(dataset: str, base: Path, splits: list[str], what: str, hint: str) -> list[str]:
+    """Images found recursively in ``base/<split>/`` for each split; a split with none is an error."""
+    paths: list[str] = []
+    for name in splits:
+        folder = base / name
+        found = _walk_images(str(folder)) if folder.is_dir() else []
+        if not found:
+            raise DatasetNotFoundError(
+                f"dataset {dataset!r} split {name!r} not found: looked for images in {folder}/ "
+                f"(recursively); put {what} there, {hint}"
+            )
+        paths.extend(found)
+    return sorted(set(paths))
 
 
 def _cityscapes_paths(root: Path, split: str) -> list[str]:
@@ -157,17 +162,7 @@ def _scenes_paths(root: Path, split: str) -> list[str]:
             f"dataset 'scenes' not found: looked for images in {base}/{shown}/ (recursively); put "
             f"street-scene photos (e.g. CamVid frames) in {base}/<split>/, or pass --data-root"
         )
-    paths: list[str] = []
-    for name in wanted:
-        folder = base / name
-        found = _walk_images(str(folder)) if folder.is_dir() else []
-        if not found:
-            raise DatasetNotFoundError(
-                f"dataset 'scenes' not found: looked for images in {folder}/ (recursively); put "
-                f"street-scene photos (e.g. CamVid frames) there, or pass --data-root"
-            )
-        paths.extend(found)
-    return sorted(set(paths))
+    return _images_in_splits("scenes", base, wanted, "street-scene photos (e.g. CamVid frames)", "or pass --data-root")
 
 
 def dataset_paths(

@@ -1,0 +1,341 @@
+"""Tuple-file schema: format constants, :class:`StoreLayout`, attribute encoding, dataset creation.
+
+Also the small helpers the writer, the reader and the verifier share (output-path checks, error
+text, fsync, tolerant row reads). See :mod:`pastegen.store` for the file layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import hdf5plugin  # noqa: F401  (registers the Blosc filters needed to read and write blosc files)
+import numpy as np
+
+from ..errors import OutputExistsError, SpecError
+
+#: Version of the file layout written by this module; readers refuse any other.
+FORMAT_VERSION = 1
+#: Value of the ``format`` root attribute that marks a pastegen tuple file.
+FORMAT_NAME = "pastegen-tuples"
+#: The image datasets, in order. ``I``, ``I_T``, ``I_S``: (N, H, W, 3) uint8; ``M``: (N, H, W) 0/1.
+ARRAY_NAMES = ("I", "I_T", "I_S", "M")
+#: Compression filters for the image datasets (the blosc ones come from hdf5plugin).
+COMPRESSIONS = ("none", "lzf", "gzip", "blosc-lz4", "blosc-zstd")
+#: Chosen from benchmarks/results/hdf5_compression.json: the fastest writer under 1.6 MB per
+#: 512x512 tuple (~1.2 MB; lzf and gzip write 4-8x slower; blosc-zstd is ~18% smaller but writes
+#: 2x and reads 2.5x slower).
+DEFAULT_COMPRESSION = "blosc-lz4"
+#: Root attributes the store manages; callers cannot set them.
+RESERVED_ATTRS = (
+    "format",
+    "format_version",
+    "complete",
+    "count",
+    "created",
+    "compression",
+    "pastegen_version",
+    "json_attrs",
+    "run_attrs",
+)
+#: Caller attributes that may differ between a run and its resume (not compared on resume).
+VOLATILE_ATTRS = frozenset({"summary", "created", "timings", "elapsed", "host", "command", "jobs", "workers"})
+#: Suffix of the file a writer works on until :meth:`TupleWriter.commit`.
+PARTIAL_SUFFIX = ".partial"
+
+_SMALL_CHUNK_BYTES = 16 * 1024
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """The temporary file a writer of ``path`` works on (``<path>.partial``, same folder)."""
+    p = Path(path)
+    return p.with_name(p.name + PARTIAL_SUFFIX)
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
+    """Refuse an output path that a new run must not touch, before any work is done.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` is a folder; or it exists and ``overwrite`` is off; or an interrupted run's
+        ``.partial`` is there and neither ``resume`` nor ``overwrite`` is on.
+    """
+    path = Path(path)
+    partial = partial_path(path)
+    if path.is_dir():
+        raise OutputExistsError(f"{path} is a directory; give a file name for the output")
+    if path.exists() and not overwrite:
+        if resume and partial.exists():
+            raise OutputExistsError(
+                f"{path} exists and so does {partial.name}; pass --overwrite with --resume to finish the partial file and replace {path.name}"
+            )
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
+    if partial.exists() and not (resume or overwrite):
+        raise OutputExistsError(f"{partial} exists (an interrupted run); pass --resume to finish it or --overwrite to start over")
+
+
+# --- layout ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """Shape of a tuple file.
+
+    Parameters
+    ----------
+    count : int
+        Number of tuples N (indices ``0 .. N-1``).
+    height, width : int
+        Size of every image.
+    param_fields : mapping
+        ``{"component/field": (shape, dtype)}``, e.g. ``{"geometric/offsets": ((4, 2), "float64")}``;
+        stored at ``params/<field>`` with shape ``(N, *shape)``. Numeric and bool dtypes only.
+    """
+
+    count: int
+    height: int
+    width: int
+    param_fields: Mapping[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("count", "height", "width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise SpecError(f"StoreLayout.{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        fields: dict[str, tuple[tuple[int, ...], str]] = {}
+        for name, spec in dict(self.param_fields).items():
+            _check_field_name(name)
+            try:
+                shape, dtype = spec
+                shape = tuple(int(s) for s in shape)
+                dt = np.dtype(dtype)
+            except (TypeError, ValueError) as e:
+                raise SpecError(f"param field {name!r}: expected (shape, dtype), got {spec!r} ({e})") from None
+            if any(s < 1 for s in shape):
+                raise SpecError(f"param field {name!r}: every dimension must be positive, got {shape}")
+            if dt.kind not in "biuf":
+                raise SpecError(f"param field {name!r}: dtype must be bool, integer or float, got {dt}")
+            fields[name] = (shape, dt.name)
+        names = set(fields)
+        for name in fields:
+            parts = name.split("/")
+            for k in range(1, len(parts)):
+                if "/".join(parts[:k]) in names:
+                    raise SpecError(f"param field {'/'.join(parts[:k])!r} cannot also be the group of {name!r}")
+        object.__setattr__(self, "param_fields", fields)
+
+
+def _check_field_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"param field names must be non-empty strings, got {name!r}")
+    for part in name.split("/"):
+        if part in ("", ".", ".."):
+            raise SpecError(f"param field name {name!r} has an empty, '.' or '..' part")
+
+
+# --- attributes -----------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _encode_attr(name: str, value: Any) -> tuple[Any, bool]:
+    """``(stored value, is_json)``: str/int/float as themselves, anything else as a JSON string."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str):
+        return value, False
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value, False
+    if isinstance(value, float):
+        return value, False
+    try:
+        return json.dumps(value, default=_json_default), True
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"attribute {name!r} cannot be stored: {e} (give JSON-able values)") from None
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        return [_decode_value(v) for v in value.tolist()] if value.ndim else _decode_value(value[()])
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
+    """Decoded attributes: plain values as Python types, those listed in ``json_attrs`` parsed."""
+    raw = {}
+    for k in obj.attrs.keys():
+        try:
+            raw[k] = _decode_value(obj.attrs[k])
+        except Exception:  # noqa: BLE001 - an attribute type h5py cannot read (foreign files)
+            continue
+    json_names = _json_list(raw.get("json_attrs"))
+    for k in ("json_attrs", "run_attrs"):
+        if k in raw:
+            raw[k] = _json_list(raw[k])
+    for k in json_names:
+        if k in raw and isinstance(raw[k], str):
+            try:
+                raw[k] = json.loads(raw[k])
+            except json.JSONDecodeError:
+                pass
+    return raw
+
+
+def _json_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(x) for x in value]
+    if not isinstance(value, str):
+        return []
+    try:
+        out = json.loads(value)
+    except json.JSONDecodeError:
+        return []
+    return [str(x) for x in out] if isinstance(out, list) else []
+
+
+def _canon(value: Any) -> str:
+    """Canonical text of an attribute value for comparisons (tuples == lists, NaN == NaN)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return json.dumps(value, sort_keys=True, default=_json_default)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = _canon(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pastegen_version() -> str:
+    from pastegen._version import __version__
+
+    return str(__version__)
+
+
+# --- dataset creation -----------------------------------------------------------------------------
+
+
+def _compression_kwargs(compression: str) -> dict[str, Any]:
+    if compression == "none":
+        return {}
+    if compression == "lzf":
+        return {"compression": "lzf"}
+    if compression == "gzip":
+        return {"compression": "gzip", "compression_opts": 1}
+    if compression == "blosc-lz4":
+        return dict(hdf5plugin.Blosc(cname="lz4", clevel=1, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
+    if compression == "blosc-zstd":
+        return dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
+    raise SpecError(f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
+
+
+def _row_chunks(count: int, row_shape: tuple[int, ...], dtype: str) -> tuple[int, ...]:
+    row_bytes = max(1, int(np.prod(row_shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+    rows = max(1, min(count, _SMALL_CHUNK_BYTES // row_bytes))
+    return (rows, *row_shape)
+
+
+def _array_shape(name: str, layout: StoreLayout) -> tuple[int, ...]:
+    return (layout.height, layout.width) if name == "M" else (layout.height, layout.width, 3)
+
+
+def _create_datasets(f: h5py.File, layout: StoreLayout, compression: str) -> None:
+    comp = _compression_kwargs(compression)
+    n = layout.count
+    for name in ARRAY_NAMES:
+        shape = _array_shape(name, layout)
+        f.create_dataset(name, shape=(n, *shape), dtype="u1", chunks=(1, *shape), fletcher32=True, **comp)
+    for name, dtype in (("source_index", "int64"), ("written", "uint8")):
+        f.create_dataset(name, shape=(n,), dtype=dtype, chunks=_row_chunks(n, (), dtype), fletcher32=True)
+    params = f.create_group("params")
+    for fname, (shape, dtype) in layout.param_fields.items():
+        params.create_dataset(fname, shape=(n, *shape), dtype=dtype, chunks=_row_chunks(n, shape, dtype), fletcher32=True)
+
+
+def _file_param_fields(f: h5py.File) -> dict[str, tuple[tuple[int, ...], str]]:
+    out: dict[str, tuple[tuple[int, ...], str]] = {}
+    group = f.get("params")
+    if not isinstance(group, h5py.Group):
+        return out
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            out[name] = (tuple(int(s) for s in obj.shape[1:]), obj.dtype.name)
+
+    group.visititems(visit)
+    return out
+
+
+def _file_layout(f: h5py.File) -> StoreLayout:
+    i = f["I"]
+    return StoreLayout(count=int(i.shape[0]), height=int(i.shape[1]), width=int(i.shape[2]), param_fields=_file_param_fields(f))
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "unable to lock file" in text or "resource temporarily unavailable" in text
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- tolerant reads (shared by resume, the reader and verify) -------------------------------------
+
+
+def _read_rows_tolerant(ds: h5py.Dataset) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, str]]]:
+    """Read a row-chunked dataset chunk by chunk: ``(values, readable rows, failed ranges)``."""
+    n = ds.shape[0]
+    values = np.zeros(ds.shape, ds.dtype)
+    ok = np.zeros(n, bool)
+    failed = []
+    step = ds.chunks[0] if ds.chunks else n
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        try:
+            values[a:b] = ds[a:b]
+            ok[a:b] = True
+        except Exception as e:  # noqa: BLE001 - any HDF5 read failure means the rows are unusable
+            failed.append((a, b, _first_line(e)))
+    return values, ok, failed

@@ -1,0 +1,167 @@
+"""Checking tuple files: :func:`verify`, :class:`VerifyReport` and the per-tuple consistency checks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .reader import _open_checked
+from .schema import ARRAY_NAMES, RESERVED_ATTRS, _file_param_fields, _first_line, _read_attrs, _read_rows_tolerant
+
+_MAX_PROBLEMS = 200
+
+
+# --- tuple checks (shared by resume and verify) ---------------------------------------------------
+
+
+def _check_tuple(arrays: Mapping[str, np.ndarray], height: int, width: int) -> list[str]:
+    """Problems of one tuple's arrays (empty when consistent)."""
+    problems = []
+    for name in ARRAY_NAMES:
+        a = arrays[name]
+        shape = (height, width) if name == "M" else (height, width, 3)
+        if a.shape != shape or a.dtype != np.uint8:
+            problems.append(f"{name} has shape {a.shape} and dtype {a.dtype}, expected {shape} uint8")
+    if problems:
+        return problems
+    m = arrays["M"]
+    if m.max() > 1:
+        problems.append("M is not binary (values other than 0 and 1)")
+        return problems
+    mask = m.astype(bool)
+    if not mask.any():
+        problems.append("M is empty (no pixel is 1)")
+    outside = ~mask
+    if not np.array_equal(arrays["I_T"], np.where(mask[..., None], 0, arrays["I"])):
+        problems.append("I_T differs from I*(1-M)")
+    if arrays["I_S"][outside].any():
+        problems.append("I_S is not zero outside M")
+    return problems
+
+
+# --- verify ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    """Result of :func:`verify`.
+
+    Attributes
+    ----------
+    ok : bool
+        No problem found.
+    count : int
+        Tuples in the file.
+    problems : list of str
+        One line per problem (at most 200 listed; the last line says how many more there were).
+    checked : int
+        Tuples whose four arrays were read and checked.
+    """
+
+    ok: bool
+    count: int
+    problems: list[str]
+    checked: int
+
+
+def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Read every chunk of a tuple file and check every tuple.
+
+    Checks: the store's attributes are present; datasets have the expected shapes and dtypes;
+    every chunk passes its ``fletcher32`` checksum; every tuple is flagged written; ``M`` is
+    binary and not empty; ``I_T == I·(1−M)`` exactly; ``I_S`` is zero outside ``M``; source
+    indices are within the stored source list.
+
+    Parameters
+    ----------
+    path : path
+    progress : callable, optional
+        Called as ``progress(checked, count)`` after each tuple.
+
+    Returns
+    -------
+    VerifyReport
+
+    Raises
+    ------
+    The errors of :func:`open_tuples` for files it refuses (missing, foreign, incomplete).
+    """
+    path = Path(path)
+    f = _open_checked(path, allow_incomplete=False, check_shapes=False)
+    problems: list[str] = []
+    extra = 0
+
+    def problem(text: str) -> None:
+        nonlocal extra
+        if len(problems) < _MAX_PROBLEMS:
+            problems.append(text)
+        else:
+            extra += 1
+
+    checked = 0
+    try:
+        attrs = _read_attrs(f)
+        for name in RESERVED_ATTRS:
+            if name not in attrs:
+                problem(f"attribute {name!r} is missing")
+        n = int(f["I"].shape[0]) if f["I"].ndim else 0
+        h, w = (int(f["I"].shape[1]), int(f["I"].shape[2])) if f["I"].ndim == 4 else (0, 0)
+        if attrs.get("count") != n:
+            problem(f"attribute count={attrs.get('count')!r} but the datasets hold {n} tuples")
+        expected = {"I": (n, h, w, 3), "I_T": (n, h, w, 3), "I_S": (n, h, w, 3), "M": (n, h, w), "source_index": (n,), "written": (n,)}
+        dtypes = {"source_index": np.int64, "written": np.uint8}
+        shapes_ok = True
+        for name, shape in expected.items():
+            ds = f[name]
+            dt = np.dtype(dtypes.get(name, np.uint8))
+            if ds.shape != shape or ds.dtype != dt:
+                problem(f"dataset {name} has shape {ds.shape} {ds.dtype}, expected {shape} {dt}")
+                shapes_ok = False
+            if ds.fletcher32 is False:
+                problem(f"dataset {name} has no fletcher32 checksum")
+        for name in _file_param_fields(f):
+            ds = f["params"][name]
+            if ds.shape[:1] != (n,):
+                problem(f"dataset params/{name} has {ds.shape[0] if ds.ndim else 0} rows, expected {n}")
+                continue
+            _, _, failed = _read_rows_tolerant(ds)
+            for a, b, err in failed:
+                problem(f"tuples {a}-{b - 1}: params/{name} fails its checksum or cannot be read ({err})")
+        if shapes_ok:
+            flags, ok, failed = _read_rows_tolerant(f["written"])
+            for a, b, err in failed:
+                problem(f"tuples {a}-{b - 1}: the written flags fail their checksum or cannot be read ({err})")
+            unflagged = np.flatnonzero(ok & (flags != 1))
+            if len(unflagged):
+                problem(f"{len(unflagged)} tuple(s) not flagged as written (first: {int(unflagged[0])})")
+            src, ok, failed = _read_rows_tolerant(f["source_index"])
+            for a, b, err in failed:
+                problem(f"tuples {a}-{b - 1}: source_index fails its checksum or cannot be read ({err})")
+            sources = attrs.get("sources")
+            if isinstance(sources, list):
+                out_of_range = np.flatnonzero(ok & ((src < 0) | (src >= max(len(sources), 1))))
+                if len(sources) and len(out_of_range):
+                    problem(f"{len(out_of_range)} tuple(s) have a source_index outside the {len(sources)} sources (first: {int(out_of_range[0])})")
+            dss = {name: f[name] for name in ARRAY_NAMES}
+            for i in range(n):
+                arrays = {}
+                for name, ds in dss.items():
+                    try:
+                        arrays[name] = ds[i]
+                    except Exception as e:  # noqa: BLE001 - reported, not raised
+                        problem(f"tuple {i}: {name} fails its checksum or cannot be read ({_first_line(e)})")
+                if len(arrays) == len(dss):
+                    for p in _check_tuple(arrays, h, w):
+                        problem(f"tuple {i}: {p}")
+                checked += 1
+                if progress is not None:
+                    progress(checked, n)
+    finally:
+        f.close()
+    if extra:
+        problems.append(f"... and {extra} more problem(s)")
+    return VerifyReport(ok=not problems, count=n, problems=problems, checked=checked)

@@ -1,0 +1,521 @@
+"""Crash-safe writing of tuple files: :class:`TupleWriter` (``.partial`` file, resume, salvage)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import operator
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from ..errors import IncompleteFileError, ResumeMismatchError, SpecError, StoreError, StoreWarning
+from .schema import (
+    ARRAY_NAMES,
+    DEFAULT_COMPRESSION,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    RESERVED_ATTRS,
+    VOLATILE_ATTRS,
+    StoreLayout,
+    _canon,
+    _compression_kwargs,
+    _create_datasets,
+    _decode_value,
+    _encode_attr,
+    _file_layout,
+    _first_line,
+    _fsync,
+    _fsync_dir,
+    _is_lock_error,
+    _json_list,
+    _pastegen_version,
+    _read_attrs,
+    _read_rows_tolerant,
+    _short,
+    check_output,
+    partial_path,
+)
+from .verify import _check_tuple
+
+_SALVAGE_SUFFIX = ".partial.new"
+_DEFAULT_FLUSH_EVERY = 64
+_FLUSH_SECONDS = 5.0
+
+
+class _RowBuffer:
+    """Rows of a row-chunked dataset kept in memory until the next flush, written chunk-wise."""
+
+    def __init__(self, ds: h5py.Dataset) -> None:
+        self.ds = ds
+        self.rows = ds.chunks[0]
+        self.n = ds.shape[0]
+        self.blocks: dict[int, np.ndarray] = {}
+
+    def set(self, index: int, value: Any) -> None:
+        c = index // self.rows
+        block = self.blocks.get(c)
+        if block is None:
+            a = c * self.rows
+            block = self.ds[a : min(self.n, a + self.rows)]
+            self.blocks[c] = block
+        block[index - c * self.rows] = value
+
+    def flush(self) -> None:
+        for c in sorted(self.blocks):
+            a = c * self.rows
+            self.ds[a : a + len(self.blocks[c])] = self.blocks[c]
+        self.blocks.clear()
+
+
+# --- writer ---------------------------------------------------------------------------------------
+
+
+class TupleWriter:
+    """Write a tuple file crash-safely: to ``<path>.partial``, renamed into place by :meth:`commit`.
+
+    Use as a context manager; call :meth:`commit` once every index is written. Leaving the block
+    without committing (an exception, Ctrl-C) flushes and closes the ``.partial`` file and leaves
+    it for ``resume=True``; nothing is ever written at the final path before the commit.
+
+    Parameters
+    ----------
+    path : path
+        The final file.
+    layout : StoreLayout
+        Number of tuples, image size and parameter schema.
+    attrs : mapping, optional
+        The run's metadata (spec JSON, seed, sources, ...): JSON-able values, stored as root
+        attributes (see :mod:`pastegen.store`). Names in :data:`RESERVED_ATTRS` are refused.
+    compression : str
+        One of :data:`COMPRESSIONS`.
+    overwrite : bool
+        Replace an existing file at ``path``; the old file stays in place until :meth:`commit`
+        replaces it. Without ``resume``, also discards a stale ``.partial``.
+    resume : bool
+        Finish the ``.partial`` file of an interrupted run made with the same layout, compression
+        and attributes (except :data:`VOLATILE_ATTRS`); :class:`ResumeMismatchError` names the
+        first difference. Tuples already safely written are kept (after re-checking them) and
+        :meth:`pending` lists only the missing ones. When there is no ``.partial`` file this is
+        a fresh run; when it cannot be opened at all, a fresh run with a :class:`StoreWarning`.
+    flush_every : int
+        Flush to disk every this many tuples (and at least every 5 s); at most about twice this
+        many tuples are lost when the process is killed.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false, or a ``.partial`` exists and neither
+        ``resume`` nor ``overwrite`` was given.
+    ResumeMismatchError
+        ``resume`` found a ``.partial`` made with other settings (it is left untouched).
+    StoreError
+        The ``.partial`` file is open in another process.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        layout: StoreLayout,
+        *,
+        attrs: Mapping[str, Any] | None = None,
+        compression: str = DEFAULT_COMPRESSION,
+        overwrite: bool = False,
+        resume: bool = False,
+        flush_every: int = _DEFAULT_FLUSH_EVERY,
+    ) -> None:
+        if not isinstance(layout, StoreLayout):
+            raise SpecError(f"layout must be a StoreLayout, got {type(layout).__name__}")
+        _compression_kwargs(compression)  # validates the name
+        if int(flush_every) < 1:
+            raise SpecError(f"flush_every must be at least 1, got {flush_every}")
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.layout = layout
+        self.compression = compression
+        self.flush_every = int(flush_every)
+        self._attrs, self._json_names = self._encode_attrs(attrs or {})
+        self._run_names = sorted(self._attrs)
+        self._pid = os.getpid()
+        self._f: h5py.File | None = None
+        self._committed = False
+        self._written = np.zeros(layout.count, bool)
+        self._unflagged: list[int] = []
+        self._last_flush = time.monotonic()
+        #: Tuples kept from the ``.partial`` file by a resume (0 for a fresh run).
+        self.recovered = 0
+
+        check_output(self.path, overwrite=overwrite, resume=resume)
+        salvage = self.partial.with_name(self.path.name + _SALVAGE_SUFFIX)
+        if salvage.exists():
+            salvage.unlink()  # left by a resume that was itself interrupted; the .partial is intact
+        if self.partial.exists():
+            if resume:
+                self._resume()
+                return
+            self._check_not_in_use(self.partial)
+            self.partial.unlink()
+        self._f = self._create(self.partial)
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _encode_attrs(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        out, json_names = {}, []
+        for name, value in attrs.items():
+            if not isinstance(name, str) or not name:
+                raise SpecError(f"attribute names must be non-empty strings, got {name!r}")
+            if name in RESERVED_ATTRS:
+                raise SpecError(f"attribute {name!r} is reserved by the store; use another name")
+            stored, is_json = _encode_attr(name, value)
+            out[name] = stored
+            if is_json:
+                json_names.append(name)
+        return out, json_names
+
+    def _create(self, path: Path) -> h5py.File:
+        f = h5py.File(path, "w-", rdcc_nbytes=0, locking="best-effort")
+        try:
+            _create_datasets(f, self.layout, self.compression)
+            a = f.attrs
+            a["format"] = FORMAT_NAME
+            a["format_version"] = FORMAT_VERSION
+            a["complete"] = 0
+            a["count"] = self.layout.count
+            a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            a["compression"] = self.compression
+            a["pastegen_version"] = _pastegen_version()
+            for name, value in self._attrs.items():
+                a[name] = value
+            a["json_attrs"] = json.dumps(sorted(self._json_names))
+            a["run_attrs"] = json.dumps(self._run_names)
+            f.flush()
+        except BaseException:
+            f.close()
+            path.unlink(missing_ok=True)
+            raise
+        self._bind(f)
+        return f
+
+    def _bind(self, f: h5py.File) -> None:
+        self._f = f
+        self._ds = {name: f[name] for name in ARRAY_NAMES}
+        self._params = {name: _RowBuffer(f["params"][name]) for name in self.layout.param_fields}
+        self._source = _RowBuffer(f["source_index"])
+        self._flags = _RowBuffer(f["written"])
+
+    @staticmethod
+    def _check_not_in_use(path: Path) -> None:
+        try:
+            with h5py.File(path, "r", locking="best-effort"):
+                pass
+        except OSError as e:
+            if _is_lock_error(e):
+                raise StoreError(f"{path} is open in another process (a run still going?); stop it first") from None
+
+    def _resume(self) -> None:
+        try:
+            old = h5py.File(self.partial, "r", locking="best-effort")
+        except OSError as e:
+            if _is_lock_error(e):
+                raise StoreError(f"{self.partial} is open in another process (a run still going?); stop it or wait for it") from None
+            self._start_over(f"it cannot be opened ({_first_line(e)})")
+            return
+        try:
+            try:
+                stored = _read_attrs(old)
+                layout = _file_layout(old) if "I" in old else None
+            except Exception as e:  # noqa: BLE001 - damaged metadata
+                self._start_over(f"its metadata cannot be read ({_first_line(e)})")
+                return
+            self._check_resume_match(stored, layout)
+            salvage = self.partial.with_name(self.path.name + _SALVAGE_SUFFIX)
+            self._f = self._create(salvage)
+            # keep attributes the old run added with set_attrs() (the caller may set them again)
+            late = {k: v for k, v in stored.items() if k not in RESERVED_ATTRS and k not in self._attrs}
+            if late:
+                self._write_attrs(late)
+            try:
+                self.recovered = self._salvage(old)
+                self._flush()
+            except BaseException:
+                self._f.close()
+                salvage.unlink(missing_ok=True)
+                raise
+        finally:
+            old.close()
+        os.replace(salvage, self.partial)
+
+    def _start_over(self, why: str) -> None:
+        warnings.warn(f"{self.partial}: {why}; starting over in a fresh file", StoreWarning, stacklevel=4)
+        self.partial.unlink()
+        self._f = self._create(self.partial)
+
+    def _check_resume_match(self, stored: dict[str, Any], layout: StoreLayout | None) -> None:
+        def mismatch(what: str) -> ResumeMismatchError:
+            return ResumeMismatchError(
+                f"{self.partial} was made with other settings ({what}); resume with the same settings or pass --overwrite to start over"
+            )
+
+        if stored.get("format") != FORMAT_NAME:
+            raise mismatch("it is not a pastegen tuple file")
+        if stored.get("format_version") != FORMAT_VERSION:
+            raise mismatch(f"format version {stored.get('format_version')!r}, this pastegen writes {FORMAT_VERSION}")
+        if layout is None:
+            raise mismatch("it has no I dataset")
+        mine = self.layout
+        for name in ("count", "height", "width"):
+            if getattr(layout, name) != getattr(mine, name):
+                raise mismatch(f"{name}: partial file has {getattr(layout, name)}, this run {getattr(mine, name)}")
+        theirs = layout.param_fields
+        for name in sorted(set(theirs) | set(mine.param_fields)):
+            if name not in mine.param_fields:
+                raise mismatch(f"param field {name!r} is in the partial file but not in this run")
+            if name not in theirs:
+                raise mismatch(f"param field {name!r} is in this run but not in the partial file")
+            if theirs[name] != mine.param_fields[name]:
+                (s1, d1), (s2, d2) = theirs[name], mine.param_fields[name]
+                raise mismatch(f"param field {name!r}: partial file has shape {s1} {d1}, this run {s2} {d2}")
+        if stored.get("compression") != self.compression:
+            raise mismatch(f"compression: partial file uses {stored.get('compression')}, this run {self.compression}")
+        theirs_names = set(_json_list(stored.get("run_attrs"))) - VOLATILE_ATTRS
+        mine_names = set(self._run_names) - VOLATILE_ATTRS
+        mine_values = self._decoded_attrs()
+        for name in sorted(theirs_names | mine_names):
+            if name not in mine_names:
+                raise mismatch(f"attribute {name!r}: partial file has {_short(stored.get(name))}, this run has none")
+            if name not in theirs_names:
+                raise mismatch(f"attribute {name!r}: partial file has none, this run has {_short(mine_values[name])}")
+            if _canon(stored.get(name)) != _canon(mine_values[name]):
+                raise mismatch(f"attribute {name!r}: partial file has {_short(stored.get(name))}, this run {_short(mine_values[name])}")
+
+    def _decoded_attrs(self) -> dict[str, Any]:
+        return {k: (json.loads(v) if k in self._json_names else v) for k, v in self._attrs.items()}
+
+    def _salvage(self, old: h5py.File) -> int:
+        """Copy the tuples of ``old`` that are flagged written and check out; returns how many."""
+        n, h, w = self.layout.count, self.layout.height, self.layout.width
+        flags, ok, _ = _read_rows_tolerant(old["written"])
+        good = ok & (flags == 1)
+        if not good.any():
+            return 0
+        src, ok, _ = _read_rows_tolerant(old["source_index"])
+        good &= ok
+        params = {}
+        for name in self.layout.param_fields:
+            params[name], ok, _ = _read_rows_tolerant(old["params"][name])
+            good &= ok
+        dss = {name: old[name] for name in ARRAY_NAMES}
+        kept = 0
+        for i in np.flatnonzero(good):
+            i = int(i)
+            arrays, raw = {}, {}
+            try:
+                for name, ds in dss.items():
+                    offset = (i,) + (0,) * (ds.ndim - 1)
+                    info = ds.id.get_chunk_info_by_coord(offset)
+                    if info.byte_offset is None:
+                        raise KeyError("chunk not allocated")
+                    arrays[name] = ds[i]  # checks fletcher32
+                    raw[name] = ds.id.read_direct_chunk(offset)
+            except Exception:  # noqa: BLE001 - a torn or missing chunk: generate this tuple again
+                continue
+            if _check_tuple(arrays, h, w):
+                continue
+            for name, (mask, data) in raw.items():
+                offset = (i,) + (0,) * (self._ds[name].ndim - 1)
+                self._ds[name].id.write_direct_chunk(offset, data, mask)
+            for name, buf in self._params.items():
+                buf.set(i, params[name][i])
+            self._source.set(i, src[i])
+            self._mark(i)
+            kept += 1
+        return kept
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _live(self) -> h5py.File:
+        if self._committed:
+            raise StoreError(f"{self.path} was already committed")
+        if self._f is None or not self._f.id.valid:
+            raise StoreError(f"the writer of {self.path} is closed; reopen it with resume=True")
+        if os.getpid() != self._pid:
+            raise StoreError("a TupleWriter cannot be used in a forked process; write from the process that created it")
+        return self._f
+
+    def pending(self) -> list[int]:
+        """Indices not written yet (all of them for a fresh file), in increasing order."""
+        return np.flatnonzero(~self._written).tolist()
+
+    def write(self, index: int, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any], source_index: int) -> None:
+        """Store tuple ``index``.
+
+        Parameters
+        ----------
+        index : int
+            ``0 <= index < count``; each index is written once.
+        arrays : mapping
+            ``I``, ``I_T``, ``I_S`` as (H, W, 3) uint8 and ``M`` as (H, W) uint8 of 0/1. Only shapes,
+            dtypes and ``M``'s values are checked here; :func:`verify` checks the rest.
+        params : mapping
+            One value per field of the layout, castable to the field's dtype and shape.
+        source_index : int
+            Index of the source photo in the run's source list.
+        """
+        self._live()
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise StoreError(f"tuple index must be an integer, got {index!r}") from None
+        if not 0 <= i < self.layout.count:
+            raise IndexError(f"tuple index {i} out of range for a file of {self.layout.count} tuples")
+        if self._written[i]:
+            raise StoreError(f"tuple {i} was already written to {self.partial}")
+        h, w = self.layout.height, self.layout.width
+        if set(arrays) != set(ARRAY_NAMES):
+            raise StoreError(f"tuple {i}: arrays must be exactly {', '.join(ARRAY_NAMES)}, got {', '.join(sorted(arrays))}")
+        checked = {}
+        for name in ARRAY_NAMES:
+            a = np.asarray(arrays[name])
+            shape = (h, w) if name == "M" else (h, w, 3)
+            if a.shape != shape or a.dtype != np.uint8:
+                raise StoreError(f"tuple {i}: {name} must be {shape} uint8, got {a.shape} {a.dtype}")
+            checked[name] = a
+        if checked["M"].max() > 1:
+            raise StoreError(f"tuple {i}: M must hold only 0 and 1")
+        fields = self.layout.param_fields
+        if set(params) != set(fields):
+            missing, extra = sorted(set(fields) - set(params)), sorted(set(params) - set(fields))
+            raise StoreError(f"tuple {i}: params do not match the layout (missing {missing}, unexpected {extra})")
+        values = {}
+        for name, (shape, dtype) in fields.items():
+            v = np.asarray(params[name])
+            if v.shape != shape or v.dtype.kind not in "biuf":
+                raise StoreError(f"tuple {i}: param {name!r} must be {shape} {dtype}, got {v.shape} {v.dtype}")
+            cv = v.astype(dtype)
+            if cv.dtype != v.dtype and not np.array_equal(cv.astype(v.dtype), v, equal_nan=v.dtype.kind == "f"):
+                raise StoreError(f"tuple {i}: param {name!r} has values that {dtype} cannot hold exactly")
+            values[name] = cv
+        try:
+            src = operator.index(source_index)
+        except TypeError:
+            raise StoreError(f"tuple {i}: source_index must be an integer, got {source_index!r}") from None
+        for name in ARRAY_NAMES:
+            self._ds[name][i] = checked[name]
+        for name, v in values.items():
+            self._params[name].set(i, v)
+        self._source.set(i, src)
+        self._mark(i)
+
+    def _mark(self, i: int) -> None:
+        self._written[i] = True
+        self._unflagged.append(i)
+        if len(self._unflagged) >= self.flush_every or time.monotonic() - self._last_flush > _FLUSH_SECONDS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Data, parameters and metadata to disk; then the ``written`` flags of what was flushed."""
+        f = self._f
+        for buf in self._params.values():
+            buf.flush()
+        self._source.flush()
+        f.flush()
+        if self._unflagged:
+            for i in self._unflagged:
+                self._flags.set(i, 1)
+            self._flags.flush()
+            self._unflagged.clear()
+        self._last_flush = time.monotonic()
+
+    def flush(self) -> None:
+        """Flush now (the writer also flushes on its own every ``flush_every`` tuples)."""
+        self._live()
+        self._flush()
+
+    def _write_attrs(self, attrs: Mapping[str, Any]) -> None:
+        encoded, json_names = self._encode_attrs(attrs)
+        a = self._f.attrs
+        names = set(_json_list(_decode_value(a["json_attrs"])))
+        for name, value in encoded.items():
+            if name in a:
+                del a[name]
+            a[name] = value
+            names.discard(name)
+        names.update(json_names)
+        a["json_attrs"] = json.dumps(sorted(names))
+
+    def set_attrs(self, **attrs: Any) -> None:
+        """Add or replace root attributes (e.g. a summary at the end); same rules as ``attrs``."""
+        self._live()
+        self._write_attrs(attrs)
+
+    def commit(self) -> Path:
+        """Check every index was written, mark the file complete and rename it into place.
+
+        Returns
+        -------
+        Path
+            The final path.
+
+        Raises
+        ------
+        IncompleteFileError
+            Some indices were not written (the writer stays open).
+        """
+        f = self._live()
+        missing = self.pending()
+        if missing:
+            raise IncompleteFileError(
+                f"cannot commit {self.path}: {len(missing)} of {self.layout.count} tuples not written (first: {missing[0]})"
+            )
+        self._flush()
+        f.attrs["complete"] = 1
+        f.flush()
+        f.close()
+        _fsync(self.partial)
+        os.replace(self.partial, self.path)
+        _fsync_dir(self.path.parent)
+        self._committed = True
+        return self.path
+
+    def close(self) -> None:
+        """Flush and close without committing; the ``.partial`` file stays for ``resume=True``."""
+        f = self._f
+        if self._committed or f is None or not f.id.valid or os.getpid() != self._pid:
+            return
+        try:
+            self._flush()
+        finally:
+            f.close()
+
+    def __enter__(self) -> "TupleWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            if not self._committed and self._f is not None and self._f.id.valid:
+                warnings.warn(
+                    f"TupleWriter for {self.path} closed without commit(); {self.partial} is left for resume=True",
+                    StoreWarning,
+                    stacklevel=2,
+                )
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never mask the exception that ended the block
+            f = self._f
+            if f is not None and f.id.valid:
+                try:
+                    f.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def __repr__(self) -> str:
+        state = "committed" if self._committed else f"{int(self._written.sum())}/{self.layout.count} written"
+        return f"TupleWriter({str(self.path)!r}, {state})"
