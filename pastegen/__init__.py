@@ -28,10 +28,12 @@ from .errors import (
     IncompatibleFileError,
     IncompleteFileError,
     MissingFileError,
+    MissingShardError,
     NotAnImageError,
     OutputExistsError,
     PastegenError,
     ResumeMismatchError,
+    ShardError,
     SourceError,
     SpecError,
     StoreError,
@@ -67,6 +69,8 @@ _LAZY = {
     "make": "precompute",
     "MakeResult": "precompute",
     "replay_check": "precompute",
+    "combine": "shards",
+    "TupleStream": "stream",
 }
 
 
@@ -87,7 +91,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import PRESETS, Stages, TrainingTuple, TupleGenerator, TupleParams, TupleSpec, preset, render, render_stages
     from .rng import COMPONENT_IDS
     from .sources import SourceImage, SourceScan, dataset_paths, decode_image, find_images, sample_image_paths, scan_sources
+    from .shards import combine
     from .store import FORMAT_VERSION, TupleFile, open_tuples, verify
+    from .stream import TupleStream
 
 __all__ = [
     "__version__",
@@ -115,6 +121,8 @@ __all__ = [
     "make",
     "MakeResult",
     "replay_check",
+    "combine",
+    "TupleStream",
     "PastegenError",
     "SpecError",
     "ImageError",
@@ -134,4 +142,6 @@ __all__ = [
     "ResumeMismatchError",
     "MissingFileError",
     "StoreWarning",
+    "ShardError",
+    "MissingShardError",
 ]

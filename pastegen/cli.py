@@ -100,6 +100,17 @@ class _Progress:
             bar.render_finish()
 
 
+def _shard_option(ctx, param, value):
+    from .shards import parse_shard
+
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except PastegenError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="pastegen")
 def main() -> None:
@@ -111,6 +122,8 @@ def main() -> None:
       PASTEGEN_DATA_ROOT=../shared/data pastegen make --dataset faces --sigma 15 out.h5
       pastegen preview --from out.h5 preview.png
       pastegen verify out.h5
+      pastegen make --dataset sample --count 1000 --shard 0/2 a.h5   # and 1/2 b.h5 elsewhere
+      pastegen combine all.h5 a.h5 b.h5
     """
 
 
@@ -123,9 +136,14 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="Finish an interrupted run of the same settings.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable source image instead of skipping it.")
+@click.option("--shard", "shard", metavar="K/N", callback=_shard_option, help="Make only shard K of N (0 <= K < N) of the COUNT tuples: global indices floor(K*COUNT/N) to floor((K+1)*COUNT/N)-1. Join the shards with `pastegen combine`.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
-def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, jobs, compression, resume, overwrite, strict, quiet):
+def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, jobs, compression, resume, overwrite, strict, shard, quiet):
     """Generate COUNT tuples (I, I_T, I_S, M) into the HDF5 file OUTPUT.
+
+    With --shard K/N, OUTPUT holds shard K of N of the COUNT tuples (a contiguous block of global
+    indices, the same tuples a single run has there); every shard is a complete file of its own
+    (resume, verify), and `pastegen combine` joins them without copying pixels.
 
     \b
     Examples:
@@ -133,6 +151,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
       PASTEGEN_DATA_ROOT=../shared/data pastegen make --dataset faces --sigma 15 --count 200 out.h5
       pastegen make --images ~/photos --size 256 --jobs 2 photos.h5
       pastegen make --dataset faces --data-root /data --count 200 --resume out.h5   # after an interruption
+      pastegen make --dataset sample --count 1000 --shard 0/4 part0.h5             # on machine 0 of 4
     """
     from .precompute import make as run_make
 
@@ -143,6 +162,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
             result = run_make(
                 output, paths, spec, count=count, seed=seed, jobs=jobs, compression=compression,
                 resume=resume, overwrite=overwrite, strict=strict, max_pixels=max_pixels, progress=progress,
+                shard=shard,
             )
         except KeyboardInterrupt:
             progress.close()
@@ -158,6 +178,12 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
         click.echo(f"sources: {len(result.sources)} used, {len(result.skipped)} skipped")
         for s in result.skipped:
             click.echo(f"  skipped {s.path}: {s.reason}")
+        if result.shard is not None:
+            k, n = result.shard
+            click.echo(
+                f"shard {k}/{n}: global indices {result.index_offset}..{result.index_offset + result.count - 1} "
+                f"of {result.total_count}; join the {n} shards with `pastegen combine`"
+            )
 
 
 @main.command(context_settings=CONTEXT)
@@ -223,16 +249,39 @@ def info(file, as_json):
             attrs = dict(tf.attrs)
             n, h, w = len(tf), tf.height, tf.width
     size = os.path.getsize(file)
+    combined = attrs.get("combined_from")
+    if isinstance(combined, list):  # the pixels are in the shard files (open_tuples checked they exist)
+        with _errors():
+            size += sum(os.path.getsize(p) for p in _shard_files(file))
     if as_json:
         click.echo(json.dumps({"path": str(file), "count": n, "height": h, "width": w, "bytes": size, **_jsonable(attrs)}, indent=2))
         return
     spec = TupleSpec.from_json(attrs["spec"])
     click.echo(f"{file}: {n} tuples of {h}x{w}, {size / 1e6:.1f} MB ({size / n / 1e6:.2f} MB per tuple)")
+    if isinstance(combined, list):
+        click.echo(f"  combined from {len(combined)} shard file(s), mapped without copying: {', '.join(str(c.get('path')) for c in combined)}")
+    if "shard" in attrs:
+        k, nn = attrs["shard"]
+        off = attrs.get("index_offset", 0)
+        click.echo(f"  shard {k}/{nn}: global indices {off}..{off + n - 1} of {attrs.get('total_count')}")
     click.echo(f"  format version {attrs.get('format_version')}, written by {attrs.get('generator', '?')}, compression {attrs.get('compression')}")
     click.echo(f"  preset {spec.name}, seed {attrs['seed']}, σ={spec.geometric.sigma:g}, crop {spec.crop.mode}, disabled: {', '.join(spec.disabled) or 'none'}")
     click.echo(f"  sources: {len(attrs.get('sources', []))} used, {len(attrs.get('skipped', []))} skipped")
     for s in attrs.get("skipped", []):
         click.echo(f"    skipped {s['path']}: {s['reason']}")
+
+
+def _shard_files(file) -> list:
+    """The shard files a combined file maps (those that exist)."""
+    from pathlib import Path
+
+    import h5py
+
+    from .store.reader import virtual_source_files
+
+    with h5py.File(file, "r", locking=False) as f:
+        found = virtual_source_files(f, Path(file))
+    return [p for p in found.values() if p is not None]
 
 
 def _jsonable(attrs: dict) -> dict:
@@ -259,13 +308,16 @@ def verify(file, replay):
     Examples:
       pastegen verify out.h5
       pastegen verify --replay 100 out.h5
+      pastegen verify combined.h5     # a combined file: also checks its shard files are the right ones
     """
     from .precompute import replay_check
     from .store import verify as verify_file
 
+    from .shards import check_combined
+
     with _errors():
         report = verify_file(file)
-        problems = list(report.problems)
+        problems = list(report.problems) + check_combined(file)
         if report.ok and replay:
             n = min(replay, report.count)
             step = max(1, report.count // n) if n else 1
@@ -275,6 +327,37 @@ def verify(file, replay):
             click.echo(f"problem: {p}", err=True)
         raise click.ClickException(f"{file} failed verification: {len(problems)} problem(s)")
     click.echo(f"{file}: OK ({report.count} tuples checked{f', {min(replay, report.count)} replayed exactly' if replay else ''})")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("output", type=click.Path(dir_okay=False, writable=True))
+@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary.")
+def combine(output, shards, overwrite, quiet):
+    """Join the shard files SHARDS (from `make --shard K/N`) into OUTPUT, copying no pixels.
+
+    OUTPUT's datasets are HDF5 virtual datasets that map the shard files (by relative path
+    when they are in OUTPUT's folder, so the folder can be moved as a whole); keep the shards
+    beside it. The shards must come from one run (same spec, seed, sources and COUNT), be
+    complete, and cover every global index exactly once.
+
+    \b
+    Examples:
+      pastegen make --dataset sample --count 1000 --shard 0/2 part0.h5   # machine 0
+      pastegen make --dataset sample --count 1000 --shard 1/2 part1.h5   # machine 1
+      pastegen combine sample.h5 part0.h5 part1.h5
+      pastegen combine sample.h5 part*.h5 && pastegen verify sample.h5
+    """
+    from .shards import combine as run_combine
+
+    with _errors():
+        result = run_combine(output, list(shards), overwrite=overwrite)
+    if not quiet:
+        click.echo(
+            f"wrote {result.path}: {result.count} tuples mapped from {len(result.shards)} shard file(s) "
+            f"({result.shard_bytes / 1e6:.1f} MB, {'relative paths' if result.relative else 'absolute paths'}); keep the shards beside it"
+        )
 
 
 class _errors:

@@ -27,6 +27,8 @@ __all__ = [
     "ResumeMismatchError",
     "MissingFileError",
     "StoreWarning",
+    "ShardError",
+    "MissingShardError",
 ]
 
 
@@ -126,3 +128,14 @@ class MissingFileError(StoreError, FileNotFoundError):
 
 class StoreWarning(UserWarning):
     """Something the store recovered from on its own (e.g. an unreadable ``.partial`` on resume)."""
+
+
+# --- shards and combined files --------------------------------------------------------------------
+
+
+class ShardError(StoreError):
+    """Shard files that cannot be combined (mismatched, overlapping, leaving a gap), or a bad shard request."""
+
+
+class MissingShardError(ShardError, FileNotFoundError):
+    """A shard file that a combined file maps is not where the combined file says."""

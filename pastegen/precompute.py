@@ -4,6 +4,16 @@
 stores them in index order, so ``jobs=1`` and ``jobs=N`` give identical files. The output is
 written under a temporary name and renamed into place at the end; an interrupted run is finished
 by calling again with ``resume=True``.
+
+``make(..., shard=(k, n))`` makes shard ``k`` of ``n`` of the run instead: the contiguous block
+of global indices given by :func:`pastegen.shards.shard_range`, in a file of its own that
+:func:`pastegen.shards.combine` joins with the other shards (see :mod:`pastegen.shards`).
+
+Memory does not grow with ``count`` beyond a few bytes per tuple: the writer keeps one flag byte
+per tuple and the list of indices still to render is held as an ``int64`` array (8 bytes per
+tuple; the writer hands it over as a Python list, about 36 bytes per tuple, for a moment at the
+start). Rendered tuples are written as they arrive and dropped; at most ``2·jobs`` batches of
+:data:`BATCH_SIZE` tuples are in flight. ``tests/test_memory.py`` measures it.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from ._version import __version__
 from .components import crop
 from .errors import CorruptFileError, SourceError
 from .pipeline import TupleGenerator, TupleParams, TupleSpec, render
+from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
 from .store import DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
 
@@ -47,6 +58,9 @@ class MakeResult:
     seed: int
     compression: str
     file_bytes: int = field(default=0)
+    shard: tuple[int, int] | None = None  # (k, n) for a shard file
+    index_offset: int = 0  # global index of the file's first tuple
+    total_count: int = 0  # tuples of the whole run (``count`` unless sharded)
 
     @property
     def tuples_per_second(self) -> float:
@@ -61,9 +75,10 @@ def _render_batch(gen: TupleGenerator, indices: Sequence[int]) -> list[tuple[int
     return out
 
 
-def _batches(indices: Sequence[int], size: int) -> Iterator[list[int]]:
+def _batches(indices: Sequence[int] | np.ndarray, size: int, offset: int = 0) -> Iterator[list[int]]:
+    """Lists of ``size`` global indices (file indices plus ``offset``)."""
     for start in range(0, len(indices), size):
-        yield list(indices[start : start + size])
+        yield [int(i) + offset for i in indices[start : start + size]]
 
 
 def scan_for_make(
@@ -110,8 +125,9 @@ def make(
     strict: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> MakeResult:
-    """Generate ``count`` tuples into the HDF5 file ``output``.
+    """Generate ``count`` tuples (or one shard of them) into the HDF5 file ``output``.
 
     Parameters
     ----------
@@ -140,6 +156,11 @@ def make(
         Pixel limit per source image, checked before decoding.
     progress : callable, optional
         ``progress(stage, increment, total)`` for progress bars.
+    shard : (k, n), optional
+        Make only shard ``k`` of ``n`` of the run of ``count`` tuples: global indices
+        ``[floor(k·count/n), floor((k+1)·count/n))``, stored as tuples ``0 ..`` of ``output`` with
+        the attributes ``shard``, ``index_offset`` and ``total_count``. Its tuples equal those
+        of a single run; :func:`pastegen.shards.combine` joins the shards. ``0 <= k < n <= count``.
 
     Returns
     -------
@@ -147,12 +168,16 @@ def make(
     """
     if count < 1:
         raise SourceError(f"count must be at least 1, got {count}")
+    if shard is not None:
+        shard = check_shard(shard, count)
+    lo, hi = (0, count) if shard is None else shard_range(count, *shard)
     jobs = _resolve_jobs(jobs)
     check_output(output, overwrite=overwrite, resume=resume)  # fail before the scan, not after it
     started = time.perf_counter()
     scan = scan_for_make(sources, spec, max_pixels=max_pixels, jobs=jobs, strict=strict, progress=progress)
     gen = TupleGenerator(scan.images, spec, seed, max_pixels=max_pixels)
-    layout = StoreLayout(count=count, height=spec.height, width=spec.width, param_fields=gen.param_fields)
+    n_file = hi - lo
+    layout = StoreLayout(count=n_file, height=spec.height, width=spec.width, param_fields=gen.param_fields)
     attrs = {
         "spec": spec.to_json(),
         "seed": gen.seed,
@@ -160,19 +185,22 @@ def make(
         "skipped": [s.to_dict() for s in scan.skipped],
         "generator": f"pastegen {__version__}",
     }
+    if shard is not None:
+        attrs.update(shard=list(shard), index_offset=lo, total_count=count)
     with TupleWriter(output, layout, attrs=attrs, compression=compression, overwrite=overwrite, resume=resume) as writer:
-        pending = writer.pending()
-        if progress and len(pending) < count:
-            progress("generate", count - len(pending), count)
-        for batch in _generate(gen, pending, jobs):
+        pending = np.asarray(writer.pending(), dtype=np.int64)  # file indices; 8 bytes each
+        if progress and len(pending) < n_file:
+            progress("generate", n_file - len(pending), n_file)
+        for batch in _generate(gen, pending, jobs, offset=lo):
             for index, source_index, arrays, record in batch:
-                writer.write(index, arrays, record, source_index)
+                writer.write(index - lo, arrays, record, source_index)
             if progress:
-                progress("generate", len(batch), count)
+                progress("generate", len(batch), n_file)
+            del batch
         final = writer.commit()
     return MakeResult(
         path=Path(final),
-        count=count,
+        count=n_file,
         generated=len(pending),
         sources=tuple(scan.images),
         skipped=tuple(scan.skipped),
@@ -181,6 +209,9 @@ def make(
         seed=gen.seed,
         compression=compression,
         file_bytes=os.path.getsize(final),
+        shard=shard,
+        index_offset=lo,
+        total_count=count,
     )
 
 
@@ -192,16 +223,16 @@ def _resolve_jobs(jobs: int) -> int:
     return int(jobs)
 
 
-def _generate(gen: TupleGenerator, pending: Sequence[int], jobs: int) -> Iterator[list]:
-    """Rendered batches in index order (serially, or by a joblib pool)."""
+def _generate(gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, offset: int = 0) -> Iterator[list]:
+    """Rendered batches of the global indices ``pending + offset``, in order (serially, or by a joblib pool)."""
     if jobs == 1 or len(pending) <= BATCH_SIZE:
-        for batch in _batches(pending, BATCH_SIZE):
+        for batch in _batches(pending, BATCH_SIZE, offset):
             yield _render_batch(gen, batch)
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
-    yield from parallel(delayed(_render_batch)(gen, batch) for batch in _batches(pending, BATCH_SIZE))
+    yield from parallel(delayed(_render_batch)(gen, batch) for batch in _batches(pending, BATCH_SIZE, offset))
 
 
 def replay_check(
@@ -214,7 +245,8 @@ def replay_check(
 
     ``I_T``, ``I_S`` and ``M`` are re-rendered from the stored ``I`` and parameters; when the
     source photos are still where the file says (and ``check_sources``), ``I`` is re-cut from its
-    source photo too.
+    source photo too. ``indices`` are the file's own (``0 .. len-1``); a shard file's tuple ``j``
+    is replayed as the global tuple ``index_offset + j``.
 
     Returns
     -------
@@ -226,19 +258,22 @@ def replay_check(
     sources = [SourceImage(**s) for s in tf.attrs["sources"]]
     have_sources = check_sources and all(os.path.exists(s.path) for s in sources)
     gen = TupleGenerator(sources, spec, tf.attrs["seed"]) if have_sources else None
+    offset = int(tf.attrs.get("index_offset", 0))
     problems: list[str] = []
     for i in range(len(tf)) if indices is None else indices:
         item = tf[i]
-        params = TupleParams.from_record(i, item["source_index"], item["params"])
+        g = offset + int(i)
+        name_i = f"tuple {i}" if offset == 0 else f"tuple {i} (global {g})"
+        params = TupleParams.from_record(g, item["source_index"], item["params"])
         again = render(item["I"], params, spec)
         for name in ("I_T", "I_S", "M"):
             if not np.array_equal(getattr(again, name), item[name]):
-                problems.append(f"tuple {i}: {name} does not replay from the stored parameters")
+                problems.append(f"{name_i}: {name} does not replay from the stored parameters")
         if gen is not None:
-            if gen.sample_params(i) != params:
-                problems.append(f"tuple {i}: stored parameters differ from those the seed draws")
+            if gen.sample_params(g) != params:
+                problems.append(f"{name_i}: stored parameters differ from those the seed draws")
             elif not np.array_equal(gen.crop_image(params), item["I"]):
-                problems.append(f"tuple {i}: I differs from its source photo {sources[params.source_index].path}")
+                problems.append(f"{name_i}: I differs from its source photo {sources[params.source_index].path}")
     if tf is not tuples:
         tf.close()
     return problems

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from ..errors import CorruptFileError, IncompatibleFileError, IncompleteFileError, MissingFileError
+from ..errors import CorruptFileError, IncompatibleFileError, IncompleteFileError, MissingFileError, MissingShardError
 from .schema import (
     ARRAY_NAMES,
     FORMAT_NAME,
@@ -70,6 +70,7 @@ def _open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True)
         for name in (*ARRAY_NAMES, "source_index", "written"):
             if not isinstance(f.get(name), h5py.Dataset):
                 raise CorruptFileError(f"{path} has no {name!r} dataset; the file is damaged, generate it again")
+        _check_virtual_sources(f, path)
         if check_shapes:
             shape = f["I"].shape
             if len(shape) != 4 or shape[3] != 3:
@@ -83,6 +84,40 @@ def _open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True)
         f.close()
         raise
     return f
+
+
+def virtual_source_files(f: h5py.File, path: Path) -> dict[str, Path | None]:
+    """``{file name stored in the mapping: the file HDF5 reads}`` of every virtual dataset of ``f``.
+
+    A combined file (:func:`pastegen.shards.combine`) maps its shard files through HDF5 virtual
+    datasets. HDF5 resolves a relative name against the combined file's folder and, for an absolute
+    name that does not exist, tries its base name there; the value is None when neither exists
+    (HDF5 would then read the fill value, silently). Empty for an ordinary file.
+    """
+    names: set[str] = set()
+
+    def visit(_: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.is_virtual:
+            names.update(m.file_name for m in obj.virtual_sources() if m.file_name != ".")
+
+    f.visititems(visit)
+    out: dict[str, Path | None] = {}
+    for name in sorted(names):
+        p = Path(name)
+        candidates = [p, path.parent / p.name] if p.is_absolute() else [path.parent / p]
+        out[name] = next((c for c in candidates if c.is_file()), None)
+    return out
+
+
+def _check_virtual_sources(f: h5py.File, path: Path) -> None:
+    if not f["I"].is_virtual:
+        return
+    for name, found in virtual_source_files(f, path).items():
+        if found is None:
+            raise MissingShardError(
+                f"{path} is a combined file but its shard {name} is missing (looked for {path.parent.absolute() / name}); "
+                "put the shard files back beside it or combine the shards again"
+            )
 
 
 class TupleFile:
