@@ -32,7 +32,7 @@ from .errors import CorruptFileError, SourceError
 from .pipeline import TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
-from .store import DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
+from .store import EncodedTuple, encode_tuple, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
 
 __all__ = ["MakeResult", "make", "scan_for_make", "replay_check", "ProgressCallback", "BATCH_SIZE"]
 
@@ -67,11 +67,18 @@ class MakeResult:
         return self.generated / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _render_batch(gen: TupleGenerator, indices: Sequence[int]) -> list[tuple[int, int, dict, dict]]:
+def _render_batch(gen: TupleGenerator, indices: Sequence[int], compression: str) -> list[tuple[int, int, EncodedTuple, dict]]:
+    """Render tuples into reused buffers and encode their chunks (compression and checksums)
+    here, in the worker, so the single writer only stores ready chunks."""
+    from .kernels import TupleBuffers
+
+    size = (gen.spec.height, gen.spec.width)
+    buffers = None
     out = []
     for i in indices:
-        t = gen[i]
-        out.append((i, t.params.source_index, t.arrays(), t.params.to_record()))
+        t = gen.render(gen.sample_params(i), out=buffers)
+        buffers = TupleBuffers(I_T=t.I_T, I_S=t.I_S, M=t.M)
+        out.append((i, t.params.source_index, encode_tuple(t.arrays(), size, compression), t.params.to_record()))
     return out
 
 
@@ -191,9 +198,9 @@ def make(
         pending = np.asarray(writer.pending(), dtype=np.int64)  # file indices; 8 bytes each
         if progress and len(pending) < n_file:
             progress("generate", n_file - len(pending), n_file)
-        for batch in _generate(gen, pending, jobs, offset=lo):
-            for index, source_index, arrays, record in batch:
-                writer.write(index - lo, arrays, record, source_index)
+        for batch in _generate(gen, pending, jobs, compression, offset=lo):
+            for index, source_index, encoded, record in batch:
+                writer.write(index - lo, encoded, record, source_index)
             if progress:
                 progress("generate", len(batch), n_file)
             del batch
@@ -223,16 +230,18 @@ def _resolve_jobs(jobs: int) -> int:
     return int(jobs)
 
 
-def _generate(gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, offset: int = 0) -> Iterator[list]:
-    """Rendered batches of the global indices ``pending + offset``, in order (serially, or by a joblib pool)."""
+def _generate(
+    gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, compression: str, offset: int = 0
+) -> Iterator[list]:
+    """Rendered, encoded batches of the global indices ``pending + offset``, in order (serially, or by a joblib pool)."""
     if jobs == 1 or len(pending) <= BATCH_SIZE:
         for batch in _batches(pending, BATCH_SIZE, offset):
-            yield _render_batch(gen, batch)
+            yield _render_batch(gen, batch, compression)
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
-    yield from parallel(delayed(_render_batch)(gen, batch) for batch in _batches(pending, BATCH_SIZE, offset))
+    yield from parallel(delayed(_render_batch)(gen, batch, compression) for batch in _batches(pending, BATCH_SIZE, offset))
 
 
 def replay_check(

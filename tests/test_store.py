@@ -31,15 +31,19 @@ from pastegen.store import (
     COMPRESSIONS,
     DEFAULT_COMPRESSION,
     FORMAT_VERSION,
+    EncodedTuple,
     MissingFileError,
     StoreLayout,
     StoreWarning,
     TupleFile,
     TupleWriter,
+    encode_tuple,
+    fletcher32,
     open_tuples,
     partial_path,
     verify,
 )
+from pastegen.store import encode as store_encode
 
 REPO = Path(__file__).resolve().parents[1]
 H, W, N = 32, 48, 10
@@ -369,21 +373,25 @@ def test_resume_regenerates_a_flagged_tuple_whose_chunk_is_damaged(tmp_path):
 _KILL_CHILD = """
 import sys, time
 sys.path[:0] = [{repo!r}, {tests!r}]
-from test_store import ATTRS, layout, make_tuple
-from pastegen.store import TupleWriter
+from test_store import ATTRS, H, W, layout, make_tuple
+from pastegen.store import DEFAULT_COMPRESSION, TupleWriter, encode_tuple
 with TupleWriter({out!r}, layout({count}), attrs=ATTRS, flush_every=2) as w:
     for i in w.pending():
-        w.write(i, *make_tuple(i))
+        a, p, s = make_tuple(i)
+        if {encoded!r}:
+            a = encode_tuple(a, (H, W), DEFAULT_COMPRESSION)
+        w.write(i, a, p, s)
         print(i, flush=True)
         time.sleep(0.03)
     w.commit()
 """
 
 
-def test_sigkill_mid_run_leaves_no_final_file_and_resume_completes(tmp_path):
+@pytest.mark.parametrize("encoded", [False, True], ids=["arrays", "encoded"])
+def test_sigkill_mid_run_leaves_no_final_file_and_resume_completes(tmp_path, encoded):
     count = 40
     out = tmp_path / "out.h5"
-    code = _KILL_CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), out=str(out), count=count)
+    code = _KILL_CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), out=str(out), count=count, encoded=encoded)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         done = -1
@@ -566,3 +574,274 @@ def test_verify_catches_a_logically_wrong_tuple_and_unflagged_tuples(tmp_path):
     assert "tuple 8: M is empty (no pixel is 1)" in problems
     assert any("not flagged as written (first: 1)" in p for p in problems)
     assert len(problems) == 4, problems
+
+
+# --- tuples encoded outside the writer ----------------------------------------------------------
+
+
+#: Compressions whose encoded chunks are byte-identical to HDF5's. Not lzf: h5py's LZF filter does
+#: not clear its hash table, so even HDF5's own output depends on earlier calls (same data, other bytes).
+BYTE_IDENTICAL = tuple(c for c in COMPRESSIONS if c != "lzf")
+
+
+def _fletcher32_reference(data: bytes) -> int:
+    """Line-by-line port of HDF5's H5_checksum_fletcher32 (slow; for short inputs)."""
+    n, s1, s2, k = len(data) // 2, 0, 0, 0
+    while n:
+        t = min(n, 360)
+        n -= t
+        for _ in range(t):
+            s1 += (data[k] << 8) | data[k + 1]
+            k += 2
+            s2 += s1
+        s1, s2 = (s1 & 0xFFFF) + (s1 >> 16), (s2 & 0xFFFF) + (s2 >> 16)
+    if len(data) % 2:
+        s1 += data[k] << 8
+        s2 += s1
+        s1, s2 = (s1 & 0xFFFF) + (s1 >> 16), (s2 & 0xFFFF) + (s2 >> 16)
+    s1, s2 = (s1 & 0xFFFF) + (s1 >> 16), (s2 & 0xFFFF) + (s2 >> 16)
+    return (s2 << 16) | s1
+
+
+def _fletcher32_numba(data: np.ndarray) -> int:
+    from pastegen.store._fletcher_numba import fletcher32_sums
+
+    nw = data.size // 2
+    words = np.ascontiguousarray(data[: 2 * nw]).view("<u2")
+    words.flags.writeable = False
+    s1, iw = (int(x) for x in fletcher32_sums(words))
+    if data.size % 2:
+        s1, iw = s1 + int(data[-1]), iw + nw * int(data[-1])
+    return store_encode._combine(s1, iw, nw + data.size % 2)
+
+
+def test_fletcher32_numpy_and_numba_agree_on_large_inputs(monkeypatch):
+    rng = np.random.default_rng(5)
+    monkeypatch.setattr(store_encode, "_numba_state", [None])  # numpy
+    for n in (4096 * 2 * 3, 4096 * 2 * 3 + 1, 1_000_003, 2_621_440):
+        data = rng.integers(0, 256, n, dtype=np.uint8)
+        data[: n // 3] = 255  # long runs of words that are multiples of 65535
+        assert fletcher32(data) == _fletcher32_numba(data)
+
+
+def _chunks(path, name: str, count: int) -> list[tuple[int, bytes]]:
+    with h5py.File(path, "r") as f:
+        ds = f[name]
+        return [(int(m), bytes(d)) for m, d in (ds.id.read_direct_chunk((i,) + (0,) * (ds.ndim - 1)) for i in range(count))]
+
+
+def _write_encoded(path, count: int = N, compression: str = DEFAULT_COMPRESSION, encoded=lambda i: True, **kw) -> Path:
+    with TupleWriter(path, layout(count), attrs=ATTRS, compression=compression, **kw) as w:
+        for i in w.pending():
+            a, p, s = make_tuple(i)
+            w.write(i, encode_tuple(a, layout(count), compression) if encoded(i) else a, p, s)
+        return w.commit()
+
+
+@pytest.mark.parametrize(
+    "length", [0, 1, 2, 3, 4, 5, 359, 360, 719, 720, 721, 722, 1441, 8191, 8192, 8193, 16384, 16385, 40001]
+)
+@pytest.mark.parametrize("impl", ["numpy", "numba"])
+def test_fletcher32_equals_hdf5s_on_odd_and_even_lengths(tmp_path, length, impl, monkeypatch):
+    from pastegen.store._fletcher_numba import fletcher32_sums
+
+    monkeypatch.setattr(store_encode, "_numba_state", [fletcher32_sums if impl == "numba" else None])
+    rng = np.random.default_rng(length)
+    kinds = {
+        "random": rng.integers(0, 256, length, dtype=np.uint8),
+        "ones": np.full(length, 255, np.uint8),  # sums that are multiples of 65535
+        "zeros": np.zeros(length, np.uint8),
+        "last": np.r_[np.zeros(max(length - 1, 0), np.uint8), np.full(min(length, 1), 7, np.uint8)],
+    }
+    path = tmp_path / "f.h5"
+    if length:
+        with h5py.File(path, "w") as f:  # what HDF5's own fletcher32 filter stores after the data
+            for kind, data in kinds.items():
+                f.create_dataset(kind, data=data, chunks=(length,), fletcher32=True)
+    for kind, data in kinds.items():
+        got = fletcher32(data.tobytes())
+        assert got == fletcher32(memoryview(data)) == fletcher32(bytearray(data.tobytes()))
+        if length <= 2000:
+            assert got == _fletcher32_reference(data.tobytes()), kind
+        if length:
+            with h5py.File(path, "r") as f:
+                _, chunk = f[kind].id.read_direct_chunk((0,))
+            assert chunk[:-4] == data.tobytes()
+            assert int.from_bytes(chunk[-4:], "little") == got, (kind, hex(got))
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_encoded_writes_give_the_same_file_as_array_writes(tmp_path, compression):
+    ref = write_all(tmp_path / "ref.h5", compression=compression)
+    out = _write_encoded(tmp_path / "enc.h5", compression=compression)
+    assert_tuples_equal(out)
+    assert verify(out).ok
+    masks = set()
+    for name in ARRAY_NAMES:
+        mine, hdf5s = _chunks(out, name, N), _chunks(ref, name, N)
+        if compression in BYTE_IDENTICAL:  # the stored chunks are exactly what HDF5 wrote itself
+            assert mine == hdf5s, name
+        masks.update(m for m, _ in mine)
+    # the random I does not compress: blosc and lzf skip their filter for it (mask 1), not for M
+    assert masks == ({0} if compression in ("none", "gzip") else {0, 1})
+
+
+def test_blosc_through_hdf5s_own_pipeline_when_the_library_cannot_be_loaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_encode, "_blosc_state", [None, "test"])
+    assert "in-memory" in store_encode.encoder_backend("blosc-lz4")
+    ref = write_all(tmp_path / "ref.h5", count=3)
+    out = _write_encoded(tmp_path / "enc.h5", count=3)
+    for name in ARRAY_NAMES:
+        assert _chunks(out, name, 3) == _chunks(ref, name, 3)
+    assert_tuples_equal(out, count=3)
+    # the in-memory pipeline survives being renewed (a fresh file every so often)
+    monkeypatch.setattr(store_encode._Pipeline, "_RENEW_AFTER", 2)
+    a = make_tuple(0)[0]
+    first = encode_tuple(a, (H, W), "blosc-zstd")
+    assert all(encode_tuple(a, (H, W), "blosc-zstd") == first for _ in range(5))
+
+
+def test_real_images_encode_byte_identically(tmp_path):
+    """Smooth, compressible images (multi-block blosc frames), every filter, larger chunks."""
+    h, w = 192, 256
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([(xx // 8 * 9) % 256, (yy // 4 * 5) % 256, ((xx + yy) // 16 * 3) % 256], -1)
+    img = (img + np.random.default_rng(0).integers(0, 2, img.shape)).astype(np.uint8)  # a little noise
+    m = ((yy - 90) ** 2 + (xx - 120) ** 2 < 60**2).astype(np.uint8)
+    arrays = {"I": img, "I_T": img * (1 - m)[..., None], "I_S": (img // 2) * m[..., None], "M": m}
+    lay = StoreLayout(count=1, height=h, width=w)
+    for compression in COMPRESSIONS:
+        ref, out = tmp_path / f"ref-{compression}.h5", tmp_path / f"enc-{compression}.h5"
+        for path, value in ((ref, arrays), (out, encode_tuple(arrays, lay, compression))):
+            with TupleWriter(path, lay, compression=compression) as wr:
+                wr.write(0, value, {}, 0)
+                wr.commit()
+        for name in ARRAY_NAMES:
+            if compression in BYTE_IDENTICAL:
+                assert _chunks(out, name, 1) == _chunks(ref, name, 1), (compression, name)
+            if compression != "none":
+                assert _chunks(out, name, 1)[0][0] == 0  # compressed, not skipped
+        with open_tuples(out) as tf:
+            for name in ARRAY_NAMES:
+                np.testing.assert_array_equal(tf[0][name], arrays[name])
+
+
+def test_mixed_encoded_and_array_writes_in_one_file_and_resume(tmp_path):
+    out = _write_encoded(tmp_path / "mixed.h5", encoded=lambda i: i % 3 != 0, flush_every=3)
+    assert_tuples_equal(out)
+    assert verify(out).ok
+    ref = write_all(tmp_path / "ref.h5")
+    for name in ARRAY_NAMES:
+        assert _chunks(out, name, N) == _chunks(ref, name, N)
+    # an interrupted run of encoded writes resumes (salvage copies the chunks) and finishes with arrays
+    part_out = tmp_path / "resumed.h5"
+    with pytest.raises(RuntimeError, match="boom"):
+        with TupleWriter(part_out, layout(), attrs=ATTRS) as w:
+            for i in range(5):
+                a, p, s = make_tuple(i)
+                w.write(i, encode_tuple(a, (H, W), DEFAULT_COMPRESSION), p, s)
+            raise RuntimeError("boom")
+    with TupleWriter(part_out, layout(), attrs=ATTRS, resume=True) as w:
+        assert w.recovered == 5 and w.pending() == list(range(5, N))
+        for i in w.pending():
+            w.write(i, *make_tuple(i))
+        w.commit()
+    assert_tuples_equal(part_out)
+    assert verify(part_out).ok
+
+
+def test_flags_of_encoded_tuples_follow_the_flush(tmp_path):
+    out = tmp_path / "flags.h5"
+    with TupleWriter(out, layout(), attrs=ATTRS, flush_every=4) as w:
+        for i in range(6):
+            a, p, s = make_tuple(i)
+            w.write(i, encode_tuple(a, (H, W), DEFAULT_COMPRESSION), p, s)
+        flags = w._f["written"][:]  # what the file holds (the writer keeps unflushed flags in memory)
+        assert flags[:4].tolist() == [1] * 4 and not flags[4:].any()  # 4 and 5 wait for the next flush
+        w.close()
+
+
+def test_a_corrupted_direct_written_chunk_is_caught(tmp_path):
+    out = _write_encoded(tmp_path / "bad.h5")
+    _flip_byte(out, "I_T", 5)
+    report = verify(out)
+    assert not report.ok and report.checked == N
+    assert [p for p in report.problems if p.startswith("tuple 5: I_T ")], report.problems
+    assert not any(p.startswith("tuple 4") or p.startswith("tuple 6") for p in report.problems)
+    with open_tuples(out) as tf:
+        with pytest.raises(CorruptFileError, match="tuple 5"):
+            tf[5]
+    # bytes damaged between the worker and the writer: the checksum no longer matches
+    damaged = tmp_path / "damaged.h5"
+    with TupleWriter(damaged, layout(2), attrs=ATTRS) as w:
+        for i in range(2):
+            a, p, s = make_tuple(i)
+            enc = encode_tuple(a, (H, W), DEFAULT_COMPRESSION)
+            if i == 1:
+                mask, data = enc.chunks["M"]
+                data = bytearray(data)
+                data[len(data) // 2] ^= 0x10
+                enc = EncodedTuple(enc.height, enc.width, enc.compression, {**enc.chunks, "M": (mask, bytes(data))})
+            w.write(i, enc, p, s)
+        w.commit()
+    problems = verify(damaged).problems
+    assert len(problems) == 1 and problems[0].startswith("tuple 1: M fails its checksum"), problems
+
+
+def test_encoded_tuples_are_checked(tmp_path):
+    a, p, s = make_tuple(0)
+    with pytest.raises(StoreError, match="only 0 and 1"):
+        encode_tuple({**a, "M": a["M"] * 3}, (H, W), "none")
+    with pytest.raises(StoreError, match="must be"):
+        encode_tuple(a, (H, W + 1), "none")
+    with pytest.raises(StoreError, match="exactly"):
+        encode_tuple({k: v for k, v in a.items() if k != "M"}, (H, W), "none")
+    with pytest.raises(SpecError, match="compression"):
+        encode_tuple(a, (H, W), "zip")
+    enc = encode_tuple(a, (H, W), DEFAULT_COMPRESSION)
+    with TupleWriter(tmp_path / "x.h5", layout(2), attrs=ATTRS) as w:
+        bad = [
+            (encode_tuple(a, (H, W), "gzip"), "compression gzip"),
+            (EncodedTuple(H, W + 1, DEFAULT_COMPRESSION, enc.chunks), "encoded for"),
+            (EncodedTuple(H, W, DEFAULT_COMPRESSION, {k: v for k, v in enc.chunks.items() if k != "I"}), "exactly"),
+            (EncodedTuple(H, W, DEFAULT_COMPRESSION, {**enc.chunks, "M": (2, enc.chunks["M"][1])}), "filter mask 2"),
+            (EncodedTuple(H, W, DEFAULT_COMPRESSION, {**enc.chunks, "M": (1, enc.chunks["M"][1])}), "expected"),
+            (EncodedTuple(H, W, DEFAULT_COMPRESSION, {**enc.chunks, "M": "x"}), "filter_mask, bytes"),
+        ]
+        for value, what in bad:
+            with pytest.raises(StoreError, match=what):
+                w.write(0, value, p, s)
+        assert w.pending() == [0, 1]  # nothing was written by the refused calls
+        w.write(0, enc, p, s)
+        with pytest.raises(StoreError, match="already written"):
+            w.write(0, enc, p, s)
+        w.write(1, *make_tuple(1))
+        w.commit()
+    assert verify(tmp_path / "x.h5").ok
+
+
+def test_encoded_tuple_pickles_as_plain_bytes():
+    a = make_tuple(0)[0]
+    enc = encode_tuple(a, (H, W), DEFAULT_COMPRESSION)
+    assert all(type(d) is bytes and type(m) is int for m, d in enc.chunks.values())
+    blob = pickle.dumps(enc, protocol=pickle.HIGHEST_PROTOCOL)
+    assert len(blob) < enc.nbytes + 500
+    assert pickle.loads(blob) == enc
+
+
+def _encode_in_worker(i: int) -> tuple[int, EncodedTuple]:
+    return i, encode_tuple(make_tuple(i)[0], (H, W), DEFAULT_COMPRESSION)
+
+
+def test_encoding_in_joblib_workers(tmp_path):
+    from joblib import Parallel, delayed
+
+    results = Parallel(n_jobs=2, backend="loky")(delayed(_encode_in_worker)(i) for i in range(N))
+    with TupleWriter(tmp_path / "par.h5", layout(), attrs=ATTRS) as w:
+        for i, enc in results:
+            _, p, s = make_tuple(i)
+            w.write(i, enc, p, s)
+        w.commit()
+    ref = write_all(tmp_path / "ref.h5")
+    for name in ARRAY_NAMES:
+        assert _chunks(tmp_path / "par.h5", name, N) == _chunks(ref, name, N)

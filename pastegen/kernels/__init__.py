@@ -1,0 +1,367 @@
+"""Fused Numba kernels: a whole training tuple in two passes over the image.
+
+:func:`render_tuple` gives the arrays of :func:`pastegen.pipeline.render` (uint8: ``M`` and
+``I_T`` exactly, ``I_S`` within one level) or their unquantised float32 versions for training,
+computing ``T`` only inside the mask. Outputs go into reusable :class:`TupleBuffers` and are
+bit-identical for any number of threads.
+
+Pass structure (details in :mod:`pastegen.kernels._render`)
+-----------------------------------------------------------
+1. serial set-up, O(H + W): the mask as one x-span per row (exactly the pixels of
+   ``components.mask.rasterize``), each row's offset in a planar scratch buffer, the row blocks
+   of both passes;
+2. pass 1, masked pixels only, parallel over row blocks: the bilinear homography warp
+   (``reflect``/``constant`` border) into planar float32 scratch rows, per-row float64 sums;
+3. serial: the row sums added in row order -> contrast means -> one affine map per channel and
+   colour transform;
+4. pass 2, every row, parallel over row blocks: on the masked span the mixing field, both
+   colour transforms with a branchless closed-form HSV hue shift / saturation scale (vectorised
+   by LLVM on the planar rows), eq. 3 and the quantisation; over the whole row ``I_T``, ``I_S``
+   (zero outside the mask) and ``M``.
+
+Threads claim row blocks one at a time from an atomic counter, so a thread slowed down by
+another process on its core takes fewer blocks. The threading layer is chosen and launched by
+:mod:`pastegen.kernels._threading` (GNU OpenMP with passive waiting unless the user chose a
+layer; measurements in its docstring). A serial driver serves ``threads=1``, concurrent callers
+and processes forked after an OpenMP run.
+
+Examples
+--------
+>>> import numpy as np
+>>> from pastegen import kernels
+>>> from pastegen.pipeline import TupleGenerator, TupleSpec
+>>> spec = TupleSpec(64, 64)
+>>> gen = TupleGenerator([np.full((80, 80, 3), 128, np.uint8)], spec, seed=0)
+>>> p = gen.sample_params(0)
+>>> crop = np.ascontiguousarray(gen.crop_image(p))  # the ground truth I
+>>> out = kernels.render_tuple(crop, p, spec)
+>>> out = kernels.render_tuple(crop, p, spec, out=out)  # the same buffers, overwritten
+>>> out.I_S.shape, out.M.dtype, int(out.M.sum()) == int((out.I_T.sum(axis=2) == 0).sum())
+((64, 64, 3), dtype('uint8'), True)
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ..components import geometric
+from ..errors import SpecError
+from ..pipeline import TupleParams, TupleSpec
+from . import _threading
+from ._render import _kernel_parallel, _kernel_serial
+
+__all__ = ["TupleBuffers", "render_tuple", "warm_up", "threading_layer"]
+
+
+_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+
+
+@dataclass
+class TupleBuffers:
+    """The output arrays of :func:`render_tuple`, reusable from one tuple to the next.
+
+    Parameters
+    ----------
+    I_T : ndarray, (H, W, 3), uint8 or float32
+        ``I·(1−M)``: the crop with the mask cut out (float32: ``I/255·(1−M)``).
+    I_S : ndarray, (H, W, 3), same dtype as ``I_T``
+        ``T(I)·M``: the transformed content inside the mask, zero outside.
+    M : ndarray, (H, W), uint8
+        The mask (0/1).
+    """
+
+    I_T: np.ndarray
+    I_S: np.ndarray
+    M: np.ndarray
+
+    @classmethod
+    def empty(cls, height: int, width: int, dtype=np.uint8) -> "TupleBuffers":
+        """Uninitialised buffers of the given size and output dtype (uint8 or float32)."""
+        dtype = _check_dtype(dtype)
+        return cls(
+            I_T=np.empty((height, width, 3), dtype),
+            I_S=np.empty((height, width, 3), dtype),
+            M=np.empty((height, width), np.uint8),
+        )
+
+    def fits(self, height: int, width: int, dtype=np.uint8) -> bool:
+        """Whether these buffers can receive a (height, width) tuple of ``dtype``."""
+        dtype = np.dtype(dtype)
+        return (
+            _usable(self.I_T, (height, width, 3), dtype)
+            and _usable(self.I_S, (height, width, 3), dtype)
+            and _usable(self.M, (height, width), np.dtype(np.uint8))
+            and not np.may_share_memory(self.I_T, self.I_S)
+            and not np.may_share_memory(self.I_T, self.M)
+            and not np.may_share_memory(self.I_S, self.M)
+        )
+
+
+def _usable(a: object, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    return (
+        isinstance(a, np.ndarray)
+        and type(a) is np.ndarray
+        and a.shape == shape
+        and a.dtype == dtype
+        and a.flags.c_contiguous
+        and a.flags.writeable
+        and a.flags.aligned
+    )
+
+
+def _check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise SpecError(f"dtype must be uint8 or float32, got {dtype!r}") from None
+    if dt not in _DTYPES:
+        raise SpecError(f"dtype must be uint8 or float32, got {dt}")
+    return dt
+
+
+def _check_image(image: object, spec: TupleSpec) -> np.ndarray:
+    shape = (spec.height, spec.width, 3)
+    if not isinstance(image, np.ndarray):
+        raise SpecError(f"the crop I must be a NumPy array, got {type(image).__name__}")
+    if image.dtype != np.uint8 or image.shape != shape:
+        raise SpecError(f"the crop I must be uint8 of shape {shape}, got {image.dtype} {image.shape}")
+    if not image.flags.c_contiguous:
+        raise SpecError("the crop I must be C-contiguous (use np.ascontiguousarray)")
+    view = image.view(np.ndarray)
+    view.flags.writeable = False  # one compiled variant for writeable and read-only inputs
+    return view
+
+
+def _check_threads(threads: object) -> int:
+    limit = int(numba.config.NUMBA_NUM_THREADS)
+    if threads is None:
+        # numba's default: the current setting once the layer runs, else NUMBA_NUM_THREADS
+        return int(numba.get_num_threads()) if _threading.layer() is not None else limit
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise SpecError(f"threads must be a positive integer or None, got {threads!r}")
+    return min(int(threads), limit)
+
+
+class _Scratch(threading.local):
+    """Per-thread planar float32 scratch rows (R, G, B, mixing field), grown on demand.
+
+    One column per masked pixel; kept between calls (a fresh buffer costs page faults).
+    """
+
+    buf: np.ndarray | None = None
+
+    def get(self, pixels: int, limit: int) -> np.ndarray:
+        """At least ``pixels`` columns (grown by doubling, up to ``limit`` when that is more)."""
+        if self.buf is None or self.buf.shape[1] < pixels:
+            old = 0 if self.buf is None else self.buf.shape[1]
+            self.buf = np.empty((4, max(pixels, min(2 * old, limit))), np.float32)
+        return self.buf
+
+
+_SCRATCH = _Scratch()
+
+
+def _kernel_args(params: TupleParams, spec: TupleSpec) -> tuple:
+    """The sampled parameters as the kernel's arrays and flags."""
+    height, width = spec.height, spec.width
+    offsets = params.geometric.offsets
+    identity = not np.any(offsets)
+    try:
+        hinv = np.eye(3) if identity else np.linalg.inv(geometric.homography(height, width, params.geometric))
+    except np.linalg.LinAlgError:
+        raise SpecError(f"the corner offsets {params.geometric.offsets.tolist()} give a singular homography") from None
+    m = params.mask
+    theta = math.radians(m.angle)
+    eps = 1e-9  # the slack of components.mask.rasterize
+    mask_geom = np.array([m.cx, m.cy, math.cos(theta), math.sin(theta), m.width / 2 + eps, m.height / 2 + eps])
+    grid = params.mix.grid
+    a, b = params.color_a, params.color_b
+    # the exact shortcuts of components.shading.apply
+    if b == a or grid.all():
+        chosen, blend = (a,), False
+    elif not grid.any():
+        chosen, blend = (b,), False
+    else:
+        chosen, blend = (a, b), True
+    tp = np.array(
+        [[p.brightness, *p.contrast, (p.hue % 1.0) * 6.0, p.saturation] for p in chosen],
+        dtype=np.float64,
+    )
+    return hinv, identity, spec.geometric.border == "constant", mask_geom, tp, blend, np.ascontiguousarray(grid, np.float32)
+
+
+def render_tuple(
+    image: np.ndarray,
+    params: TupleParams,
+    spec: TupleSpec,
+    *,
+    out: TupleBuffers | None = None,
+    dtype=np.uint8,
+    threads: int | None = None,
+) -> TupleBuffers:
+    """Render the tuple of ``params`` from its crop in one fused kernel.
+
+    The same pure function as :func:`pastegen.pipeline.render`: ``M`` and ``I_T`` are exactly
+    its arrays, ``I_S`` is within one level (float32 arithmetic in a different order).
+
+    Parameters
+    ----------
+    image : ndarray, (H, W, 3), uint8, C-contiguous
+        The crop ``I`` (``spec.height`` x ``spec.width``).
+    params : TupleParams
+        The sampled parameters (disabled components carry identity parameters).
+    spec : TupleSpec
+        Working size and the warp's border rule.
+    out : TupleBuffers, optional
+        Buffers to render into; used when their shapes and dtypes fit (C-contiguous,
+        writeable), fully overwritten. Otherwise new buffers are allocated.
+    dtype : {numpy.uint8, numpy.float32}
+        uint8: ``I_T = I·(1−M)``, ``I_S = quantize(T(I))·M`` (rounding half up). float32:
+        ``I_T = (I/255)·(1−M)``, ``I_S = T(I)·M`` in [0, 1], unquantised.
+    threads : int, optional
+        Threads for this call (capped at ``numba.config.NUMBA_NUM_THREADS``); None: Numba's
+        current default. Results are bit-identical for any value. While another Python thread
+        runs a parallel render, this call runs on one thread.
+
+    Returns
+    -------
+    TupleBuffers
+        ``out`` when it was used, else new buffers.
+
+    Raises
+    ------
+    SpecError
+        A crop of the wrong dtype, shape or memory layout, a bad ``dtype`` or ``threads``.
+    """
+    if not isinstance(spec, TupleSpec):
+        raise SpecError(f"spec must be a TupleSpec, got {type(spec).__name__}")
+    if not isinstance(params, TupleParams):
+        raise SpecError(f"params must be a TupleParams, got {type(params).__name__}")
+    dt = _check_dtype(dtype)
+    img = _check_image(image, spec)
+    nthreads = _check_threads(threads)
+    height, width = spec.height, spec.width
+    if out is not None and not isinstance(out, TupleBuffers):
+        raise SpecError(f"out must be a TupleBuffers, got {type(out).__name__}")
+    if out is None or not out.fits(height, width, dt):
+        out = TupleBuffers.empty(height, width, dt)
+    if any(np.may_share_memory(img, a) for a in (out.I_T, out.I_S, out.M)):
+        raise SpecError("the output buffers overlap the crop I")
+    hinv, identity, constant, mask_geom, tp, blend, grid = _kernel_args(params, spec)
+    args = (
+        img,
+        img.reshape(height, 3 * width),
+        out.I_T.reshape(height, 3 * width),
+        out.I_S.reshape(height, 3 * width),
+        out.M,
+        hinv,
+        identity,
+        constant,
+        mask_geom,
+        tp,
+        blend,
+        grid,
+    )
+    scratch = _SCRATCH.get(_masked_bound(params, height, width), height * width)
+    if _run(args, scratch, dt, nthreads, height) < 0:  # (a bound that was too tight: never seen)
+        _run(args, _SCRATCH.get(height * width, height * width), dt, nthreads, height)
+    return out
+
+
+def _run(args: tuple, scratch: np.ndarray, dt: np.dtype, nthreads: int, height: int) -> int:
+    """Run the parallel or the serial driver; returns the masked count (negative: no room)."""
+    if nthreads > 1 and _threading.parallel_allowed() and _threading.PARALLEL_LOCK.acquire(blocking=False):
+        try:
+            _threading.launch()
+            previous = numba.get_num_threads()
+            numba.set_num_threads(nthreads)
+            try:
+                return _kernel_parallel(*args, scratch, dt == np.uint8, nthreads, _blocks(nthreads, height))
+            finally:
+                numba.set_num_threads(previous)
+        finally:
+            _threading.PARALLEL_LOCK.release()
+    return _kernel_serial(*args, scratch, dt == np.uint8)
+
+
+def _masked_bound(params: TupleParams, height: int, width: int) -> int:
+    """An upper bound of the mask's pixel count (its rotated bounding box, 2 px wider each way)."""
+    m = params.mask
+    c, s = abs(math.cos(math.radians(m.angle))), abs(math.sin(math.radians(m.angle)))
+    bw, bh = m.width * c + m.height * s, m.width * s + m.height * c
+    if not (math.isfinite(bw) and math.isfinite(bh)):
+        return height * width
+    return max(1, min(height * width, (int(bw) + 3) * (int(bh) + 3)))
+
+
+#: Row blocks per thread and pass (claimed dynamically; results never depend on it).
+_BLOCKS_PER_THREAD = 8
+
+
+def _blocks(nthreads: int, height: int) -> int:
+    return max(1, min(_BLOCKS_PER_THREAD * nthreads, height))
+
+
+def warm_up() -> float:
+    """Compile, or load from Numba's cache, every kernel variant on a tiny input.
+
+    The variants: uint8 and float32 outputs, each with the serial and the parallel driver.
+
+    Returns
+    -------
+    float
+        Seconds taken: about 0.4 s with a warm cache (mostly Numba's one-time start-up),
+        about 20 s when everything is compiled (``benchmarks/kernel_compile.py``).
+    """
+    from ..components import color, mask, mix
+
+    start = time.perf_counter()
+    spec = TupleSpec(16, 16, geometric=geometric.GeometricSpec(sigma=1.0), name="warm-up")
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    params = TupleParams(
+        index=0,
+        source_index=0,
+        crop=_identity_crop(spec),
+        geometric=geometric.sample(rng, spec.geometric),
+        color_a=color.sample(rng, spec.color),
+        color_b=color.sample(rng, spec.color),
+        mix=mix.MixParams(grid=np.array([[0, 1], [1, 0]], np.uint8)),
+        mask=mask.MaskParams(cx=7.5, cy=7.0, width=8.0, height=6.0, angle=30.0),
+    )
+    for dt in _DTYPES:
+        render_tuple(image, params, spec, dtype=dt, threads=1)
+        render_tuple(image, params, spec, dtype=dt, threads=2)
+        if numba.config.NUMBA_NUM_THREADS < 2:  # render_tuple never runs the parallel driver then
+            _run_parallel_once(image, params, spec, dt)
+    return time.perf_counter() - start
+
+
+def _identity_crop(spec: TupleSpec):
+    from ..components import crop
+
+    return crop.CropParams(resized_height=spec.height, resized_width=spec.width, top=0, left=0)
+
+
+def _run_parallel_once(image, params, spec, dt) -> None:
+    out = TupleBuffers.empty(spec.height, spec.width, dt)
+    hinv, identity, constant, mask_geom, tp, blend, grid = _kernel_args(params, spec)
+    img = _check_image(image, spec)
+    h, w = spec.height, spec.width
+    with _threading.PARALLEL_LOCK:
+        _threading.launch()
+        _kernel_parallel(
+            img, img.reshape(h, 3 * w), out.I_T.reshape(h, 3 * w), out.I_S.reshape(h, 3 * w), out.M,
+            hinv, identity, constant, mask_geom, tp, blend, grid, _SCRATCH.get(h * w, h * w), dt == np.uint8, 1, 2,
+        )
+
+
+def threading_layer() -> str | None:
+    """The Numba threading layer in use (None before any parallel kernel ran)."""
+    return _threading.layer()

@@ -1,0 +1,694 @@
+"""The Numba kernels behind :func:`pastegen.kernels.render_tuple` (private).
+
+Everything here is a top-level ``@njit(cache=True)`` function of arrays and scalars: no Python
+objects, no RNG. All helpers live in this one file on purpose: Numba's on-disk cache of a
+function is invalidated by its own source file's timestamp only, so a caller cached next to an
+edited helper in another file would keep running the stale helper.
+
+One call renders a whole tuple in two parallel passes over the rows of the image:
+
+- serial set-up, O(H + W): the mask as one x-span per row (the exact pixels of
+  :func:`pastegen.components.mask.rasterize`: the predicate decides the span ends), the offsets
+  of each row's masked pixels in the planar scratch buffer, the row blocks of each pass (equal
+  work per block), and the column tables of the mixing field;
+- pass 1, masked pixels only: the bilinear homography warp into planar float32 scratch rows
+  (R, G, B, 0-255 scale) and per-row float64 channel sums;
+- serial: the row sums added in row order (the contrast means do not depend on the blocks, so
+  neither does anything else), and the affine contrast coefficients of both colour transforms;
+- pass 2, every pixel: on each masked span, the mixing field, both colour transforms (branchless
+  HSV hue shift and saturation scale on planar rows, which LLVM vectorises), eq. 3 and the
+  quantisation; on the whole row, ``I_T``, ``I_S`` (zero outside the mask) and ``M``.
+
+Every output pixel is a function of its own row only, computed by the same instructions whatever
+the block it falls in, and no floating-point reduction crosses rows except the fixed-order one
+above: results are bit-identical for any number of threads, and between the serial and the
+parallel drivers. Nothing uses fast-math (no FMA contraction, no reassociation), which is what
+makes the vectorised and scalar remainders of a loop agree to the bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import config, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# float32 constants (a bare ``1.0`` would promote float32 arithmetic to float64)
+_F0 = np.float32(0.0)
+_F1 = np.float32(1.0)
+_F2 = np.float32(2.0)
+_F3 = np.float32(3.0)
+_F4 = np.float32(4.0)
+_F5 = np.float32(5.0)
+_F6 = np.float32(6.0)
+_F255 = np.float32(255.0)
+_FHALF = np.float32(0.5)
+
+#: uint8 -> float32 by table lookup: cheaper than a conversion instruction in the gather loop.
+_U8_TO_F32 = np.arange(256, dtype=np.float32)
+
+#: Source coordinates beyond this (or not finite) are clamped: no undefined float->int casts.
+_COORD_LIMIT = 4.0e15
+
+#: Relative cost of a masked pixel against an unmasked one in pass 2 (for the row blocks only;
+#: results never depend on it).
+_MASKED_COST = 12
+
+
+if config.DISABLE_JIT:
+
+    def _claim(counters, i):
+        """Python stand-in of the atomic fetch-and-add (kernels run as plain Python)."""
+        k = counters[i]
+        counters[i] += 1
+        return k
+
+else:
+
+    @intrinsic
+    def _claim(typingctx, counters, i):
+        """``counters[i]++`` as one atomic fetch-and-add; returns the old value."""
+        if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and isinstance(i, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            aryty = sig.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            idx = context.cast(builder, args[1], sig.args[1], types.intp)
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [idx], wraparound=False)
+            return builder.atomic_rmw("add", ptr, context.get_constant(types.int64, 1), "monotonic")
+
+        return types.int64(counters, i), codegen
+
+
+# colour-coefficient layout: coef[t] = (a_r, a_g, a_b, c_r, c_g, c_b, hue6, saturation)
+# parameter layout:          tp[t]   = (brightness, l_r, l_g, l_b, hue6, saturation)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _inside(x, y, cx, cy, c, s, hw, hh):
+    """The predicate of ``mask.rasterize`` for pixel (x, y), in the same float64 operations."""
+    dx = float(x) - cx
+    dy = float(y) - cy
+    u = dx * c - dy * s
+    v = dx * s + dy * c
+    return abs(u) <= hw and abs(v) <= hh
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _interval(p, q, a):
+    """The set of dx with ``dx * a`` in [p, q], as (lo, hi); (1, 0) when empty."""
+    if a > 0.0:
+        return p / a, q / a
+    if a < 0.0:
+        return q / a, p / a
+    if p <= 0.0 <= q:
+        return -np.inf, np.inf
+    return 1.0, 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mask_spans(height, width, cx, cy, c, s, hw, hh, x0s, x1s):
+    """One span ``[x0s[y], x1s[y])`` per row; returns the number of masked pixels.
+
+    The analytic intersection of the row with the rectangle, widened by a pixel each side, is
+    shrunk (and, if need be, grown) with the exact predicate, so the span ends are decided by the
+    same float64 test as ``rasterize``. The pixels of a row passing that test are contiguous even
+    with rounding: along a row, u and v are monotone functions of x (IEEE rounding is monotone).
+    """
+    total = 0
+    for y in range(height):
+        dy = float(y) - cy
+        lo_u, hi_u = _interval(dy * s - hw, dy * s + hw, c)
+        lo_v, hi_v = _interval(-dy * c - hh, -dy * c + hh, s)
+        lo = max(lo_u, lo_v) + cx
+        hi = min(hi_u, hi_v) + cx
+        xa = 0
+        xb = -1
+        if lo <= hi + 2.0 and hi >= -2.0 and lo <= width + 1.0:
+            lo = max(lo, -2.0)
+            hi = min(hi, width + 1.0)
+            xa = max(int(np.floor(lo)) - 1, 0)
+            xb = min(int(np.ceil(hi)) + 1, width - 1)
+            while xa <= xb and not _inside(xa, y, cx, cy, c, s, hw, hh):
+                xa += 1
+            while xb >= xa and not _inside(xb, y, cx, cy, c, s, hw, hh):
+                xb -= 1
+            if xb >= xa:  # (only ill-conditioned bounds, near 0 or 90 degrees, can move these)
+                while xa > 0 and _inside(xa - 1, y, cx, cy, c, s, hw, hh):
+                    xa -= 1
+                while xb < width - 1 and _inside(xb + 1, y, cx, cy, c, s, hw, hh):
+                    xb += 1
+        if xb >= xa:
+            x0s[y] = xa
+            x1s[y] = xb + 1
+            total += xb + 1 - xa
+        else:
+            x0s[y] = 0
+            x1s[y] = 0
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _split(prefix, nblocks, bounds):
+    """Row blocks of equal cost: block k is rows ``bounds[k]:bounds[k+1]`` (prefix: H+1 sums)."""
+    height = prefix.shape[0] - 1
+    total = prefix[height]
+    y = 0
+    bounds[0] = 0
+    for k in range(1, nblocks):
+        while y < height and prefix[y] * nblocks < total * k:
+            y += 1
+        bounds[k] = y
+    bounds[nblocks] = height
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _reflect(i, n):
+    """Reflect-101 index (``d c b | a b c d | c b a``), as ``geometric._reflect``."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    i = abs(i) % period
+    if i >= n:
+        return period - i
+    return i
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _row_sum(x):
+    """float64 sum of a float32 row in a fixed order (8 interleaved partial sums, then a tree)."""
+    n = x.shape[0]
+    n8 = n - n % 8
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    for j in range(0, n8, 8):
+        a0 += x[j]
+        a1 += x[j + 1]
+        a2 += x[j + 2]
+        a3 += x[j + 3]
+        a4 += x[j + 4]
+        a5 += x[j + 5]
+        a6 += x[j + 6]
+        a7 += x[j + 7]
+    t = 0.0
+    for j in range(n8, n):
+        t += x[j]
+    return (((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))) + t
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _source_coords(h, y, xa, n, ixs, iys, fxs, fys):
+    """Where the span's pixels sample the input: integer taps and float32 fractions (vectorised).
+
+    ``H⁻¹ q`` in float64 with the operation order of ``geometric.source_coordinates``;
+    non-finite or huge coordinates are clamped (far outside) so no float->int cast is undefined.
+    """
+    fyy = float(y)
+    h01y = h[0, 1] * fyy
+    h11y = h[1, 1] * fyy
+    h21y = h[2, 1] * fyy
+    h00 = h[0, 0]
+    h02 = h[0, 2]
+    h10 = h[1, 0]
+    h12 = h[1, 2]
+    h20 = h[2, 0]
+    h22 = h[2, 2]
+    for j in range(n):
+        fxx = float(xa + j)
+        den = h20 * fxx + h21y + h22
+        sx = (h00 * fxx + h01y + h02) / den
+        sy = (h10 * fxx + h11y + h12) / den
+        sx = sx if abs(sx) < _COORD_LIMIT else -_COORD_LIMIT
+        sy = sy if abs(sy) < _COORD_LIMIT else -_COORD_LIMIT
+        xf = np.floor(sx)
+        yf = np.floor(sy)
+        fxs[j] = np.float32(sx - xf)
+        fys[j] = np.float32(sy - yf)
+        ixs[j] = int(xf)
+        iys[j] = int(yf)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _border_taps(ix, iy, width, height, constant, w00, w01, w10, w11):
+    """Tap indices (clamped or reflected) and weights (zeroed outside, constant border)."""
+    if constant:
+        if ix < 0 or ix >= width:
+            w00 = _F0
+            w10 = _F0
+        if ix + 1 < 0 or ix + 1 >= width:
+            w01 = _F0
+            w11 = _F0
+        if iy < 0 or iy >= height:
+            w00 = _F0
+            w01 = _F0
+        if iy + 1 < 0 or iy + 1 >= height:
+            w10 = _F0
+            w11 = _F0
+        xi0 = min(max(ix, 0), width - 1)
+        xi1 = min(max(ix + 1, 0), width - 1)
+        yi0 = min(max(iy, 0), height - 1)
+        yi1 = min(max(iy + 1, 0), height - 1)
+    else:
+        xi0 = _reflect(ix, width)
+        xi1 = _reflect(ix + 1, width)
+        yi0 = _reflect(iy, height)
+        yi1 = _reflect(iy + 1, height)
+    return xi0, xi1, yi0, yi1, w00, w01, w10, w11
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, rowsums):
+    """Pass 1: warp the masked pixels of rows ``y_start:y_end`` into planar scratch rows.
+
+    Same arithmetic as ``geometric.apply`` on a uint8 image: float32 weights, the four taps
+    accumulated in the order (0, 0), (0, 1), (1, 0), (1, 1), values on the 0-255 scale. Inside
+    the image, consecutive pixels usually step one column right on the same rows (the warp is
+    close to the identity): the right-hand taps of one pixel are then the left-hand taps of the
+    next and are not loaded again (same values, fewer loads).
+    """
+    height = image.shape[0]
+    width = image.shape[1]
+    stride = 3 * width
+    flat = image.ravel()
+    lut = _U8_TO_F32
+    ixs = np.empty(width, np.int64)
+    iys = np.empty(width, np.int64)
+    fxs = np.empty(width, np.float32)
+    fys = np.empty(width, np.float32)
+    for y in range(y_start, y_end):
+        xa = x0s[y]
+        n = x1s[y] - xa
+        o = offs[y]
+        out_r = scratch[0, o : o + n]
+        out_g = scratch[1, o : o + n]
+        out_b = scratch[2, o : o + n]
+        _source_coords(hinv, y, xa, n, ixs, iys, fxs, fys)
+        # the last interior 2x2 block loaded: its left (a) and right (b) columns, rows 0 and 1
+        last_ix = -3
+        last_iy = -3
+        a0r = a0g = a0b = a1r = a1g = a1b = _F0
+        b0r = b0g = b0b = b1r = b1g = b1b = _F0
+        for j in range(n):
+            ix = ixs[j]
+            iy = iys[j]
+            fx = fxs[j]
+            fy = fys[j]
+            wx0 = _F1 - fx
+            wy0 = _F1 - fy
+            w00 = wy0 * wx0
+            w01 = wy0 * fx
+            w10 = fy * wx0
+            w11 = fy * fx
+            if ix >= 0 and iy >= 0 and ix < width - 1 and iy < height - 1:
+                if iy == last_iy and ix == last_ix + 1:
+                    a0r = b0r
+                    a0g = b0g
+                    a0b = b0b
+                    a1r = b1r
+                    a1g = b1g
+                    a1b = b1b
+                    p = iy * stride + 3 * ix + 3
+                    b0r = lut[flat[p]]
+                    b0g = lut[flat[p + 1]]
+                    b0b = lut[flat[p + 2]]
+                    b1r = lut[flat[p + stride]]
+                    b1g = lut[flat[p + stride + 1]]
+                    b1b = lut[flat[p + stride + 2]]
+                elif iy != last_iy or ix != last_ix:
+                    p = iy * stride + 3 * ix
+                    a0r = lut[flat[p]]
+                    a0g = lut[flat[p + 1]]
+                    a0b = lut[flat[p + 2]]
+                    b0r = lut[flat[p + 3]]
+                    b0g = lut[flat[p + 4]]
+                    b0b = lut[flat[p + 5]]
+                    p += stride
+                    a1r = lut[flat[p]]
+                    a1g = lut[flat[p + 1]]
+                    a1b = lut[flat[p + 2]]
+                    b1r = lut[flat[p + 3]]
+                    b1g = lut[flat[p + 4]]
+                    b1b = lut[flat[p + 5]]
+                last_ix = ix
+                last_iy = iy
+                # (0 + w·v in NumPy's accumulation: w·v >= 0, so the zero changes nothing)
+                r = w00 * a0r + w01 * b0r + w10 * a1r + w11 * b1r
+                g = w00 * a0g + w01 * b0g + w10 * a1g + w11 * b1g
+                b = w00 * a0b + w01 * b0b + w10 * a1b + w11 * b1b
+            else:
+                xi0, xi1, yi0, yi1, w00, w01, w10, w11 = _border_taps(ix, iy, width, height, constant, w00, w01, w10, w11)
+                r = w00 * np.float32(image[yi0, xi0, 0]) + w01 * np.float32(image[yi0, xi1, 0])
+                g = w00 * np.float32(image[yi0, xi0, 1]) + w01 * np.float32(image[yi0, xi1, 1])
+                b = w00 * np.float32(image[yi0, xi0, 2]) + w01 * np.float32(image[yi0, xi1, 2])
+                r = r + w10 * np.float32(image[yi1, xi0, 0]) + w11 * np.float32(image[yi1, xi1, 0])
+                g = g + w10 * np.float32(image[yi1, xi0, 1]) + w11 * np.float32(image[yi1, xi1, 1])
+                b = b + w10 * np.float32(image[yi1, xi0, 2]) + w11 * np.float32(image[yi1, xi1, 2])
+            out_r[j] = r
+            out_g[j] = g
+            out_b[j] = b
+        rowsums[y, 0] = _row_sum(out_r)
+        rowsums[y, 1] = _row_sum(out_g)
+        rowsums[y, 2] = _row_sum(out_b)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _copy_rows(y_start, y_end, img2, offs, scratch, rowsums, x0s, x1s):
+    """Pass 1 for the identity warp (zero offsets): the masked pixels copied exactly."""
+    for y in range(y_start, y_end):
+        xa = x0s[y]
+        n = x1s[y] - xa
+        o = offs[y]
+        src = img2[y, 3 * xa : 3 * (xa + n)]
+        out_r = scratch[0, o : o + n]
+        out_g = scratch[1, o : o + n]
+        out_b = scratch[2, o : o + n]
+        for j in range(n):
+            out_r[j] = np.float32(src[3 * j])
+            out_g[j] = np.float32(src[3 * j + 1])
+            out_b[j] = np.float32(src[3 * j + 2])
+        rowsums[y, 0] = _row_sum(out_r)
+        rowsums[y, 1] = _row_sum(out_g)
+        rowsums[y, 2] = _row_sum(out_b)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _coefficients(rowsums, count, tp, coef):
+    """Contrast means (float64, rows added in order) and the per-channel affine coefficients.
+
+    ``T_c(T_b(w / 255)) = (w/255 + b − m)·λ + m = w·(λ/255) + (λ·(b − m) + m)`` with
+    ``m = mean(w)/255 + b`` over the mask.
+    """
+    t_r = 0.0
+    t_g = 0.0
+    t_b = 0.0
+    for y in range(rowsums.shape[0]):
+        t_r += rowsums[y, 0]
+        t_g += rowsums[y, 1]
+        t_b += rowsums[y, 2]
+    n = float(max(count, 1))
+    means = (t_r / n / 255.0, t_g / n / 255.0, t_b / n / 255.0)
+    for t in range(tp.shape[0]):
+        bright = tp[t, 0]
+        for ch in range(3):
+            lam = tp[t, 1 + ch]
+            m = means[ch] + bright
+            coef[t, ch] = np.float32(lam / 255.0)
+            coef[t, 3 + ch] = np.float32(lam * (bright - m) + m)
+        coef[t, 6] = np.float32(tp[t, 4])
+        coef[t, 7] = np.float32(tp[t, 5])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _trapezoid(h, n):
+    """``max(0, min(k, 4 − k, 1))`` with ``k = (n + h) mod 6``: HSV->RGB without sectors."""
+    k = h + n
+    k = k - _F6 if k >= _F6 else k
+    t = min(k, _F4 - k)
+    t = min(t, _F1)
+    return max(t, _F0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _color(w_r, w_g, w_b, a_r, a_g, a_b, c_r, c_g, c_b, hue6, sat):
+    """One colour transform of one pixel (planar float32 in, float32 out), branchless.
+
+    Brightness and contrast as one affine map per channel, clip to [0, 1], then hue + Δ (mod 1)
+    and saturation·k (clipped to 1) of scikit-image's HSV in closed form: with V = max,
+    ``V·S' = min(Δ_rgb·k, V)`` and each channel ``V − V·S'·trapezoid((n + 6H') mod 6)``,
+    n = 5, 3, 1 for R, G, B.
+    """
+    r = min(max(w_r * a_r + c_r, _F0), _F1)
+    g = min(max(w_g * a_g + c_g, _F0), _F1)
+    b = min(max(w_b * a_b + c_b, _F0), _F1)
+    v = max(r, max(g, b))
+    d = v - min(r, min(g, b))
+    dd = d if d > _F0 else _F1
+    rmax = r == v
+    gmax = g == v
+    num = (g - b) if rmax else ((b - r) if gmax else (r - g))
+    off = _F0 if rmax else (_F2 if gmax else _F4)
+    h = off + num / dd
+    h = h + _F6 if h < _F0 else h
+    h = h + hue6
+    h = h - _F6 if h >= _F6 else h
+    sv = min(d * sat, v)
+    return (
+        v - sv * _trapezoid(h, _F5),
+        v - sv * _trapezoid(h, _F3),
+        v - sv * _trapezoid(h, _F1),
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _color_span(r_row, g_row, b_row, m_row, n, coef, blend):
+    """Both colour transforms and eq. 3 on one planar span, results written in place."""
+    a_r = coef[0, 0]
+    a_g = coef[0, 1]
+    a_b = coef[0, 2]
+    c_r = coef[0, 3]
+    c_g = coef[0, 4]
+    c_b = coef[0, 5]
+    hue6 = coef[0, 6]
+    sat = coef[0, 7]
+    if not blend:
+        for j in range(n):
+            o_r, o_g, o_b = _color(r_row[j], g_row[j], b_row[j], a_r, a_g, a_b, c_r, c_g, c_b, hue6, sat)
+            r_row[j] = o_r
+            g_row[j] = o_g
+            b_row[j] = o_b
+        return
+    a2_r = coef[1, 0]
+    a2_g = coef[1, 1]
+    a2_b = coef[1, 2]
+    c2_r = coef[1, 3]
+    c2_g = coef[1, 4]
+    c2_b = coef[1, 5]
+    hue62 = coef[1, 6]
+    sat2 = coef[1, 7]
+    for j in range(n):
+        w_r = r_row[j]
+        w_g = g_row[j]
+        w_b = b_row[j]
+        p_r, p_g, p_b = _color(w_r, w_g, w_b, a_r, a_g, a_b, c_r, c_g, c_b, hue6, sat)
+        q_r, q_g, q_b = _color(w_r, w_g, w_b, a2_r, a2_g, a2_b, c2_r, c2_g, c2_b, hue62, sat2)
+        m = m_row[j]
+        mc = _F1 - m
+        r_row[j] = min(max(p_r * m + q_r * mc, _F0), _F1)
+        g_row[j] = min(max(p_g * m + q_g * mc, _F0), _F1)
+        b_row[j] = min(max(p_b * m + q_b * mc, _F0), _F1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _axis_table(n_out, n_in, i0s, i1s, fs, ws, ends):
+    """Bilinear upsampling taps of one axis, as ``mix._axis_weights`` (half-pixel, clamped).
+
+    ``fs`` and ``ws = 1 − fs`` are the float32 weights of taps ``i1s`` and ``i0s``; ``ends[k]``
+    is the first index after ``k`` whose taps differ (segments of equal taps, vectorised).
+    """
+    scale = n_in / n_out
+    for k in range(n_out):
+        u = (float(k) + 0.5) * scale - 0.5
+        u = min(max(u, 0.0), float(n_in - 1))
+        i0 = int(np.floor(u))
+        i0s[k] = i0
+        i1s[k] = min(i0 + 1, n_in - 1)
+        fs[k] = np.float32(u - i0)
+        ws[k] = _F1 - fs[k]
+    ends[n_out - 1] = n_out
+    for k in range(n_out - 2, -1, -1):
+        ends[k] = ends[k + 1] if (i0s[k] == i0s[k + 1] and i1s[k] == i1s[k + 1]) else k + 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _compose_rows(
+    y_start, y_end, img2, it2, is2, mask, x0s, x1s, offs, scratch, coef, blend, grid, c0s, c1s, fcs, wcs, ends, quant
+):
+    """Pass 2 on rows ``y_start:y_end``: colour the masked span, then write the three outputs.
+
+    ``img2``, ``it2``, ``is2`` are (H, 3W) views. ``quant``: uint8 outputs (rounding half up)
+    rather than float32 in [0, 1].
+    """
+    width = mask.shape[1]
+    gh = grid.shape[0]
+    gw = grid.shape[1]
+    grow = np.empty(gw, np.float32)
+    scale_r = gh / mask.shape[0]
+    for y in range(y_start, y_end):
+        xa = x0s[y]
+        xb = x1s[y]
+        n = xb - xa
+        if n > 0:
+            o = offs[y]
+            r_row = scratch[0, o : o + n]
+            g_row = scratch[1, o : o + n]
+            b_row = scratch[2, o : o + n]
+            m_row = scratch[3, o : o + n]
+            if blend:
+                u = (float(y) + 0.5) * scale_r - 0.5
+                u = min(max(u, 0.0), float(gh - 1))
+                r0 = int(np.floor(u))
+                r1 = min(r0 + 1, gh - 1)
+                fr = np.float32(u - r0)
+                frc = _F1 - fr
+                for j in range(gw):
+                    grow[j] = grid[r0, j] * frc + grid[r1, j] * fr
+                j = 0
+                while j < n:  # M_mix = row[c0]·(1 − fc) + row[c1]·fc, one segment of equal taps at a time
+                    x = xa + j
+                    m = min(ends[x] - xa, n)
+                    g0 = grow[c0s[x]]
+                    g1 = grow[c1s[x]]
+                    seg = m_row[j:m]
+                    f = fcs[x : x + m - j]
+                    w = wcs[x : x + m - j]
+                    for t in range(m - j):
+                        seg[t] = g0 * w[t] + g1 * f[t]
+                    j = m
+            _color_span(r_row, g_row, b_row, m_row, n, coef, blend)
+        # whole row: outside the span I_T = I, I_S = 0, M = 0; inside I_T = 0, I_S = T, M = 1
+        # (0-based loops over sub-views: LLVM then vectorises them)
+        _outside(img2[y, : 3 * xa], it2[y, : 3 * xa], is2[y, : 3 * xa], quant)
+        _outside(img2[y, 3 * xb :], it2[y, 3 * xb :], is2[y, 3 * xb :], quant)
+        o = offs[y]
+        _inside_span(scratch[0, o : o + n], scratch[1, o : o + n], scratch[2, o : o + n], it2[y, 3 * xa : 3 * xb], is2[y, 3 * xa : 3 * xb], quant)
+        m = mask[y]
+        for x in range(xa):
+            m[x] = 0
+        mm = m[xa:xb]
+        for x in range(n):
+            mm[x] = 1
+        mm = m[xb:]
+        for x in range(width - xb):
+            mm[x] = 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _outside(src, it, is_, quant):
+    """Unmasked part of a row: ``I_T = I`` (float32: ``I/255``), ``I_S = 0``."""
+    if quant:
+        for k in range(src.shape[0]):
+            it[k] = src[k]
+        for k in range(src.shape[0]):
+            is_[k] = 0
+    else:
+        for k in range(src.shape[0]):
+            it[k] = np.float32(src[k]) / _F255
+        for k in range(src.shape[0]):
+            is_[k] = _F0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _inside_span(r, g, b, it, is_, quant):
+    """Masked span: ``I_T = 0``, ``I_S`` = T interleaved (uint8: rounding half up)."""
+    n = r.shape[0]
+    for k in range(3 * n):
+        it[k] = 0
+    if quant:
+        for j in range(n):
+            is_[3 * j] = np.uint8(np.floor(r[j] * _F255 + _FHALF))
+            is_[3 * j + 1] = np.uint8(np.floor(g[j] * _F255 + _FHALF))
+            is_[3 * j + 2] = np.uint8(np.floor(b[j] * _F255 + _FHALF))
+    else:
+        for j in range(n):
+            is_[3 * j] = r[j]
+            is_[3 * j + 1] = g[j]
+            is_[3 * j + 2] = b[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _setup(height, width, mask_geom, nblocks, x0s, x1s, offs, bounds1, bounds2):
+    """Spans, scratch offsets and the row blocks of both passes; returns the masked count."""
+    count = _mask_spans(
+        height, width, mask_geom[0], mask_geom[1], mask_geom[2], mask_geom[3], mask_geom[4], mask_geom[5], x0s, x1s
+    )
+    prefix1 = np.empty(height + 1, np.int64)
+    prefix2 = np.empty(height + 1, np.int64)
+    prefix1[0] = 0
+    prefix2[0] = 0
+    for y in range(height):
+        n = x1s[y] - x0s[y]
+        offs[y] = prefix1[y]
+        prefix1[y + 1] = prefix1[y] + n
+        prefix2[y + 1] = prefix2[y] + width + _MASKED_COST * n
+    _split(prefix1, nblocks, bounds1)
+    _split(prefix2, nblocks, bounds2)
+    return count
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _kernel_serial(
+    image, img2, it2, is2, mask, hinv, identity, constant, mask_geom, tp, blend, grid, scratch, quant
+):
+    """The whole tuple on the calling thread (same row code as :func:`_kernel_parallel`)."""
+    height = image.shape[0]
+    width = image.shape[1]
+    x0s = np.empty(height, np.int64)
+    x1s = np.empty(height, np.int64)
+    offs = np.empty(height, np.int64)
+    bounds1 = np.empty(2, np.int64)
+    bounds2 = np.empty(2, np.int64)
+    count = _setup(height, width, mask_geom, 1, x0s, x1s, offs, bounds1, bounds2)
+    if count > scratch.shape[1]:
+        return -count  # scratch too small: nothing written, the caller retries with more
+    rowsums = np.empty((height, 3), np.float64)  # every row is written by pass 1
+    if identity:
+        _copy_rows(0, height, img2, offs, scratch, rowsums, x0s, x1s)
+    else:
+        _warp_rows(0, height, image, hinv, constant, x0s, x1s, offs, scratch, rowsums)
+    coef = np.empty((tp.shape[0], 8), np.float32)
+    _coefficients(rowsums, count, tp, coef)
+    c0s = np.empty(width, np.int64)
+    c1s = np.empty(width, np.int64)
+    fcs = np.empty(width, np.float32)
+    wcs = np.empty(width, np.float32)
+    ends = np.empty(width, np.int64)
+    _axis_table(width, grid.shape[1], c0s, c1s, fcs, wcs, ends)
+    _compose_rows(0, height, img2, it2, is2, mask, x0s, x1s, offs, scratch, coef, blend, grid, c0s, c1s, fcs, wcs, ends, quant)
+    return count
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _kernel_parallel(
+    image, img2, it2, is2, mask, hinv, identity, constant, mask_geom, tp, blend, grid, scratch, quant, nworkers, nblocks
+):
+    """The whole tuple; each pass cut into ``nblocks`` row blocks of equal work, which the
+    ``nworkers`` threads claim one at a time (an atomic counter): a thread slowed down by another
+    process on its core takes fewer blocks instead of holding the others up."""
+    height = image.shape[0]
+    width = image.shape[1]
+    x0s = np.empty(height, np.int64)
+    x1s = np.empty(height, np.int64)
+    offs = np.empty(height, np.int64)
+    bounds1 = np.empty(nblocks + 1, np.int64)
+    bounds2 = np.empty(nblocks + 1, np.int64)
+    count = _setup(height, width, mask_geom, nblocks, x0s, x1s, offs, bounds1, bounds2)
+    if count > scratch.shape[1]:
+        return -count  # scratch too small: nothing written, the caller retries with more
+    rowsums = np.empty((height, 3), np.float64)  # every row is written by pass 1
+    counters = np.empty(2, np.int64)  # (np.zeros here would be a parallel region of its own)
+    counters[0] = 0
+    counters[1] = 0
+    for _w in prange(nworkers):
+        k = _claim(counters, 0)
+        while k < nblocks:
+            if identity:
+                _copy_rows(bounds1[k], bounds1[k + 1], img2, offs, scratch, rowsums, x0s, x1s)
+            else:
+                _warp_rows(bounds1[k], bounds1[k + 1], image, hinv, constant, x0s, x1s, offs, scratch, rowsums)
+            k = _claim(counters, 0)
+    coef = np.empty((tp.shape[0], 8), np.float32)
+    _coefficients(rowsums, count, tp, coef)
+    c0s = np.empty(width, np.int64)
+    c1s = np.empty(width, np.int64)
+    fcs = np.empty(width, np.float32)
+    wcs = np.empty(width, np.float32)
+    ends = np.empty(width, np.int64)
+    _axis_table(width, grid.shape[1], c0s, c1s, fcs, wcs, ends)
+    for _w in prange(nworkers):
+        k = _claim(counters, 1)
+        while k < nblocks:
+            _compose_rows(
+                bounds2[k], bounds2[k + 1], img2, it2, is2, mask, x0s, x1s, offs, scratch, coef, blend, grid, c0s, c1s, fcs, wcs, ends, quant
+            )
+            k = _claim(counters, 1)
+    return count

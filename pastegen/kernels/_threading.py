@@ -1,0 +1,143 @@
+"""Numba's threading layer, chosen and launched before any parallel kernel of pastegen runs.
+
+Measured on the project's 2-core KVM machine (AMD EPYC, Python 3.11, numba 0.68) with
+``benchmarks/kernel_compile.py`` (results/kernel_compile.json): the cost of one empty 2-thread
+parallel region, and 512x512 uint8 face tuples/s of :func:`pastegen.kernels.render_tuple` on
+1 / 2 threads, "burn" with a second process spinning on one core. The machine is shared (other
+jobs come and go), so compare within a row; figures from three runs:
+
+======================================  =============  ==========================================
+layer                                   empty region   tuples/s, 1 / 2 threads
+======================================  =============  ==========================================
+omp, spinning (``OMP_WAIT_POLICY``      2-3 µs, p90    quiet: 1549 / 2443 (x1.58); busy: 656 / 64
+unset = Numba's default here, or        up to 7.8 ms   (x0.10); burn: 1110 / 1370 (x1.23), 436 / 42
+``active``)                                            (x0.10), 463 / 28-38 (x0.06-0.08)
+workqueue                               52-96 µs       quiet: 1521 / 1260 (x0.83); busy: 1079 /
+                                                       872 (x0.81); burn: 1532 / 1172 (x0.77),
+                                                       667 / 615 (x0.92)
+omp, ``OMP_WAIT_POLICY=passive``        9-11 µs        quiet: 1523 / 1746 (x1.15); busy: 1506 /
+(pastegen's choice)                                    1413 (x0.94); burn: 1539 / 1467 (x0.95),
+                                                       688 / 682 (x0.99), 508 / 504 (x0.99)
+======================================  =============  ==========================================
+
+Spinning OpenMP is fastest on an idle machine but 10-16x slower than one thread as soon as
+another process wants a core (its idle threads burn the CPU the working ones need).
+``workqueue`` never spins, but its threads poll with ``usleep`` naps: ~50-100 µs per parallel
+region, two regions per tuple, so 2 threads lose to 1 here. Passive OpenMP costs ~10 µs per
+region (a futex wake-up) and with the kernels' dynamic row blocks stays within a few per cent of
+one thread when the other core is taken.
+
+GNU OpenMP reads ``OMP_WAIT_POLICY`` once, when ``libgomp`` is loaded, so pastegen launches the
+layer itself: unless the user chose one (``NUMBA_THREADING_LAYER``, or
+``numba.config.THREADING_LAYER`` set to anything but ``"default"``), it selects ``omp`` and sets
+``OMP_WAIT_POLICY=PASSIVE`` in the environment only for the moment Numba loads ``libgomp`` (an
+``OMP_WAIT_POLICY`` the user set is kept; the variable is removed again afterwards, so OpenMP
+runtimes loaded later, e.g. PyTorch's own, and child processes are unaffected). When the
+system ``libgomp`` is already loaded (its policy fixed) or cannot be loaded, it selects
+``workqueue`` instead: slower per call, never pathological. If the user chose ``omp``, the
+passive policy is applied the same way. A layer already launched by other code is left alone.
+
+Two more guards, used by :func:`pastegen.kernels.render_tuple`:
+
+- GNU OpenMP is not fork-safe: a child forked after the parent ran an OpenMP region is killed
+  by Numba if it starts one. :func:`parallel_allowed` is False in such a child, and the caller
+  runs the serial kernel instead (same results).
+- ``workqueue`` is not thread-safe; every parallel call of this package holds
+  :data:`PARALLEL_LOCK`, and a caller that finds it taken runs the serial kernel instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import numba
+from numba.np.ufunc import parallel as _parallel
+
+__all__ = ["PARALLEL_LOCK", "launch", "layer", "parallel_allowed", "chosen_by_pastegen"]
+
+#: Held while one of this package's parallel kernels runs.
+PARALLEL_LOCK = threading.Lock()
+
+_LAUNCH_LOCK = threading.Lock()
+_CHOSEN = False  # pastegen selected the layer
+_FORKED_AFTER_OMP = False  # this process was forked from one that had launched OpenMP
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_AFTER_OMP
+    if _parallel._is_initialized and _parallel._threading_layer == "omp":
+        _FORKED_AFTER_OMP = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _user_layer() -> str | None:
+    """The layer the user asked for, or None for Numba's default."""
+    env = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
+    if env and env != "default":
+        return env
+    configured = str(numba.config.THREADING_LAYER).lower()
+    return None if configured == "default" else configured
+
+
+def _system_gomp_loaded() -> bool:
+    """Whether the system ``libgomp.so.1`` is already mapped (its wait policy then fixed)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+            return any("/libgomp.so" in line for line in maps)
+    except OSError:  # pragma: no cover - no procfs
+        return False
+
+
+def launch() -> None:
+    """Choose the threading layer (see the module docstring) and launch Numba's threads.
+
+    Idempotent and cheap once done; does nothing when a layer is already running.
+    """
+    global _CHOSEN
+    if _parallel._is_initialized:
+        return
+    with _LAUNCH_LOCK:
+        if _parallel._is_initialized:
+            return
+        user = _user_layer()
+        if user is None:
+            numba.config.THREADING_LAYER = "workqueue" if _system_gomp_loaded() else "omp"
+            _CHOSEN = True
+        may_use_omp = numba.config.THREADING_LAYER == "omp" or user == "threadsafe"
+        patched = may_use_omp and "OMP_WAIT_POLICY" not in os.environ
+        if patched:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        try:
+            numba.get_num_threads()  # loads the layer and starts its threads
+        except (ValueError, ImportError):
+            if user is not None:
+                raise
+            numba.config.THREADING_LAYER = "workqueue"
+            numba.get_num_threads()
+        finally:
+            if patched:
+                del os.environ["OMP_WAIT_POLICY"]
+
+
+def parallel_allowed() -> bool:
+    """False in a child forked after the parent launched GNU OpenMP (a parallel call would abort)."""
+    return not _FORKED_AFTER_OMP
+
+
+def layer() -> str | None:
+    """The threading layer Numba launched, or None before any parallel kernel ran."""
+    if not _parallel._is_initialized:
+        return None
+    return _parallel.threading_layer()
+
+
+def chosen_by_pastegen() -> bool:
+    """Whether pastegen selected the layer (False: the user's or another library's choice)."""
+    return _CHOSEN

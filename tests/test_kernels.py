@@ -1,0 +1,357 @@
+"""The fused Numba kernels (pastegen.kernels) against the reference and the NumPy pipeline.
+
+With ``NUMBA_DISABLE_JIT=1`` (set by :func:`test_kernel_bodies_run_as_python`, which runs this
+file in a subprocess) the kernels run as plain Python on tiny images, for coverage of their
+bodies; the sizes and counts below shrink accordingly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pastegen import kernels, reference
+from pastegen.components import color, geometric, mask, mix
+from pastegen.errors import SpecError
+from pastegen.kernels import TupleBuffers, render_tuple
+from pastegen import pipeline
+from pastegen.pipeline import TupleGenerator, TupleSpec
+
+# The NumPy rendering path (``pipeline.render`` itself may be built on these kernels)
+render_numpy = getattr(pipeline, "render_numpy", pipeline.render)
+
+NO_JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+REPO = Path(__file__).resolve().parents[1]
+
+if NO_JIT:  # plain Python: a few pixels only
+    SIZES = [(12, 16)]
+    COUNT = 2
+else:
+    SIZES = [(48, 64), (128, 96)]
+    COUNT = 10
+MASK = mask.MaskSpec(width=(0.3, 0.7), height=(0.3, 0.7))
+
+
+def spec_for(size, **kw) -> TupleSpec:
+    return TupleSpec(size[0], size[1], mask=MASK, geometric=geometric.GeometricSpec(sigma=kw.pop("sigma", 4.0), border=kw.pop("border", "reflect")), **kw)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    import skimage.data
+
+    return [skimage.data.astronaut()[::4, ::4].copy(), skimage.data.chelsea()[::3, ::3].copy(), skimage.data.coffee()[::4, ::4].copy()]
+
+
+def tuples(photos, spec, seed, count=COUNT):
+    gen = TupleGenerator(photos, spec, seed=seed)
+    for i in range(count):
+        p = gen.sample_params(i)
+        yield np.ascontiguousarray(gen.crop_image(p)), p
+
+
+SPECS = [
+    pytest.param(dict(border="reflect"), id="reflect"),
+    pytest.param(dict(border="constant"), id="constant"),
+    pytest.param(dict(sigma=0.0), id="sigma0"),
+    pytest.param(dict(sigma=12.0, border="constant"), id="sigma12-constant"),
+    pytest.param(dict(disabled=("mix",)), id="no-mix"),
+    pytest.param(dict(disabled=("color_b",)), id="no-color-b"),
+    pytest.param(dict(disabled=("color_a", "color_b")), id="no-color"),
+    pytest.param(dict(mix=mix.MixSpec(grid=(3, 7), probability=0.3)), id="grid3x7"),
+]
+
+
+@pytest.mark.parametrize("kw", SPECS)
+@pytest.mark.parametrize("size", SIZES)
+def test_uint8_matches_reference_and_pipeline(photos, size, kw):
+    spec = spec_for(size, **kw)
+    for seed in (0, 5):
+        for image, p in tuples(photos, spec, seed):
+            got = render_tuple(image, p, spec, threads=1)
+            ref = reference.tuple_arrays(image, p, spec)
+            np.testing.assert_array_equal(got.M, ref["M"])
+            np.testing.assert_array_equal(got.I_T, ref["I_T"])
+            assert np.abs(got.I_S.astype(int) - ref["I_S"]).max() <= 1
+            pipe = render_numpy(image, p, spec)
+            np.testing.assert_array_equal(got.M, pipe.M)
+            np.testing.assert_array_equal(got.I_T, pipe.I_T)
+            assert np.abs(got.I_S.astype(int) - pipe.I_S).max() <= 1
+            assert got.I_S.dtype == got.I_T.dtype == got.M.dtype == np.uint8
+
+
+@pytest.mark.parametrize("kw", SPECS[:5])
+@pytest.mark.parametrize("size", SIZES)
+def test_float32_matches_reference_transform(photos, size, kw):
+    spec = spec_for(size, **kw)
+    for image, p in tuples(photos, spec, 3):
+        got = render_tuple(image, p, spec, dtype=np.float32, threads=1)
+        m = reference.mask(spec.height, spec.width, p.mask)[..., None]
+        np.testing.assert_allclose(got.I_S, reference.transform(image, p, spec) * m, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(got.I_T, (image / np.float32(255)) * (1 - m))
+        assert got.I_S.dtype == got.I_T.dtype == np.float32 and got.I_S.min() >= 0 and got.I_S.max() <= 1
+
+
+def test_identity_transform_copies_the_crop(photos):
+    spec = spec_for(SIZES[0], sigma=0.0, disabled=("geometric", "color_a", "color_b", "mix"))
+    for image, p in tuples(photos, spec, 1):
+        got = render_tuple(image, p, spec)
+        np.testing.assert_array_equal(got.I_S, image * got.M[..., None])
+        np.testing.assert_array_equal(got.I_T + got.I_S, image)
+
+
+def test_extreme_colour_parameters(photos):
+    # hue exactly 0 with saturation 1 (HSV skipped by NumPy), a full turn, zero and maximal
+    # saturation, contrast 0 and 4, brightness at the ends
+    size = SIZES[0]
+    spec = spec_for(size)
+    image, p = next(tuples(photos, spec, 2, count=1))
+    cases = [
+        color.ColorParams(brightness=0.0, contrast=(1.0, 1.0, 1.0), hue=0.0, saturation=1.0),
+        color.ColorParams(brightness=0.3, contrast=(0.0, 4.0, 1.0), hue=1.0, saturation=0.0),
+        color.ColorParams(brightness=-1.0, contrast=(4.0, 4.0, 4.0), hue=-1.0, saturation=4.0),
+        color.ColorParams(brightness=1.0, contrast=(0.5, 1.5, 2.5), hue=-0.999999, saturation=4.0),
+    ]
+    for a in cases:
+        for b in cases[:2]:
+            q = dataclasses.replace(p, color_a=a, color_b=b)
+            got = render_tuple(image, q, spec, dtype=np.float32)
+            m = got.M[..., None]
+            np.testing.assert_allclose(got.I_S, reference.transform(image, q, spec) * m, rtol=0, atol=1e-5)
+            got8 = render_tuple(image, q, spec)
+            assert np.abs(got8.I_S.astype(int) - reference.tuple_arrays(image, q, spec)["I_S"]).max() <= 1
+
+
+def test_mask_spans_match_rasterize():
+    from pastegen.kernels import _render
+
+    rng = np.random.default_rng(0)
+    height, width = (24, 32) if NO_JIT else (61, 83)
+    ranges = mask.MaskSpec(width=(0.15, 0.6), height=(0.15, 0.6), angle=(-180, 180))  # (wider ranges can hit a rounding bug of mask.sample when a rectangle is shrunk to fit)
+    params = [mask.sample(rng, ranges, height, width) for _ in range(40)]
+    # pixel centres exactly on the edges, axis-aligned and diagonal angles
+    for angle in (0.0, 90.0, -90.0, 180.0, 45.0, -135.0, 30.0):
+        params.append(mask.MaskParams(cx=8.0, cy=6.0, width=6.0, height=4.0, angle=angle))
+        params.append(mask.MaskParams(cx=7.5, cy=5.5, width=5.0, height=3.0, angle=angle))
+    params.append(mask.MaskParams(cx=0.0, cy=0.0, width=2.0, height=2.0, angle=0.0))  # touching the corner
+    x0s = np.empty(height, np.int64)
+    x1s = np.empty(height, np.int64)
+    for p in params:
+        theta = np.radians(p.angle)
+        count = _render._mask_spans(height, width, p.cx, p.cy, np.cos(theta), np.sin(theta), p.width / 2 + 1e-9, p.height / 2 + 1e-9, x0s, x1s)
+        got = np.zeros((height, width), np.uint8)
+        for y in range(height):
+            got[y, x0s[y] : x1s[y]] = 1
+        want = mask.rasterize(height, width, p)
+        np.testing.assert_array_equal(got, want, err_msg=str(p))
+        assert count == want.sum()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_results_do_not_depend_on_the_thread_count(photos, dtype):
+    for size in SIZES:
+        spec = spec_for(size, sigma=8.0)
+        for image, p in tuples(photos, spec, 7):
+            one = render_tuple(image, p, spec, dtype=dtype, threads=1)
+            for threads in (2, 3, None):
+                other = render_tuple(image, p, spec, dtype=dtype, threads=threads)
+                for name in ("I_T", "I_S", "M"):
+                    np.testing.assert_array_equal(getattr(one, name), getattr(other, name), err_msg=f"{name} threads={threads}")
+
+
+def test_parallel_driver_with_many_blocks_is_identical(photos):
+    # the block split (and who claims which block) must not change a bit
+    from pastegen.kernels import _render
+
+    size = SIZES[-1]
+    spec = spec_for(size, sigma=8.0)
+    image, p = next(tuples(photos, spec, 9, count=1))
+    want = render_tuple(image, p, spec, threads=1)
+    h, w = size
+    for nworkers, nblocks in ((1, 1), (2, 3), (2, h)):
+        out = TupleBuffers.empty(h, w)
+        hinv, identity, constant, geom, tp, blend, grid = kernels._kernel_args(p, spec)
+        img = kernels._check_image(image, spec)
+        _render._kernel_parallel(
+            img, img.reshape(h, 3 * w), out.I_T.reshape(h, 3 * w), out.I_S.reshape(h, 3 * w), out.M,
+            hinv, identity, constant, geom, tp, blend, grid, np.empty((4, h * w), np.float32), True, nworkers, nblocks,
+        )  # fmt: skip
+        for name in ("I_T", "I_S", "M"):
+            np.testing.assert_array_equal(getattr(out, name), getattr(want, name), err_msg=f"{name} {nworkers} {nblocks}")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_buffers_are_reused_and_fully_overwritten(photos, dtype):
+    size = SIZES[-1]
+    spec = spec_for(size)
+    items = list(tuples(photos, spec, 4, count=4))
+    # the tuple with the largest mask first, so later masks leave stale pixels behind
+    items.sort(key=lambda t: -t[1].mask.area)
+    out = TupleBuffers.empty(*size, dtype=dtype)
+    for a in (out.I_T, out.I_S, out.M):
+        a.fill(77)
+    ids = (id(out.I_T), id(out.I_S), id(out.M))
+    for image, p in items:
+        got = render_tuple(image, p, spec, out=out, dtype=dtype)
+        assert got is out and (id(got.I_T), id(got.I_S), id(got.M)) == ids
+        fresh = render_tuple(image, p, spec, dtype=dtype)
+        assert fresh is not out
+        for name in ("I_T", "I_S", "M"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(fresh, name), err_msg=name)
+
+
+def test_a_too_small_scratch_bound_is_retried(photos, monkeypatch):
+    size = SIZES[0]
+    spec = spec_for(size)
+    items = list(tuples(photos, spec, 8, count=2))
+    want = [render_tuple(image, p, spec).I_S.copy() for image, p in items]
+    monkeypatch.setattr(kernels, "_SCRATCH", kernels._Scratch())
+    monkeypatch.setattr(kernels, "_masked_bound", lambda params, h, w: 1)
+    for (image, p), w in zip(items, want):
+        for threads in (1, 2):
+            np.testing.assert_array_equal(render_tuple(image, p, spec, threads=threads).I_S, w)
+
+
+def test_masked_bound_holds():
+    rng = np.random.default_rng(3)
+    for _ in range(50 if NO_JIT else 200):
+        h, w = int(rng.integers(40, 90)), int(rng.integers(40, 90))
+        p = mask.sample(rng, mask.MaskSpec(width=(0.1, 0.6), height=(0.1, 0.6), angle=(-180, 180)), h, w)
+        params = type("P", (), {"mask": p})()
+        assert mask.rasterize(h, w, p).sum() <= kernels._masked_bound(params, h, w)
+
+
+def test_buffers_that_do_not_fit_are_replaced(photos):
+    size = SIZES[0]
+    spec = spec_for(size)
+    image, p = next(tuples(photos, spec, 0, count=1))
+    wrong = [
+        TupleBuffers.empty(*size, dtype=np.float32),  # asked for uint8
+        TupleBuffers.empty(size[0] + 1, size[1]),
+        TupleBuffers(I_T=np.empty((*size, 3), np.uint8)[:, ::-1], I_S=np.empty((*size, 3), np.uint8), M=np.empty(size, np.uint8)),
+    ]
+    shared = np.empty((*size, 3), np.uint8)
+    wrong.append(TupleBuffers(I_T=shared, I_S=shared, M=np.empty(size, np.uint8)))
+    want = render_tuple(image, p, spec)
+    for out in wrong:
+        got = render_tuple(image, p, spec, out=out)
+        assert got is not out
+        np.testing.assert_array_equal(got.I_S, want.I_S)
+
+
+def test_bad_input_is_a_spec_error(photos):
+    size = SIZES[0]
+    spec = spec_for(size)
+    image, p = next(tuples(photos, spec, 0, count=1))
+    bad_images = [
+        image.astype(np.float32),
+        image[:, :, :2].copy(),
+        image[:-1].copy(),
+        np.ascontiguousarray(image.transpose(1, 0, 2)),
+        image[:, ::-1],  # right shape, not contiguous
+        np.asfortranarray(image),
+        image.tolist(),
+        image[..., 0].copy(),
+    ]
+    for bad in bad_images:
+        with pytest.raises(SpecError):
+            render_tuple(bad, p, spec)
+    for kwargs in (dict(dtype=np.float64), dict(dtype="int16"), dict(dtype="nonsense"), dict(threads=0), dict(threads=-2), dict(threads=1.5), dict(threads=True)):
+        with pytest.raises(SpecError):
+            render_tuple(image, p, spec, **kwargs)
+    with pytest.raises(SpecError):
+        render_tuple(image, p, "spec")
+    with pytest.raises(SpecError):
+        render_tuple(image, "params", spec)
+    with pytest.raises(SpecError):
+        render_tuple(image, p, spec, out=(1, 2, 3))
+    with pytest.raises(SpecError):  # output overlapping the input
+        render_tuple(image, p, spec, out=TupleBuffers(I_T=image, I_S=np.empty_like(image), M=np.empty(size, np.uint8)))
+
+
+def test_read_only_input_is_accepted(photos):
+    size = SIZES[0]
+    spec = spec_for(size)
+    image, p = next(tuples(photos, spec, 0, count=1))
+    frozen = image.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(render_tuple(frozen, p, spec).I_S, render_tuple(image, p, spec).I_S)
+
+
+def test_concurrent_callers_get_the_same_results(photos):
+    # one Python thread runs the parallel driver, the others fall back to the serial one
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = SIZES[-1]
+    spec = spec_for(size)
+    items = list(tuples(photos, spec, 6, count=6))
+    want = [render_tuple(image, p, spec, threads=1).I_S for image, p in items]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda t: render_tuple(t[0], t[1], spec, threads=2).I_S, items * 3))
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, want[i % len(items)])
+
+
+@pytest.mark.skipif(NO_JIT or not hasattr(os, "fork"), reason="needs the JIT and os.fork")
+def test_a_child_forked_after_a_parallel_render_still_renders():
+    # GNU OpenMP aborts a forked child that starts a parallel region: the child must fall back
+    code = """
+import os, sys, numpy as np
+from pastegen import kernels
+from pastegen.pipeline import TupleGenerator, TupleSpec
+spec = TupleSpec(48, 64)
+gen = TupleGenerator([np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)], spec, seed=0)
+p = gen.sample_params(0)
+image = np.ascontiguousarray(gen.crop_image(p))
+want = kernels.render_tuple(image, p, spec, threads=2).I_S.copy()
+pid = os.fork()
+if pid == 0:
+    got = kernels.render_tuple(image, p, spec, threads=2).I_S
+    os._exit(0 if np.array_equal(got, want) else 3)
+_, status = os.waitpid(pid, 0)
+print(kernels.threading_layer(), os.waitstatus_to_exitcode(status))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "0", out.stdout + out.stderr[-2000:]
+
+
+@pytest.mark.skipif(NO_JIT, reason="needs the JIT")
+def test_threading_layer_choice_respects_the_user():
+    code = """
+import os, numpy as np
+from pastegen import kernels
+from pastegen.pipeline import TupleGenerator, TupleSpec
+spec = TupleSpec(48, 64)
+gen = TupleGenerator([np.zeros((60, 80, 3), np.uint8)], spec, seed=0)
+p = gen.sample_params(0)
+kernels.render_tuple(np.ascontiguousarray(gen.crop_image(p)), p, spec, threads=2)
+print(kernels.threading_layer(), os.environ.get("OMP_WAIT_POLICY", "-"))
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY")}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert ours.returncode == 0, ours.stderr[-2000:]
+    layer, policy = ours.stdout.split()
+    assert layer in ("omp", "workqueue") and policy == "-"  # the environment is left as it was
+    users = subprocess.run([sys.executable, "-c", code], env=dict(env, NUMBA_THREADING_LAYER="workqueue"), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert users.returncode == 0 and users.stdout.split()[0] == "workqueue", users.stderr[-2000:]
+
+
+def test_warm_up_and_threading_layer():
+    assert kernels.warm_up() >= 0
+    layer = kernels.threading_layer()
+    assert layer in (None, "omp", "workqueue", "tbb")
+
+
+@pytest.mark.skipif(NO_JIT, reason="already running without the JIT")
+def test_kernel_bodies_run_as_python():
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(Path(__file__)), "-k", "not kernel_bodies_run_as_python"]
+    out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
