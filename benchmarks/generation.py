@@ -21,7 +21,7 @@ repeat renders at least ``--min-tuples`` tuples and about ``--seconds`` of work 
   NumPy broadcasting as most code does (about 3x slower per tuple). The targets use the fast one;
 - NumPy + OpenCV (``benchmarks/peers/opencv_numpy.py``), the same T: whole frame, and only on the
   mask's bounding box;
-- the pure NumPy path (``pastegen.pipeline.render``; separate rows when the kernels exist), and
+- the pure NumPy path (``pastegen.pipeline.render_numpy``), and
   the scikit-image reference ``pastegen/reference.py`` on a few tuples (one process);
 - kornia is skipped when torch is not installed.
 
@@ -277,9 +277,9 @@ def configs(have_kernel: bool, nproc: int) -> list[dict]:
         if nproc > 1:
             add("pastegen", pg, pg_label, dtype, nproc)
     if have_kernel:
-        add("numpy", "pastegen-numpy", "pure NumPy (pastegen.render)", "uint8", 1)
+        add("numpy", "pastegen-numpy", "pure NumPy (pastegen.render_numpy)", "uint8", 1)
         if nproc > 1:
-            add("numpy", "pastegen-numpy", "pure NumPy (pastegen.render)", "uint8", nproc)
+            add("numpy", "pastegen-numpy", "pure NumPy (pastegen.render_numpy)", "uint8", nproc)
     for dtype in ("uint8", "float32"):
         add("albumentations", "albumentations", "albumentations", dtype, 1)
         if dtype == "uint8" and nproc > 1:

@@ -305,6 +305,7 @@ def render(
     *,
     dtype: Any = np.uint8,
     out: Any = None,
+    threads: int | None = None,
 ) -> TrainingTuple:
     """Render (or replay) the tuple of ``params`` from its crop ``I``: a pure function.
 
@@ -323,6 +324,9 @@ def render(
     out : pastegen.kernels.TupleBuffers, optional
         Buffers to render into (reused when shape and dtype match). The returned tuple's arrays
         are those buffers, so they change when the buffers are reused.
+    threads : int, optional
+        Threads of the kernel (default: Numba's); the result does not depend on it. Use 1 in
+        worker processes that already use every core.
 
     Returns
     -------
@@ -332,7 +336,7 @@ def render(
     from . import kernels
 
     image = np.ascontiguousarray(_check_crop(image, spec))
-    buffers = kernels.render_tuple(image, params, spec, out=out, dtype=dtype)
+    buffers = kernels.render_tuple(image, params, spec, out=out, dtype=dtype, threads=threads)
     truth = image if buffers.I_T.dtype == np.uint8 else image.astype(np.float32) / np.float32(255)
     return TrainingTuple(I=truth, I_T=buffers.I_T, I_S=buffers.I_S, M=buffers.M, params=params)
 
@@ -523,9 +527,9 @@ class TupleGenerator:
         """The ground truth ``I`` of ``params``: its source photo resized and cropped."""
         return crop.apply(self.load(params.source_index), params.crop, self.spec.size)
 
-    def render(self, params: TupleParams, *, dtype: Any = np.uint8, out: Any = None) -> TrainingTuple:
-        """Render (or replay) the tuple of ``params`` (see :func:`render` for ``dtype`` and ``out``)."""
-        return render(self.crop_image(params), params, self.spec, dtype=dtype, out=out)
+    def render(self, params: TupleParams, *, dtype: Any = np.uint8, out: Any = None, threads: int | None = None) -> TrainingTuple:
+        """Render (or replay) the tuple of ``params`` (see :func:`render` for the options)."""
+        return render(self.crop_image(params), params, self.spec, dtype=dtype, out=out, threads=threads)
 
     def stages(self, index_or_params: int | TupleParams) -> Stages:
         """Intermediate images of T for a tuple (paper Figure 2)."""

@@ -67,7 +67,9 @@ class MakeResult:
         return self.generated / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _render_batch(gen: TupleGenerator, indices: Sequence[int], compression: str) -> list[tuple[int, int, EncodedTuple, dict]]:
+def _render_batch(
+    gen: TupleGenerator, indices: Sequence[int], compression: str, threads: int | None = None
+) -> list[tuple[int, int, EncodedTuple, dict]]:
     """Render tuples into reused buffers and encode their chunks (compression and checksums)
     here, in the worker, so the single writer only stores ready chunks."""
     from .kernels import TupleBuffers
@@ -76,7 +78,7 @@ def _render_batch(gen: TupleGenerator, indices: Sequence[int], compression: str)
     buffers = None
     out = []
     for i in indices:
-        t = gen.render(gen.sample_params(i), out=buffers)
+        t = gen.render(gen.sample_params(i), out=buffers, threads=threads)
         buffers = TupleBuffers(I_T=t.I_T, I_S=t.I_S, M=t.M)
         out.append((i, t.params.source_index, encode_tuple(t.arrays(), size, compression), t.params.to_record()))
     return out
@@ -241,7 +243,8 @@ def _generate(
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
-    yield from parallel(delayed(_render_batch)(gen, batch, compression) for batch in _batches(pending, BATCH_SIZE, offset))
+    # One kernel thread per worker: the processes already use the cores (measured fastest).
+    yield from parallel(delayed(_render_batch)(gen, batch, compression, 1) for batch in _batches(pending, BATCH_SIZE, offset))
 
 
 def replay_check(

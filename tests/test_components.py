@@ -269,6 +269,19 @@ def test_mask_sampling_covers_ranges_and_never_leaves_the_image():
     assert widths.min() < 12 and widths.max() > 85
 
 
+def test_masks_filling_the_whole_image_are_sampled():
+    # Ranges up to the full side force a shrink to fit exactly: the centre range is then empty.
+    spec = mask.MaskSpec(width=(0.9, 1.0), height=(0.9, 1.0))
+    rng = np.random.default_rng(16)
+    for shape in [(61, 83), (83, 61), (64, 64)]:
+        for _ in range(300):
+            p = mask.sample(rng, spec, *shape)
+            m = mask.rasterize(*shape, p)
+            assert m.any()
+            bw, bh = mask.rotated_extent(p.width, p.height, p.angle)
+            assert p.cx - bw / 2 >= -1e-6 and p.cx + bw / 2 <= shape[1] - 1 + 1e-6
+
+
 def test_smallest_masks_are_still_nonempty():
     spec = mask.MaskSpec(width=(0.05, 0.05), height=(0.05, 0.05))
     rng = np.random.default_rng(13)

@@ -23,8 +23,8 @@ from pastegen.kernels import TupleBuffers, render_tuple
 from pastegen import pipeline
 from pastegen.pipeline import TupleGenerator, TupleSpec
 
-# The NumPy rendering path (``pipeline.render`` itself may be built on these kernels)
-render_numpy = getattr(pipeline, "render_numpy", pipeline.render)
+# The NumPy rendering path (``pipeline.render`` itself is built on these kernels)
+render_numpy = pipeline.render_numpy
 
 NO_JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,8 @@ MASK = mask.MaskSpec(width=(0.3, 0.7), height=(0.3, 0.7))
 
 
 def spec_for(size, **kw) -> TupleSpec:
-    return TupleSpec(size[0], size[1], mask=MASK, geometric=geometric.GeometricSpec(sigma=kw.pop("sigma", 4.0), border=kw.pop("border", "reflect")), **kw)
+    warp = geometric.GeometricSpec(sigma=kw.pop("sigma", 4.0), border=kw.pop("border", "reflect"))
+    return TupleSpec(size[0], size[1], mask=MASK, geometric=warp, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,8 @@ def test_mask_spans_match_rasterize():
 
     rng = np.random.default_rng(0)
     height, width = (24, 32) if NO_JIT else (61, 83)
-    ranges = mask.MaskSpec(width=(0.15, 0.6), height=(0.15, 0.6), angle=(-180, 180))  # (wider ranges can hit a rounding bug of mask.sample when a rectangle is shrunk to fit)
+    # (with wider ranges mask.sample can fail: a rounding issue when a rectangle is shrunk to fit)
+    ranges = mask.MaskSpec(width=(0.15, 0.6), height=(0.15, 0.6), angle=(-180, 180))
     params = [mask.sample(rng, ranges, height, width) for _ in range(40)]
     # pixel centres exactly on the edges, axis-aligned and diagonal angles
     for angle in (0.0, 90.0, -90.0, 180.0, 45.0, -135.0, 30.0):
@@ -144,7 +146,8 @@ def test_mask_spans_match_rasterize():
     x1s = np.empty(height, np.int64)
     for p in params:
         theta = np.radians(p.angle)
-        count = _render._mask_spans(height, width, p.cx, p.cy, np.cos(theta), np.sin(theta), p.width / 2 + 1e-9, p.height / 2 + 1e-9, x0s, x1s)
+        hw, hh = p.width / 2 + 1e-9, p.height / 2 + 1e-9
+        count = _render._mask_spans(height, width, p.cx, p.cy, np.cos(theta), np.sin(theta), hw, hh, x0s, x1s)
         got = np.zeros((height, width), np.uint8)
         for y in range(height):
             got[y, x0s[y] : x1s[y]] = 1
@@ -262,7 +265,9 @@ def test_bad_input_is_a_spec_error(photos):
     for bad in bad_images:
         with pytest.raises(SpecError):
             render_tuple(bad, p, spec)
-    for kwargs in (dict(dtype=np.float64), dict(dtype="int16"), dict(dtype="nonsense"), dict(threads=0), dict(threads=-2), dict(threads=1.5), dict(threads=True)):
+    bad_options = [dict(dtype=np.float64), dict(dtype="int16"), dict(dtype="nonsense")]
+    bad_options += [dict(threads=0), dict(threads=-2), dict(threads=1.5), dict(threads=True)]
+    for kwargs in bad_options:
         with pytest.raises(SpecError):
             render_tuple(image, p, spec, **kwargs)
     with pytest.raises(SpecError):
@@ -339,7 +344,8 @@ print(kernels.threading_layer(), os.environ.get("OMP_WAIT_POLICY", "-"))
     assert ours.returncode == 0, ours.stderr[-2000:]
     layer, policy = ours.stdout.split()
     assert layer in ("omp", "workqueue") and policy == "-"  # the environment is left as it was
-    users = subprocess.run([sys.executable, "-c", code], env=dict(env, NUMBA_THREADING_LAYER="workqueue"), cwd=REPO, capture_output=True, text=True, timeout=120)
+    env["NUMBA_THREADING_LAYER"] = "workqueue"
+    users = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert users.returncode == 0 and users.stdout.split()[0] == "workqueue", users.stderr[-2000:]
 
 
@@ -352,6 +358,7 @@ def test_warm_up_and_threading_layer():
 @pytest.mark.skipif(NO_JIT, reason="already running without the JIT")
 def test_kernel_bodies_run_as_python():
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(Path(__file__)), "-k", "not kernel_bodies_run_as_python"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(Path(__file__))]
+    cmd += ["-k", "not kernel_bodies_run_as_python"]
     out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

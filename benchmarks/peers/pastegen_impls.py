@@ -5,7 +5,7 @@
     dtype=..., threads=...)``; the output buffers of the first call are passed back as ``out``
     when the kernel accepts them.
 ``PastegenNumpy``
-    The pure NumPy path: :func:`pastegen.pipeline.render` (uint8). For float32 the same
+    The pure NumPy path: :func:`pastegen.pipeline.render_numpy` (uint8). For float32 the same
     components without the final rounding (``mask.rasterize``, ``geometric.apply``,
     ``shading.apply``; ``I_T = I/255·(1−M)``, ``I_S = T·M``).
 ``PastegenReference``
@@ -80,7 +80,7 @@ class PastegenNumpy:
 
     def __init__(self, spec, *, dtype=np.uint8) -> None:
         from pastegen.components import geometric, mask, shading
-        from pastegen.pipeline import render
+        from pastegen.pipeline import render_numpy as render
 
         self.spec = spec
         self.dtype = np.dtype(dtype)

@@ -114,10 +114,14 @@ def sample(rng: np.random.Generator, spec: MaskSpec, height: int, width: int) ->
     bw, bh = rotated_extent(w, h, angle)
     room_x, room_y = width - 1, height - 1
     shrink = min(1.0, room_x / bw, room_y / bh)
-    w, h, bw, bh = w * shrink, h * shrink, bw * shrink, bh * shrink
-    cx = rng.uniform(bw / 2, room_x - bw / 2)
-    cy = rng.uniform(bh / 2, room_y - bh / 2)
-    return MaskParams(cx=cx, cy=cy, width=max(w, MIN_SIDE), height=max(h, MIN_SIDE), angle=angle)
+    w, h = max(w * shrink, MIN_SIDE), max(h * shrink, MIN_SIDE)
+    bw, bh = rotated_extent(w, h, angle)
+    # A rectangle shrunk to fit exactly leaves a zero-width range for its centre, which rounding
+    # can make slightly negative: clamp it (the centre then sits in the middle).
+    lo_x, lo_y = min(bw / 2, room_x / 2), min(bh / 2, room_y / 2)
+    cx = rng.uniform(lo_x, max(lo_x, room_x - bw / 2))
+    cy = rng.uniform(lo_y, max(lo_y, room_y - bh / 2))
+    return MaskParams(cx=cx, cy=cy, width=w, height=h, angle=angle)
 
 
 def rasterize(height: int, width: int, params: MaskParams) -> np.ndarray:

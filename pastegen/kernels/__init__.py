@@ -207,8 +207,10 @@ def render_tuple(
 ) -> TupleBuffers:
     """Render the tuple of ``params`` from its crop in one fused kernel.
 
-    The same pure function as :func:`pastegen.pipeline.render`: ``M`` and ``I_T`` are exactly
-    its arrays, ``I_S`` is within one level (float32 arithmetic in a different order).
+    The pure function of the NumPy path (the components' ``apply`` functions, as in
+    ``pastegen.pipeline.render_numpy``): ``M`` and ``I_T`` are exactly its arrays, ``I_S`` is
+    within one level (float32 arithmetic in a different order; float32 ``I_S`` within 1e-5 of
+    :func:`pastegen.reference.transform`).
 
     Parameters
     ----------
@@ -237,7 +239,8 @@ def render_tuple(
     Raises
     ------
     SpecError
-        A crop of the wrong dtype, shape or memory layout, a bad ``dtype`` or ``threads``.
+        A crop of the wrong dtype, shape or memory layout, a bad ``dtype``, ``threads`` or
+        ``out``, output buffers overlapping the crop, corner offsets with a singular homography.
     """
     if not isinstance(spec, TupleSpec):
         raise SpecError(f"spec must be a TupleSpec, got {type(spec).__name__}")

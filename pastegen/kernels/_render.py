@@ -550,7 +550,8 @@ def _compose_rows(
         _outside(img2[y, : 3 * xa], it2[y, : 3 * xa], is2[y, : 3 * xa], quant)
         _outside(img2[y, 3 * xb :], it2[y, 3 * xb :], is2[y, 3 * xb :], quant)
         o = offs[y]
-        _inside_span(scratch[0, o : o + n], scratch[1, o : o + n], scratch[2, o : o + n], it2[y, 3 * xa : 3 * xb], is2[y, 3 * xa : 3 * xb], quant)
+        span = slice(3 * xa, 3 * xb)
+        _inside_span(scratch[0, o : o + n], scratch[1, o : o + n], scratch[2, o : o + n], it2[y, span], is2[y, span], quant)
         m = mask[y]
         for x in range(xa):
             m[x] = 0
@@ -688,7 +689,8 @@ def _kernel_parallel(
         k = _claim(counters, 1)
         while k < nblocks:
             _compose_rows(
-                bounds2[k], bounds2[k + 1], img2, it2, is2, mask, x0s, x1s, offs, scratch, coef, blend, grid, c0s, c1s, fcs, wcs, ends, quant
-            )
+                bounds2[k], bounds2[k + 1], img2, it2, is2, mask, x0s, x1s, offs, scratch,
+                coef, blend, grid, c0s, c1s, fcs, wcs, ends, quant,
+            )  # fmt: skip
             k = _claim(counters, 1)
     return count

@@ -1,31 +1,29 @@
 """Numba's threading layer, chosen and launched before any parallel kernel of pastegen runs.
 
 Measured on the project's 2-core KVM machine (AMD EPYC, Python 3.11, numba 0.68) with
-``benchmarks/kernel_compile.py`` (results/kernel_compile.json): the cost of one empty 2-thread
-parallel region, and 512x512 uint8 face tuples/s of :func:`pastegen.kernels.render_tuple` on
-1 / 2 threads, "burn" with a second process spinning on one core. The machine is shared (other
-jobs come and go), so compare within a row; figures from three runs:
+``benchmarks/kernel_compile.py`` (``results/kernel_compile.json`` holds the last run): the cost
+of one empty 2-thread parallel region, and 512x512 uint8 face tuples/s of
+:func:`pastegen.kernels.render_tuple` on 1 / 2 threads, without and with ("burn") a second
+process spinning on one core. The machine is shared with other jobs, so compare within a row;
+the last run first, then the range seen over four runs:
 
-======================================  =============  ==========================================
-layer                                   empty region   tuples/s, 1 / 2 threads
-======================================  =============  ==========================================
-omp, spinning (``OMP_WAIT_POLICY``      2-3 µs, p90    quiet: 1549 / 2443 (x1.58); busy: 656 / 64
-unset = Numba's default here, or        up to 7.8 ms   (x0.10); burn: 1110 / 1370 (x1.23), 436 / 42
-``active``)                                            (x0.10), 463 / 28-38 (x0.06-0.08)
-workqueue                               52-96 µs       quiet: 1521 / 1260 (x0.83); busy: 1079 /
-                                                       872 (x0.81); burn: 1532 / 1172 (x0.77),
-                                                       667 / 615 (x0.92)
-omp, ``OMP_WAIT_POLICY=passive``        9-11 µs        quiet: 1523 / 1746 (x1.15); busy: 1506 /
-(pastegen's choice)                                    1413 (x0.94); burn: 1539 / 1467 (x0.95),
-                                                       688 / 682 (x0.99), 508 / 504 (x0.99)
-======================================  =============  ==========================================
+=====================================  =============  =================  =======================
+layer                                  empty region   no burner, 1 / 2   burn, 1 / 2 threads
+=====================================  =============  =================  =======================
+omp, spinning (``OMP_WAIT_POLICY``     3 µs (p90 up   1445 / 1876 x1.30  1421 / 1065 x0.75
+unset: Numba's default here)           to 7.8 ms)     x0.10 - x1.58      x0.06 - x1.23
+workqueue                              52-102 µs      1401 / 964 x0.69   1442 / 1096 x0.76
+                                                      x0.63 - x0.83      x0.64 - x0.92
+omp, ``OMP_WAIT_POLICY=passive``       10-46 µs       1516 / 1885 x1.24  1528 / 1437 x0.94
+(pastegen's choice)                                   x0.94 - x1.24      x0.91 - x0.99
+=====================================  =============  =================  =======================
 
-Spinning OpenMP is fastest on an idle machine but 10-16x slower than one thread as soon as
-another process wants a core (its idle threads burn the CPU the working ones need).
-``workqueue`` never spins, but its threads poll with ``usleep`` naps: ~50-100 µs per parallel
-region, two regions per tuple, so 2 threads lose to 1 here. Passive OpenMP costs ~10 µs per
-region (a futex wake-up) and with the kernels' dynamic row blocks stays within a few per cent of
-one thread when the other core is taken.
+Spinning OpenMP is fast on an idle machine but collapses (down to 1/16 of one thread: 28-64
+tuples/s) whenever another process wants a core, its idle threads burning the CPU the working
+ones need. ``workqueue`` never spins, but its threads poll with ``usleep`` naps, ~50-100 µs per
+parallel region and two regions per tuple: 2 threads lose to 1 here. Passive OpenMP costs a
+futex wake-up per region (~10 µs; ~45 µs when the other vCPU was halted) and, with the kernels'
+dynamic row blocks, stays within a few per cent of one thread when the other core is taken.
 
 GNU OpenMP reads ``OMP_WAIT_POLICY`` once, when ``libgomp`` is loaded, so pastegen launches the
 layer itself: unless the user chose one (``NUMBA_THREADING_LAYER``, or
