@@ -383,9 +383,11 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
                 # which verify reports, instead of plausible pixels
                 dst.create_virtual_dataset(name, layout, fillvalue=0)
             _copy_attrs(src, dst, total, record)
+        from .store.schema import _fsync, _fsync_dir
+
         _fsync(tmp)
         os.replace(tmp, output)
-        _fsync(out_dir)
+        _fsync_dir(out_dir)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -396,19 +398,6 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
         relative=relative,
         shard_bytes=sum(os.path.getsize(i.path) for i in ordered),
     )
-
-
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory file descriptors
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _copy_attrs(src: Any, dst: Any, total: int, record: list[dict[str, Any]]) -> None:
