@@ -118,6 +118,47 @@ def test_make_twice_and_jobs_1_vs_2_give_identical_arrays(tmp_path, photo_dir):
         assert tf.attrs["seed"] == 4 and len(tf.attrs["sources"]) == 4
 
 
+def test_make_thread_pool_stores_the_same_chunks_reports_progress_and_fails_cleanly(tmp_path, photo_dir):
+    import shutil
+    import threading
+
+    from pastegen.errors import PastegenError
+    from pastegen.precompute import scan_for_make
+
+    spec = preset("photos", height=48, width=48, sigma=3.0)
+    paths = sorted(str(p) for p in photo_dir.iterdir())
+    a = make(tmp_path / "a.h5", paths, spec, count=23, seed=5, jobs=1)
+    steps = []
+    c = make(tmp_path / "c.h5", paths, spec, count=23, seed=5, jobs=3, progress=lambda stage, n, total: steps.append((stage, n, total)))
+    assert sum(n for stage, n, _ in steps if stage == "generate") == 23
+    with h5py.File(a.path, "r") as fa, h5py.File(c.path, "r") as fc:
+        for name in ("I", "I_T", "I_S", "M"):
+            for i in range(23):
+                offset = (i,) + (0,) * (fa[name].ndim - 1)
+                assert fa[name].id.read_direct_chunk(offset) == fc[name].id.read_direct_chunk(offset), (name, i)
+    # a photo that disappears after the scan: the worker thread's error reaches the caller, no thread is left behind
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    mine = [shutil.copy(p, copies) for p in paths]
+    scan = scan_for_make(mine, spec, max_pixels=10**8, jobs=1, strict=False, progress=None)
+    for p in mine:
+        os.remove(p)
+    before = threading.active_count()
+    with pytest.raises(PastegenError):
+        make(tmp_path / "d.h5", scan, spec, count=40, seed=5, jobs=2)
+    assert threading.active_count() == before
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_make_process_pool_gives_the_same_arrays(tmp_path, photo_dir, monkeypatch):
+    spec = preset("photos", height=48, width=48, sigma=3.0)
+    paths = sorted(str(p) for p in photo_dir.iterdir())
+    a = make(tmp_path / "a.h5", paths, spec, count=19, seed=6, jobs=2)
+    monkeypatch.setenv("PASTEGEN_MAKE_POOL", "processes")
+    b = make(tmp_path / "b.h5", paths, spec, count=19, seed=6, jobs=2)
+    assert_same_arrays(a.path, b.path)
+
+
 def test_cli_make_info_verify_preview(tmp_path, photo_dir):
     out = tmp_path / "out.h5"
     r = run("make", "--images", str(photo_dir), *SMALL_ARGS, "--count", "10", "-q", str(out))

@@ -171,7 +171,7 @@ def _kernel_args(params: TupleParams, spec: TupleSpec) -> tuple:
     """The sampled parameters as the kernel's arrays and flags."""
     height, width = spec.height, spec.width
     offsets = params.geometric.offsets
-    identity = not np.any(offsets)
+    identity = not offsets.any()
     try:
         hinv = np.eye(3) if identity else np.linalg.inv(geometric.homography(height, width, params.geometric))
     except np.linalg.LinAlgError:

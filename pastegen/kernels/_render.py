@@ -44,8 +44,6 @@ _F6 = np.float32(6.0)
 _F255 = np.float32(255.0)
 _FHALF = np.float32(0.5)
 
-#: uint8 -> float32 by table lookup: cheaper than a conversion instruction in the gather loop.
-_U8_TO_F32 = np.arange(256, dtype=np.float32)
 
 #: Source coordinates beyond this (or not finite) are clamped: no undefined float->int casts.
 _COORD_LIMIT = 4.0e15
@@ -257,20 +255,53 @@ def _border_taps(ix, iy, width, height, constant, w00, w01, w10, w11):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _gather_run(row0, row1, fxs, fys, out_r, out_g, out_b, m):
+    """Interior run: pixel t samples columns ``t`` and ``t + 1`` of two source rows (vectorised)."""
+    for t in range(m):
+        fx = fxs[t]
+        fy = fys[t]
+        wx0 = _F1 - fx
+        wy0 = _F1 - fy
+        w00 = wy0 * wx0
+        w01 = wy0 * fx
+        w10 = fy * wx0
+        w11 = fy * fx
+        k = 3 * t
+        out_r[t] = (
+            w00 * np.float32(row0[k])
+            + w01 * np.float32(row0[k + 3])
+            + w10 * np.float32(row1[k])
+            + w11 * np.float32(row1[k + 3])
+        )
+        out_g[t] = (
+            w00 * np.float32(row0[k + 1])
+            + w01 * np.float32(row0[k + 4])
+            + w10 * np.float32(row1[k + 1])
+            + w11 * np.float32(row1[k + 4])
+        )
+        out_b[t] = (
+            w00 * np.float32(row0[k + 2])
+            + w01 * np.float32(row0[k + 5])
+            + w10 * np.float32(row1[k + 2])
+            + w11 * np.float32(row1[k + 5])
+        )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, rowsums):
     """Pass 1: warp the masked pixels of rows ``y_start:y_end`` into planar scratch rows.
 
     Same arithmetic as ``geometric.apply`` on a uint8 image: float32 weights, the four taps
     accumulated in the order (0, 0), (0, 1), (1, 0), (1, 1), values on the 0-255 scale. Inside
     the image, consecutive pixels usually step one column right on the same rows (the warp is
-    close to the identity): the right-hand taps of one pixel are then the left-hand taps of the
-    next and are not loaded again (same values, fewer loads).
+    close to the identity, ~30 pixels per run on face tuples): each such run samples two
+    contiguous stretches of source rows, which :func:`_gather_run` blends in a vectorised loop
+    (same operations per pixel); the other pixels take the scalar border path.
     """
     height = image.shape[0]
     width = image.shape[1]
     stride = 3 * width
     flat = image.ravel()
-    lut = _U8_TO_F32
     ixs = np.empty(width, np.int64)
     iys = np.empty(width, np.int64)
     fxs = np.empty(width, np.float32)
@@ -283,59 +314,30 @@ def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, r
         out_g = scratch[1, o : o + n]
         out_b = scratch[2, o : o + n]
         _source_coords(hinv, y, xa, n, ixs, iys, fxs, fys)
-        # the last interior 2x2 block loaded: its left (a) and right (b) columns, rows 0 and 1
-        last_ix = -3
-        last_iy = -3
-        a0r = a0g = a0b = a1r = a1g = a1b = _F0
-        b0r = b0g = b0b = b1r = b1g = b1b = _F0
-        for j in range(n):
+        j = 0
+        while j < n:
             ix = ixs[j]
             iy = iys[j]
-            fx = fxs[j]
-            fy = fys[j]
-            wx0 = _F1 - fx
-            wy0 = _F1 - fy
-            w00 = wy0 * wx0
-            w01 = wy0 * fx
-            w10 = fy * wx0
-            w11 = fy * fx
             if ix >= 0 and iy >= 0 and ix < width - 1 and iy < height - 1:
-                if iy == last_iy and ix == last_ix + 1:
-                    a0r = b0r
-                    a0g = b0g
-                    a0b = b0b
-                    a1r = b1r
-                    a1g = b1g
-                    a1b = b1b
-                    p = iy * stride + 3 * ix + 3
-                    b0r = lut[flat[p]]
-                    b0g = lut[flat[p + 1]]
-                    b0b = lut[flat[p + 2]]
-                    b1r = lut[flat[p + stride]]
-                    b1g = lut[flat[p + stride + 1]]
-                    b1b = lut[flat[p + stride + 2]]
-                elif iy != last_iy or ix != last_ix:
-                    p = iy * stride + 3 * ix
-                    a0r = lut[flat[p]]
-                    a0g = lut[flat[p + 1]]
-                    a0b = lut[flat[p + 2]]
-                    b0r = lut[flat[p + 3]]
-                    b0g = lut[flat[p + 4]]
-                    b0b = lut[flat[p + 5]]
-                    p += stride
-                    a1r = lut[flat[p]]
-                    a1g = lut[flat[p + 1]]
-                    a1b = lut[flat[p + 2]]
-                    b1r = lut[flat[p + 3]]
-                    b1g = lut[flat[p + 4]]
-                    b1b = lut[flat[p + 5]]
-                last_ix = ix
-                last_iy = iy
-                # (0 + w·v in NumPy's accumulation: w·v >= 0, so the zero changes nothing)
-                r = w00 * a0r + w01 * b0r + w10 * a1r + w11 * b1r
-                g = w00 * a0g + w01 * b0g + w10 * a1g + w11 * b1g
-                b = w00 * a0b + w01 * b0b + w10 * a1b + w11 * b1b
+                e = j + 1
+                lim = min(n, j + (width - 1 - ix))
+                while e < lim and iys[e] == iy and ixs[e] == ix + (e - j):
+                    e += 1
+                m = e - j
+                p = iy * stride + 3 * ix
+                row0 = flat[p : p + 3 * m + 3]
+                row1 = flat[p + stride : p + stride + 3 * m + 3]
+                _gather_run(row0, row1, fxs[j:e], fys[j:e], out_r[j:e], out_g[j:e], out_b[j:e], m)
+                j = e
             else:
+                fx = fxs[j]
+                fy = fys[j]
+                wx0 = _F1 - fx
+                wy0 = _F1 - fy
+                w00 = wy0 * wx0
+                w01 = wy0 * fx
+                w10 = fy * wx0
+                w11 = fy * fx
                 xi0, xi1, yi0, yi1, w00, w01, w10, w11 = _border_taps(ix, iy, width, height, constant, w00, w01, w10, w11)
                 r = w00 * np.float32(image[yi0, xi0, 0]) + w01 * np.float32(image[yi0, xi1, 0])
                 g = w00 * np.float32(image[yi0, xi0, 1]) + w01 * np.float32(image[yi0, xi1, 1])
@@ -343,9 +345,10 @@ def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, r
                 r = r + w10 * np.float32(image[yi1, xi0, 0]) + w11 * np.float32(image[yi1, xi1, 0])
                 g = g + w10 * np.float32(image[yi1, xi0, 1]) + w11 * np.float32(image[yi1, xi1, 1])
                 b = b + w10 * np.float32(image[yi1, xi0, 2]) + w11 * np.float32(image[yi1, xi1, 2])
-            out_r[j] = r
-            out_g[j] = g
-            out_b[j] = b
+                out_r[j] = r
+                out_g[j] = g
+                out_b[j] = b
+                j += 1
         rowsums[y, 0] = _row_sum(out_r)
         rowsums[y, 1] = _row_sum(out_g)
         rowsums[y, 2] = _row_sum(out_b)
