@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -69,19 +69,25 @@ class MakeResult:
 
 
 def _render_batch(
-    gen: TupleGenerator, indices: Sequence[int], compression: str, threads: int | None = None
+    gen: TupleGenerator, indices: Sequence[int], compression: str, threads: int | None = None, reuse: Any = None
 ) -> list[tuple[int, int, EncodedTuple, dict]]:
     """Render tuples into reused buffers and encode their chunks (compression and checksums)
-    here, in the worker, so the single writer only stores ready chunks."""
+    here, in the worker, so the single writer only stores ready chunks.
+
+    ``reuse``: an object (e.g. a thread's ``threading.local``) whose ``buffers`` attribute carries
+    the render buffers from one batch to the next; encoding copies the data out, so reuse is safe.
+    """
     from .kernels import TupleBuffers
 
     size = (gen.spec.height, gen.spec.width)
-    buffers = None
+    buffers = getattr(reuse, "buffers", None)
     out = []
     for i in indices:
         t = gen.render(gen.sample_params(i), out=buffers, threads=threads)
         buffers = TupleBuffers(I_T=t.I_T, I_S=t.I_S, M=t.M)
         out.append((i, t.params.source_index, encode_tuple(t.arrays(), size, compression), t.params.to_record()))
+    if reuse is not None:
+        reuse.buffers = buffers
     return out
 
 
@@ -275,27 +281,15 @@ def _generate_threads(gen: TupleGenerator, pending: Sequence[int] | np.ndarray, 
     """
     import copy
     import threading
-    from collections import OrderedDict, deque
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    from .kernels import TupleBuffers
-
     local = threading.local()
-    size = (gen.spec.height, gen.spec.width)
 
     def work(indices: list[int]) -> list:
-        g = getattr(local, "gen", None)
-        if g is None:
-            g = copy.copy(gen)
-            g._cache = OrderedDict()  # noqa: SLF001 - a cache of its own per thread
-            g._sizes = dict(gen._sizes)  # noqa: SLF001
-            local.gen, local.buffers = g, None
-        out = []
-        for i in indices:
-            t = g.render(g.sample_params(i), out=local.buffers, threads=1)
-            local.buffers = TupleBuffers(I_T=t.I_T, I_S=t.I_S, M=t.M)
-            out.append((i, t.params.source_index, encode_tuple(t.arrays(), size, compression), t.params.to_record()))
-        return out
+        if not hasattr(local, "gen"):
+            local.gen = copy.copy(gen)  # a copy starts with an empty photo cache of its own
+        return _render_batch(local.gen, indices, compression, threads=1, reuse=local)
 
     batches = _batches(pending, THREAD_BATCH_SIZE, offset)
     inflight: deque = deque()
