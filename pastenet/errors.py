@@ -1,0 +1,35 @@
+"""Typed errors raised by pastenet.
+
+Every error the library raises on purpose derives from :class:`PastenetError`; the CLI turns each
+into a single ``Error: ...`` line. Messages are one line and say what to do where that helps.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PastenetError",
+    "ConfigError",
+    "DataError",
+    "CheckpointError",
+    "ResumeError",
+]
+
+
+class PastenetError(Exception):
+    """Base class of every error pastenet raises on purpose."""
+
+
+class ConfigError(PastenetError, ValueError):
+    """An invalid option, preset name or combination of options."""
+
+
+class DataError(PastenetError):
+    """Training data that cannot be used: incomplete or incompatible tuple file, wrong size, empty."""
+
+
+class CheckpointError(PastenetError):
+    """A checkpoint that is missing, damaged, or does not fit the model or options it is loaded into."""
+
+
+class ResumeError(CheckpointError):
+    """``--resume`` cannot continue the run: no checkpoint, or one of other options."""
