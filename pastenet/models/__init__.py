@@ -1,0 +1,16 @@
+"""The networks: the copy-paste generator G and the conditional global + local discriminator D."""
+
+from .discriminator import Discriminator, crop_windows, local_window_origin
+from .generator import Generator, compose, receptive_radius
+from .layers import NoiseAdd, PixelNorm
+
+__all__ = [
+    "Generator",
+    "Discriminator",
+    "compose",
+    "receptive_radius",
+    "local_window_origin",
+    "crop_windows",
+    "PixelNorm",
+    "NoiseAdd",
+]
