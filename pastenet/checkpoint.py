@@ -1,0 +1,572 @@
+"""Checkpoints: safetensors weights, a ``weights_only`` state file, atomic writes, keep-last-K.
+
+Layout
+------
+One directory per checkpoint, ``<run>/checkpoints/step-<8 digits>/``::
+
+    weights.safetensors   every module's weights, keys prefixed by the module's name
+                          ("G.enc.0.weight", "D.global.0.weight", ...); metadata (strings):
+                          format "pt", checkpoint_format, checkpoint_format_version, step,
+                          modules (JSON list), model (the model record as JSON), pastenet_version
+    state.pt              {"format", "format_version", "step", "state"}: optimiser state dicts,
+                          data cursor, options, ... as tensors and plain containers only; read
+                          with ``torch.load(..., weights_only=True)``, never as a general pickle
+    meta.json             step, format version, sha256 of the two files, creation time
+
+Atomicity
+---------
+A checkpoint is written into a temporary sibling directory (``.tmp-step-...``), its files and the
+directory are fsynced, ``meta.json`` is written last, and the directory is renamed into place with
+:func:`os.replace`. A crash at any moment leaves the previous checkpoints intact and no directory
+under a final name that is not complete; leftover temporary directories are removed by the next
+save (one writer per run is assumed). Older checkpoints beyond ``keep`` are deleted only after the
+new one is in place.
+
+Paths
+-----
+The readers accept a checkpoint directory, a run directory (its latest checkpoint), the
+``checkpoints`` directory itself (its latest), or a ``weights.safetensors`` file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ._version import __version__
+from .errors import CheckpointError
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "CHECKPOINTS_DIR",
+    "WEIGHTS_FILE",
+    "STATE_FILE",
+    "META_FILE",
+    "save_checkpoint",
+    "list_checkpoints",
+    "latest_checkpoint",
+    "resolve_checkpoint",
+    "load_checkpoint",
+    "read_model_record",
+    "load_generator_weights",
+    "check_state",
+]
+
+#: Name and version of the checkpoint layout; a reader refuses other versions.
+FORMAT_NAME = "pastenet-checkpoint"
+FORMAT_VERSION = 1
+
+CHECKPOINTS_DIR = "checkpoints"
+WEIGHTS_FILE = "weights.safetensors"
+STATE_FILE = "state.pt"
+META_FILE = "meta.json"
+
+_STEP_DIR = re.compile(r"^step-(\d{8,})$")
+_TMP_PREFIX = ".tmp-"
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _checkpoints_dir(directory: str | os.PathLike) -> Path:
+    """``<run>/checkpoints`` for a run directory; a ``checkpoints`` directory itself as it is."""
+    d = Path(directory)
+    return d if d.name == CHECKPOINTS_DIR else d / CHECKPOINTS_DIR
+
+
+def _step_name(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+_LEAVES = (bool, int, float, str, type(None))
+_TENSORS = (torch.Tensor, nn.Parameter)
+
+
+def check_state(state: Any, where: str = "state") -> None:
+    """Raise :class:`CheckpointError` unless ``state`` holds only tensors and plain containers.
+
+    Allowed: ``torch.Tensor``, ``bool``, ``int``, ``float``, ``str``, ``None``, and ``dict`` /
+    ``OrderedDict`` (``str`` or ``int`` keys), ``list`` and ``tuple`` of them: what
+    ``torch.load(..., weights_only=True)`` reads back without any pickled code. The message names
+    the first offending entry.
+    """
+    t = type(state)
+    if t in _LEAVES or t in _TENSORS:
+        return
+    if t in (dict, OrderedDict):
+        for key, value in state.items():
+            if type(key) not in (str, int):
+                raise CheckpointError(f"{where} has a key {key!r} of type {type(key).__name__}; checkpoint state keys must be str or int")
+            check_state(value, f"{where}[{key!r}]")
+        return
+    if t in (list, tuple):
+        for i, value in enumerate(state):
+            check_state(value, f"{where}[{i}]")
+        return
+    raise CheckpointError(
+        f"{where} is a {t.__module__}.{t.__qualname__}; checkpoint state may hold only tensors, numbers, strings, "
+        "None, dicts, lists and tuples (convert it, e.g. to a plain dict or int)"
+    )
+
+
+# --- saving -----------------------------------------------------------------------------------------
+
+
+def _collect_weights(modules: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
+    if not modules:
+        raise CheckpointError("no modules to save")
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        if not isinstance(name, str) or not _MODULE_NAME.match(name):
+            raise CheckpointError(f"module name {name!r} must be an identifier without dots (it prefixes the weight keys)")
+        if not isinstance(module, nn.Module):
+            raise CheckpointError(f"modules[{name!r}] is a {type(module).__name__}, not a torch.nn.Module")
+        for key, value in module.state_dict().items():
+            if not isinstance(value, torch.Tensor):
+                raise CheckpointError(f"{name}.{key} is a {type(value).__name__}; only tensor weights can be saved")
+            # own CPU copy: safetensors refuses shared storage, and a device tensor must come home
+            tensors[f"{name}.{key}"] = value.detach().to("cpu", copy=True).contiguous()
+    return tensors
+
+
+def _remove_stale_temporaries(ckdir: Path) -> None:
+    for p in ckdir.glob(_TMP_PREFIX + "*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    step: int,
+    *,
+    modules: Mapping[str, nn.Module],
+    state: Mapping[str, Any],
+    model_record: Mapping[str, Any],
+    keep: int = 3,
+) -> Path:
+    """Write the checkpoint of ``step`` atomically under ``<directory>/checkpoints/``.
+
+    Parameters
+    ----------
+    directory : path
+        The run directory (or its ``checkpoints`` directory).
+    step : int
+        Training step; names the checkpoint ``step-<8 digits>``. Saving a step again replaces it.
+    modules : mapping of str to nn.Module
+        E.g. ``{"G": generator, "D": discriminator}``; names are identifiers without dots.
+    state : mapping
+        Everything else the trainer needs to resume exactly: optimiser ``state_dict()`` s, the data
+        cursor, the options as JSON-able values, ... Tensors and plain containers only
+        (:func:`check_state`); a ``"step"`` entry, if any, must equal ``step``.
+    model_record : mapping
+        The model configuration (:meth:`pastenet.config.ModelConfig.to_record`), JSON-able; stored
+        in the weights' metadata so the networks can be rebuilt from the weights file alone.
+    keep : int
+        Checkpoints to keep: the new one and the ``keep - 1`` newest others; older ones are deleted
+        once the new one is in place.
+
+    Returns
+    -------
+    Path
+        The checkpoint directory.
+
+    Raises
+    ------
+    CheckpointError
+        Bad arguments, state that is not tensors and plain containers, or an I/O error (the
+        previous checkpoints are then untouched).
+    """
+    from safetensors.torch import save_file
+
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"step must be an integer >= 0, got {step!r}")
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise CheckpointError(f"keep must be an integer >= 1, got {keep!r}")
+    state = dict(state)
+    if "step" in state and state["step"] != step:
+        raise CheckpointError(f"state['step'] is {state['step']!r} but the checkpoint is for step {step}")
+    check_state(state)
+    try:
+        record_json = json.dumps(dict(model_record), sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"the model record is not JSON-able: {_first_line(e)}") from None
+    tensors = _collect_weights(modules)
+    metadata = {
+        "format": "pt",
+        "checkpoint_format": FORMAT_NAME,
+        "checkpoint_format_version": str(FORMAT_VERSION),
+        "step": str(step),
+        "modules": json.dumps(list(modules)),
+        "model": record_json,
+        "pastenet_version": __version__,
+    }
+
+    ckdir = _checkpoints_dir(directory)
+    final = ckdir / _step_name(step)
+    tmp = ckdir / f"{_TMP_PREFIX}{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        ckdir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(ckdir)
+        tmp.mkdir()
+        weights, state_path = tmp / WEIGHTS_FILE, tmp / STATE_FILE
+        save_file(tensors, weights, metadata=metadata)
+        torch.save({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "step": step, "state": state}, state_path)
+        for p in (weights, state_path):
+            _fsync_file(p)
+        meta = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "step": step,
+            "sha256": {WEIGHTS_FILE: _sha256(weights), STATE_FILE: _sha256(state_path)},
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "pastenet_version": __version__,
+        }
+        with open(tmp / META_FILE, "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        old = None
+        if final.exists():  # the same step saved again: move the old one aside first
+            old = ckdir / f"{_TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        _fsync_dir(ckdir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"cannot save the checkpoint of step {step} in {ckdir}: {_first_line(e)}") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    others = [p for p in list_checkpoints(ckdir) if p != final]
+    for p in others[: max(0, len(others) - (keep - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    return final
+
+
+# --- finding ----------------------------------------------------------------------------------------
+
+
+def _step_of(path: Path) -> int | None:
+    m = _STEP_DIR.match(path.name)
+    return int(m.group(1)) if m else None
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint directories of a run, sorted by step (oldest first).
+
+    Parameters
+    ----------
+    directory : path
+        The run directory (or its ``checkpoints`` directory). A missing one has no checkpoints.
+    """
+    ckdir = _checkpoints_dir(directory)
+    if not ckdir.is_dir():
+        return []
+    found = [(s, p) for p in ckdir.iterdir() if (s := _step_of(p)) is not None and p.is_dir() and (p / META_FILE).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint of a run, or None."""
+    found = list_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint directory meant by ``path`` (see the module docstring).
+
+    Raises
+    ------
+    CheckpointError
+        Nothing there, or a directory without checkpoints.
+    """
+    p = Path(path)
+    if p.is_file():
+        if p.name == WEIGHTS_FILE:
+            return p.parent
+        raise CheckpointError(f"{p} is not a checkpoint: give a checkpoint directory, a run directory or a {WEIGHTS_FILE}")
+    if not p.is_dir():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    if (p / META_FILE).is_file() or (p / WEIGHTS_FILE).is_file() or _step_of(p) is not None:
+        return p
+    latest = latest_checkpoint(p)
+    if latest is None:
+        raise CheckpointError(f"{p} holds no complete checkpoint (looked in {_checkpoints_dir(p)})")
+    return latest
+
+
+# --- loading ----------------------------------------------------------------------------------------
+
+
+def _read_meta(ck: Path) -> dict[str, Any]:
+    path = ck / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {ck} has no {META_FILE}: it is incomplete or not a checkpoint") from None
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {ck}: {META_FILE} cannot be read ({_first_line(e)}); the checkpoint is damaged") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"checkpoint {ck}: {META_FILE} is not a pastenet checkpoint record")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {ck} has format version {meta.get('format_version')!r}; "
+            f"this pastenet ({__version__}) reads version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def _verify(ck: Path, meta: Mapping[str, Any], names: tuple[str, ...]) -> None:
+    sums = meta.get("sha256")
+    if not isinstance(sums, Mapping):
+        raise CheckpointError(f"checkpoint {ck}: {META_FILE} has no checksums; the checkpoint is damaged")
+    for name in names:
+        path = ck / name
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {ck} has no {name}; the checkpoint is damaged, use an earlier one")
+        if _sha256(path) != sums.get(name):
+            raise CheckpointError(f"checkpoint {ck}: {name} does not match its sha256; the file is damaged, use an earlier checkpoint")
+
+
+def _open_weights(path: Path, device: str = "cpu") -> Any:
+    from safetensors import safe_open
+
+    try:
+        return safe_open(str(path), framework="pt", device=device)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist") from None
+    except Exception as e:  # safetensors raises its own error types for a bad header
+        raise CheckpointError(f"{path} is not a readable safetensors file ({_first_line(e)})") from None
+
+
+def _weights_metadata(path: Path, f: Any) -> dict[str, str]:
+    meta = f.metadata() or {}
+    if meta.get("checkpoint_format") != FORMAT_NAME:
+        raise CheckpointError(f"{path} is a safetensors file but not pastenet weights (no checkpoint_format={FORMAT_NAME!r})")
+    if meta.get("checkpoint_format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path} has checkpoint format version {meta.get('checkpoint_format_version')!r}; "
+            f"this pastenet ({__version__}) reads version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def _device_str(map_location: Any) -> str:
+    if isinstance(map_location, torch.device):
+        return str(map_location)
+    if isinstance(map_location, (str, int)):
+        return str(torch.device(map_location))
+    raise CheckpointError(f"map_location must be a device or device string, got {map_location!r}")
+
+
+def load_checkpoint(
+    path: str | os.PathLike, *, modules: Mapping[str, nn.Module], map_location: torch.device | str = "cpu"
+) -> dict[str, Any]:
+    """Load a checkpoint's weights into ``modules`` and return its state.
+
+    Parameters
+    ----------
+    path : path
+        A checkpoint directory, a run directory (its latest checkpoint) or a ``weights.safetensors``.
+    modules : mapping of str to nn.Module
+        Every module the checkpoint holds, under the names it was saved with; loaded strictly.
+    map_location : torch.device or str
+        Where the state's tensors (and the weights while loading) are put.
+
+    Returns
+    -------
+    dict
+        The ``state`` passed to :func:`save_checkpoint`, with ``"step"`` set to the checkpoint's step.
+
+    Raises
+    ------
+    CheckpointError
+        A missing or damaged file (sha256 mismatch), another format version, weights that do not fit
+        the modules (the message names the first missing, unexpected or mis-shaped key), or a state
+        file holding anything but tensors and plain containers.
+    """
+    ck = resolve_checkpoint(path)
+    meta = _read_meta(ck)
+    _verify(ck, meta, (WEIGHTS_FILE, STATE_FILE))
+    device = _device_str(map_location)
+    weights = ck / WEIGHTS_FILE
+    with _open_weights(weights, device) as f:
+        wmeta = _weights_metadata(weights, f)
+        if wmeta.get("step") != str(meta.get("step")):
+            raise CheckpointError(f"checkpoint {ck}: the weights are of step {wmeta.get('step')}, {META_FILE} says {meta.get('step')}")
+        present = set(f.keys())
+        given = {name: m.state_dict() for name, m in modules.items()}
+        loaded: dict[str, dict[str, torch.Tensor]] = {name: {} for name in given}
+        for name, sd in given.items():  # in the modules' own order: the first offender is named
+            for sub, want in sd.items():
+                key = f"{name}.{sub}"
+                if key not in present:
+                    raise CheckpointError(f"checkpoint {ck}: missing key {key} (the checkpoint is of another model)")
+                tensor = f.get_tensor(key)
+                if tuple(tensor.shape) != tuple(want.shape):
+                    raise CheckpointError(
+                        f"checkpoint {ck}: {key} has shape {tuple(tensor.shape)}, the module expects {tuple(want.shape)} "
+                        "(another model configuration)"
+                    )
+                loaded[name][sub] = tensor
+        for key in sorted(present):
+            name, _, sub = key.partition(".")
+            if name not in given:
+                names = sorted({k.partition(".")[0] for k in present})
+                raise CheckpointError(f"checkpoint {ck} has weights of module {name!r} ({key}), which was not given; give modules {names}")
+            if sub not in given[name]:
+                raise CheckpointError(f"checkpoint {ck}: unexpected key {key} (the module {name!r} has no such parameter or buffer)")
+    for name, module in modules.items():
+        try:
+            module.load_state_dict(loaded[name], strict=True)
+        except RuntimeError as e:  # pragma: no cover - the checks above catch what strict loading would
+            raise CheckpointError(f"checkpoint {ck}: module {name!r}: {_first_line(e)}") from None
+
+    payload = _load_state_file(ck / STATE_FILE, map_location)
+    if payload.get("step") != meta.get("step"):
+        raise CheckpointError(f"checkpoint {ck}: {STATE_FILE} is of step {payload.get('step')}, {META_FILE} says {meta.get('step')}")
+    state = dict(payload["state"])
+    state["step"] = payload["step"]
+    return state
+
+
+def _load_state_file(path: Path, map_location: Any) -> dict[str, Any]:
+    import pickle
+
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist; the checkpoint is damaged") from None
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain containers; refused (read with weights_only=True): {_first_line(e)}"
+        ) from None
+    except Exception as e:
+        raise CheckpointError(f"{path} cannot be read ({_first_line(e)}); the checkpoint is damaged") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME or not isinstance(payload.get("state"), dict):
+        raise CheckpointError(f"{path} is not a pastenet checkpoint state file")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {payload.get('format_version')!r}; this pastenet reads {FORMAT_VERSION}")
+    return payload
+
+
+def _weights_file(path: str | os.PathLike) -> tuple[Path, Path | None]:
+    """``(weights file, checkpoint dir or None for a bare weights file)``."""
+    p = Path(path)
+    if p.is_file():
+        if p.suffix != ".safetensors":
+            raise CheckpointError(f"{p} is not a checkpoint: give a checkpoint directory, a run directory or a {WEIGHTS_FILE}")
+        return p, (p.parent if (p.parent / META_FILE).is_file() and p.name == WEIGHTS_FILE else None)
+    ck = resolve_checkpoint(p)
+    return ck / WEIGHTS_FILE, ck
+
+
+def read_model_record(path: str | os.PathLike) -> dict[str, Any]:
+    """The model record stored with a checkpoint's weights, without loading any tensor.
+
+    Parameters
+    ----------
+    path : path
+        A checkpoint directory, a run directory (its latest checkpoint) or a ``.safetensors`` file.
+
+    Returns
+    -------
+    dict
+        The ``model_record`` given to :func:`save_checkpoint`
+        (:func:`pastenet.config.model_from_record` rebuilds the configuration).
+    """
+    weights, _ = _weights_file(path)
+    with _open_weights(weights) as f:
+        meta = _weights_metadata(weights, f)
+    try:
+        record = json.loads(meta["model"])
+    except (KeyError, ValueError):
+        raise CheckpointError(f"{weights} has no readable model record in its metadata") from None
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{weights}: the model record is not a JSON object")
+    return record
+
+
+def load_generator_weights(
+    path: str | os.PathLike, *, map_location: torch.device | str = "cpu", name: str = "G"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The generator's ``state_dict`` and the model record, for inference.
+
+    The weights file's sha256 is verified when it sits in a checkpoint directory (a bare
+    ``.safetensors`` file, e.g. an exported model, has none to check against).
+
+    Parameters
+    ----------
+    path : path
+        A checkpoint directory, a run directory (its latest checkpoint) or a ``.safetensors`` file.
+    map_location : torch.device or str
+    name : str
+        The generator's module name in the checkpoint.
+
+    Returns
+    -------
+    (dict, dict)
+        ``{key without the "G." prefix: tensor}`` and the model record.
+    """
+    weights, ck = _weights_file(path)
+    if ck is not None:
+        _verify(ck, _read_meta(ck), (WEIGHTS_FILE,))
+    prefix = name + "."
+    with _open_weights(weights, _device_str(map_location)) as f:
+        meta = _weights_metadata(weights, f)
+        sd = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    if not sd:
+        raise CheckpointError(f"{weights} holds no weights of module {name!r}")
+    try:
+        record = json.loads(meta.get("model", ""))
+    except ValueError:
+        raise CheckpointError(f"{weights} has no readable model record in its metadata") from None
+    return sd, record
