@@ -10,7 +10,7 @@ name     resolution generator widths            use
 ======== ========== =========================== ===================================================
 paper-512 512       64-128-256-512 (≈25.5 M)    the paper (section 3.2); needs a large GPU
 small-256 256       32-64-128-256 (≈6.4 M)      real runs on a single modest GPU
-tiny      128       8-16-32-64 (≈0.4 M)         CPU tests and the README's main job
+tiny      128       8-16-32-64 (≈0.3 M)         CPU tests and the README's main job
 ======== ========== =========================== ===================================================
 
 The generator is fully convolutional and runs at any size that is a multiple of
@@ -63,8 +63,8 @@ class ModelConfig:
     channels: tuple[int, ...] = (64, 128, 256, 512)
     dilations: tuple[int, ...] = (2, 4, 8, 16, 16, 16, 16)
     noise: bool = True
-    d_channels: tuple[int, ...] = (64, 128, 256, 512, 512, 512)
-    d_local_channels: tuple[int, ...] = (64, 128, 256, 512, 512)
+    d_channels: tuple[int, ...] = (64, 128, 256, 512, 512, 512, 512)
+    d_local_channels: tuple[int, ...] = (64, 128, 256, 512, 512, 512)
     d_features: int = 1024
     local_window: int | None = None
     slope: float = 0.2

@@ -107,15 +107,15 @@ def discriminator_loss(
     -------
     total : Tensor
         Scalar to back-propagate.
-    terms : dict of str to float
+    terms : dict of str to Tensor
         ``d_real``, ``d_fake`` (mean scores), ``wasserstein`` (``E[D(I)] - E[D(Y)]``, the critic's
         estimate of the distance), ``gp``, ``drift`` (``E[D(I)²]``) and ``total``.
     """
     real_mean, fake_mean = d_real.float().mean(), d_fake.float().mean()
     drift = d_real.float().square().mean()
     total = fake_mean - real_mean + gp_lambda * penalty.float() + drift_gamma * drift
-    values = torch.stack([real_mean, fake_mean, penalty.float(), drift, total]).detach().cpu().tolist()
-    terms = dict(zip(("d_real", "d_fake", "gp", "drift", "total"), values))
+    values = torch.stack([real_mean, fake_mean, penalty.float(), drift, total]).detach()
+    terms = dict(zip(("d_real", "d_fake", "gp", "drift", "total"), values.unbind()))
     terms["wasserstein"] = terms["d_real"] - terms["d_fake"]
     return total, terms
 
@@ -140,11 +140,11 @@ def generator_loss(
     -------
     total : Tensor
         Scalar to back-propagate.
-    terms : dict of str to float
+    terms : dict of str to Tensor
         ``l1``, ``adversarial`` (``-E[D(Y)]``) and ``total``.
     """
     l1 = reconstruction_l1(y.float(), target.float())
     adversarial = -d_fake.float().mean()
     total = l1 + alpha * adversarial
-    values = torch.stack([l1, adversarial, total]).detach().cpu().tolist()
-    return total, dict(zip(("l1", "adversarial", "total"), values))
+    values = torch.stack([l1, adversarial, total]).detach()
+    return total, dict(zip(("l1", "adversarial", "total"), values.unbind()))
