@@ -1,0 +1,172 @@
+"""The ``pastenet`` command line: a thin layer over :func:`pastenet.train.train`.
+
+Every error the library raises on purpose becomes one ``Error: ...`` line (exit status 1).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from ._version import __version__
+from .config import PRESETS
+from .errors import PastenetError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
+
+# CLI option name -> TrainOptions field (only those that differ)
+_FIELD = {"lr_g": "lr_g", "lr_d": "lr_d", "gamma": "drift_gamma", "gp_lambda": "gp_lambda", "quiet": "progress"}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="pastenet")
+def main() -> None:
+    """The copy-paste GAN of "Smart, Deep Copy-Paste" (Portenier et al. 2019).
+
+    \b
+    Examples:
+      pastegen make --dataset sample --count 256 --size 128 sample.h5
+      pastenet train sample.h5 --preset tiny --steps 200
+      PASTEGEN_DATA_ROOT=../shared/data pastegen make --dataset faces --sigma 15 out.h5
+      pastenet train out.h5                      # paper-512 on the GPU
+      pastenet train --resume runs/00000-paper-512-out --steps 500000
+    """
+
+
+class _Progress:
+    def __init__(self, total: int, start: int) -> None:
+        self.bar = click.progressbar(length=total, label="training", file=sys.stderr, show_pos=True, show_eta=True, width=24,
+                                     item_show_func=self._show)
+        self.bar.__enter__()
+        self.done = start
+        self.stats: dict[str, float] = {}
+        if start:
+            self.bar.update(start)
+
+    def _show(self, _: Any) -> str | None:
+        s = self.stats
+        if not s:
+            return None
+        return f"L1 {s.get('l1', float('nan')):.4f}  D {s.get('loss_d', float('nan')):+.3f}  {s.get('it_s', 0):.2f} it/s"
+
+    def __call__(self, step: int, total: int, stats: dict[str, float]) -> None:
+        self.stats = dict(stats)
+        self.bar.update(step - self.done, current_item=step)
+        self.done = step
+
+    def close(self) -> None:
+        self.bar.render_finish()
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="paper-512", help="Model preset; the resolution is the data's.")
+@click.option("--steps", type=click.IntRange(min=1), default=250_000, help="Training iterations (one D and one G update each).")
+@click.option("--batch", type=click.IntRange(min=1), default=5, help="Samples per step on each process.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs", help="Parent folder of the numbered run folders.")
+@click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue this run folder from its latest checkpoint (exactly).")
+@click.option("--init-from", type=click.Path(), default=None, help="Fine-tune: start a new run from these weights (a checkpoint or run folder).")
+@click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+@click.option("--stream", is_flag=True, help="Render tuples on the fly with pastegen instead of reading DATA.")
+@click.option("--dataset", default=None, help="--stream: pastegen dataset (faces, scenes, cityscapes, sample).")
+@click.option("--images", default=None, help="--stream: a folder, glob or list of photos.")
+@click.option("--data-root", type=click.Path(file_okay=False), envvar="PASTEGEN_DATA_ROOT", default=None, help="--stream: folder of the named datasets.")
+@click.option("--sigma", type=click.FloatRange(min=0), default=None, help="--stream: corner offset range σ of T_geometric (pixels).")
+@click.option("--data-seed", type=click.IntRange(min=0), default=0, help="--stream: pastegen seed of the tuples.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the weights, the data order and the GAN's noise.")
+@click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Adam learning rate of G.")
+@click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Adam learning rate of D.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=1e-4, help="Weight of the adversarial term in G's loss (eq. 7).")
+@click.option("--gamma", type=click.FloatRange(min=0), default=1e-3, help="Weight of E[D(I)^2] (eq. 7).")
+@click.option("--gp-lambda", type=click.FloatRange(min=0), default=10.0, help="Gradient penalty weight (eq. 5).")
+@click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), default="auto", help="bf16 autocast (auto: on CUDA).")
+@click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", help="channels_last memory format (auto: on CUDA).")
+@click.option("--compile", is_flag=True, help="torch.compile the generator.")
+@click.option("--workers", type=click.IntRange(min=0), default=2, help="Data loader worker processes.")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, help="Steps between stats lines.")
+@click.option("--sample-every", type=click.IntRange(min=1), default=500, help="Steps between sample grids.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, help="Steps between checkpoints.")
+@click.option("--keep", type=click.IntRange(min=1), default=3, help="Checkpoints kept.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved options as JSON and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: bool, quiet: bool, **kwargs: Any) -> None:
+    """Train the GAN on DATA, a tuple file made by `pastegen make` (or on a stream).
+
+    Each run gets a numbered folder under --out with options.json, stats.jsonl, TensorBoard
+    events, sample grids and checkpoints. Ctrl-C saves a checkpoint and stops; --resume RUN
+    continues exactly where the checkpoint left off.
+
+    \b
+    Examples:
+      pastenet train sample.h5 --preset tiny --steps 200 --device cpu
+      pastenet train out.h5 --preset small-256 --batch 16
+      pastenet train --stream --dataset faces --data-root ../shared/data --preset small-256
+      pastenet train --resume runs/00003-tiny-sample --steps 400
+      pastenet train out.h5 --init-from runs/00003-tiny-sample --steps 1000
+      torchrun --nproc-per-node 8 -m pastenet.cli train out.h5 --batch 5
+    """
+    from .train import TrainOptions, train as run_training
+
+    kwargs["drift_gamma"] = kwargs.pop("gamma")
+    kwargs["progress"] = not quiet
+    try:
+        if resume is not None:
+            explicit = {
+                key: value
+                for key, value in kwargs.items()
+                if ctx.get_parameter_source(_cli_name(key)) not in (ParameterSource.DEFAULT, None)
+            }
+            if data is not None:
+                explicit["data"] = data
+            result = run_training(resume=resume, changes=explicit, dry_run=dry_run, progress=None if quiet or dry_run else _ProgressHook())
+        else:
+            options = TrainOptions(data=data, **kwargs)
+            result = run_training(options, dry_run=dry_run, progress=None if quiet or dry_run else _ProgressHook())
+    except PastenetError as e:
+        raise click.ClickException(_one_line(e)) from None
+    except FloatingPointError as e:
+        raise click.ClickException(_one_line(e)) from None
+    if dry_run:
+        click.echo(json.dumps(result.options.to_record(), indent=2, sort_keys=True))
+        return
+    _ProgressHook.finish()
+    if not quiet:
+        s = result.stats
+        figures = f"L1 {s['l1']:.4f}, {s['it_s']:.2f} it/s" if "l1" in s and "it_s" in s else ""
+        if result.interrupted:
+            click.echo(f"interrupted at step {result.step}; checkpoint saved. Continue with: pastenet train --resume {result.run_dir}", err=True)
+        else:
+            click.echo(f"{result.run_dir}: {result.step} steps ({figures})", err=True)
+
+
+def _cli_name(key: str) -> str:
+    return {"drift_gamma": "gamma", "progress": "quiet"}.get(key, key)
+
+
+class _ProgressHook:
+    current: _Progress | None = None
+
+    def __call__(self, step: int, total: int, stats: dict[str, float]) -> None:
+        if _ProgressHook.current is None:
+            _ProgressHook.current = _Progress(total, step - 1)
+        _ProgressHook.current(step, total, stats)
+
+    @staticmethod
+    def finish() -> None:
+        if _ProgressHook.current is not None:
+            _ProgressHook.current.close()
+            _ProgressHook.current = None
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+if __name__ == "__main__":  # torchrun -m pastenet.cli train ...
+    main()

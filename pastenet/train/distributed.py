@@ -1,0 +1,77 @@
+"""Multi-process training (torchrun): process-group set-up and gradient averaging.
+
+Like StyleGAN2-ADA, the networks are not wrapped in ``DistributedDataParallel``: each process
+computes the gradients of its share of the batch, then the gradients are averaged with one
+``all_reduce`` per network. This works with the gradient penalty's double backward (which DDP's
+hooks do not support) and makes a job of W processes with batch B compute the same update as one
+process with batch W·B (the GAN's noise is drawn for the global batch on every process and
+sliced, see :mod:`pastenet.train.loop`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["World", "world_from_env", "average_gradients", "broadcast_parameters"]
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes files and shows progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def world_from_env(device_type: str) -> World:
+    """Join the process group torchrun describes (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``).
+
+    A single process (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) needs no process group. The backend
+    is NCCL on CUDA and gloo on CPU.
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo", rank=rank, world_size=size)
+    return World(rank=rank, size=size, local_rank=local_rank)
+
+
+def broadcast_parameters(module: torch.nn.Module, world: World) -> None:
+    """Copy rank 0's parameters and buffers to every process."""
+    if not world.distributed:
+        return
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(module: torch.nn.Module, world: World) -> None:
+    """Average the parameters' gradients over the processes (one flat all-reduce)."""
+    if not world.distributed:
+        return
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= world.size
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n

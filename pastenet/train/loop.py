@@ -1,0 +1,402 @@
+"""The training loop: :func:`train` (one D update and one G update per step, paper section 3.3).
+
+Each step ``s`` (0-based) of a job of ``W`` processes with ``B`` samples each:
+
+1. reads the global batch positions ``[s·B·W, (s+1)·B·W)`` of the data order (this process's
+   slice ``r·B .. (r+1)·B``; see :mod:`pastenet.data`);
+2. draws the GAN's noise (noise images, gradient-penalty ε) for the *global* batch from a
+   ``torch.Generator`` seeded by ``(seed, s)`` and takes this process's slice, so a resumed run
+   needs no saved random state and W processes compute what one process with batch W·B would;
+3. runs G once: ``Y = X_rgb + G(X)·M`` (the paper's ``(G(X) + T(I))·M + I·(1−M)``);
+4. updates D on ``E[D(Y)] − E[D(I)] + λ·GP + γ·E[D(I)²]`` with Y detached;
+5. updates G on ``L1(Y, I) − α·E[D(Y)]`` with the updated D.
+
+Gradients are averaged over processes (:mod:`pastenet.train.distributed`). Resuming from the
+checkpoint of step N continues bit-identically on the same device and thread count: N steps,
+resume, N steps equal 2N steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, ConfigError, DataError, ResumeError
+from .distributed import World, average_gradients, broadcast_parameters, world_from_env
+from .options import RESUMABLE_CHANGES, TrainOptions, options_from_record
+from .step import GanStep, step_seed
+from .rundir import (
+    StatsLog,
+    find_run_dir,
+    grid_image,
+    mask_outline,
+    new_run_dir,
+    save_png,
+    truncate_stats,
+    write_json_atomic,
+)
+
+__all__ = ["train", "TrainResult", "resolve_device", "step_seed", "to_uint8_image"]
+
+ProgressFn = Callable[[int, int, Mapping[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did."""
+
+    run_dir: Path | None  # None for a dry run
+    options: TrainOptions  # the resolved options
+    step: int  # steps completed
+    stats: dict[str, float] = field(default_factory=dict)  # the last logged figures
+    interrupted: bool = False  # stopped early by SIGINT / SIGTERM (a checkpoint was saved)
+    checkpoint: Path | None = None  # the last checkpoint written
+
+
+def resolve_device(name: str, world: World | None = None) -> torch.device:
+    """``auto`` is CUDA when present (this process's local GPU under torchrun), else the CPU."""
+    local = world.local_rank if world is not None else 0
+    if name == "auto":
+        return torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda, but torch sees no CUDA device (use --device cpu)")
+        if device.index is None:
+            device = torch.device(f"cuda:{local}")
+        if device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
+    elif device.type != "cpu":
+        raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def to_uint8_image(x: torch.Tensor) -> np.ndarray:
+    """[3,H,W] in [-1, 1] → HxWx3 uint8."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+# -- set-up ------------------------------------------------------------------------------------
+
+
+def _resume_options(run_dir: Path, changes: Mapping[str, Any]) -> TrainOptions:
+    try:
+        recorded = options_from_record(json.loads((run_dir / "options.json").read_text()))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ResumeError(f"{run_dir}/options.json cannot be read ({e}); the run folder is damaged") from None
+    for key, value in changes.items():
+        if key in RESUMABLE_CHANGES or key == "model":
+            continue
+        if getattr(recorded, key) != value:
+            raise ResumeError(
+                f"--resume continues {run_dir.name} with its recorded options; {key} was {getattr(recorded, key)!r}, "
+                f"not {value!r} (start a new run, or use --init-from to fine-tune)"
+            )
+    allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES}
+    return recorded.replace(**allowed)
+
+
+def _data_description(options: TrainOptions) -> str:
+    if options.stream:
+        return f"stream-{options.dataset or Path(options.images or 'images').name}"
+    return Path(options.data or "data").stem
+
+
+def _build_source(options: TrainOptions, resolution_hint: int, world: World):
+    """(dataset object for make_loader, resolution, fixed grid items)."""
+    from .. import data as D
+
+    n_grid = options.grid_size
+    if not options.stream:
+        dataset = D.TupleFileDataset(options.data)
+        n = len(dataset)
+        items = [dataset[i] for i in range(min(n_grid, n))]
+        return dataset, int(dataset.resolution), items
+    import pastegen
+
+    spec_name = options.spec_preset or _stream_spec_name(options)
+    changes: dict[str, Any] = {"height": resolution_hint, "width": resolution_hint}
+    if options.sigma is not None:
+        changes["sigma"] = float(options.sigma)
+    try:
+        spec = pastegen.preset(spec_name, **changes)
+        if options.dataset is not None:
+            paths = pastegen.dataset_paths(options.dataset, split=options.split, data_root=options.data_root)
+        else:
+            paths = pastegen.find_images(options.images)
+    except pastegen.PastegenError as e:
+        raise DataError(str(e)) from None
+    stream = D.make_stream(paths, spec=spec, seed=options.data_seed, start=0, batch=options.batch, rank=world.rank, world_size=world.size)
+    if not stream.sources:
+        raise DataError("no usable photos to stream from")
+    grid = D.make_stream(list(stream.sources), spec=spec, seed=options.data_seed, start=0, stop=n_grid, batch=1)
+    items = list(D.StreamDataset(grid))
+    return D.StreamDataset(stream), resolution_hint, items
+
+
+def _stream_spec_name(options: TrainOptions) -> str:
+    if options.dataset is None:
+        return "photos"
+    import pastegen
+
+    return options.dataset if options.dataset in pastegen.PRESETS else "photos"
+
+
+class _StopFlag:
+    """SIGINT / SIGTERM set a flag checked between steps (a second SIGINT interrupts at once)."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.set = True
+        signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the loop ----------------------------------------------------------------------------------
+
+
+def train(
+    options: TrainOptions | None = None,
+    *,
+    resume: str | os.PathLike | None = None,
+    changes: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Train the copy-paste GAN.
+
+    Parameters
+    ----------
+    options : TrainOptions, optional
+        The run's options (a new run). Not allowed with ``resume``.
+    resume : path, optional
+        A run folder to continue from its latest checkpoint, with its recorded options; an error
+        (:class:`~pastenet.errors.ResumeError`) when it has no usable checkpoint.
+    changes : mapping, optional
+        With ``resume``: options to change; only :data:`~pastenet.train.options.RESUMABLE_CHANGES`
+        may differ from the recorded ones (e.g. a larger ``steps``).
+    dry_run : bool
+        Resolve the options (data resolution, model) and return without training or writing.
+    progress : callable, optional
+        ``progress(step, steps, stats)`` after every step (on the main process).
+
+    Returns
+    -------
+    TrainResult
+    """
+    from ..checkpoint import latest_checkpoint, load_checkpoint, load_generator_weights, save_checkpoint
+    from ..data import make_loader, prepare
+    from ..models import Discriminator, Generator, compose
+
+    if (options is None) == (resume is None):
+        raise ConfigError("give the options of a new run, or a run folder to resume, not both")
+    run_dir: Path | None = None
+    if resume is not None:
+        run_dir = find_run_dir(resume)
+        options = _resume_options(run_dir, dict(changes or {}))
+        if options.model is None:
+            raise ResumeError(f"{run_dir}/options.json has no model record; the run folder is damaged")
+    elif changes:
+        options = options.replace(**changes)
+    assert options is not None
+
+    device_type = "cuda" if (options.device.startswith("cuda") or (options.device == "auto" and torch.cuda.is_available())) else "cpu"
+    world = world_from_env(device_type)
+    device = resolve_device(options.device, world)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+    hint = options.model_config().resolution
+    source, resolution, grid_items = _build_source(options, hint, world)
+    config = options.model_config(resolution)
+    options = options.replace(model=config.to_record())
+    if dry_run:
+        return TrainResult(run_dir=None, options=options, step=0)
+
+    use_amp = device.type == "cuda" and options.amp in ("auto", "bf16") or options.amp == "bf16"
+    if use_amp and device.type != "cuda":
+        raise ConfigError("--amp bf16 needs a CUDA device")
+    channels_last = options.channels_last == "on" or (options.channels_last == "auto" and device.type == "cuda")
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    torch.manual_seed(options.seed)
+    G = Generator(config).to(device=device, memory_format=memory_format)
+    D_net = Discriminator(config).to(device=device, memory_format=memory_format)
+    if options.init_from and resume is None:
+        _init_from(options.init_from, G, D_net, config)
+    broadcast_parameters(G, world)
+    broadcast_parameters(D_net, world)
+    runner = GanStep(G, D_net, config, options, device, world, amp=use_amp, compiled_G=torch.compile(G) if options.compile else None)
+
+    start = 0
+    if resume is not None:
+        assert run_dir is not None
+        ckpt = latest_checkpoint(run_dir / "checkpoints")
+        if ckpt is None:
+            raise ResumeError(f"{run_dir}: no complete checkpoint to resume from (nothing was saved before it stopped)")
+        state = load_checkpoint(ckpt, modules={"G": G, "D": D_net}, map_location=device)
+        try:
+            runner.load_state_dict(state)
+            start = int(state["step"])
+            cursor = int(state["cursor"])
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise ResumeError(f"{ckpt}: the checkpoint does not fit this run ({e})") from None
+        if cursor != start * options.batch * world.size:
+            raise ResumeError(f"{ckpt}: data cursor {cursor} does not match step {start} x batch {options.batch} x {world.size} processes")
+        if start >= options.steps:
+            raise ResumeError(f"{run_dir.name} already has {start} steps; pass a larger --steps to continue it")
+        if world.main:
+            truncate_stats(run_dir, start)
+    elif world.main:
+        run_dir = new_run_dir(options.out, f"{options.preset}-{_data_description(options)}")
+    if world.main:
+        assert run_dir is not None
+        write_json_atomic(run_dir / "options.json", options.to_record())
+
+    loader = make_loader(
+        source,
+        batch=options.batch,
+        seed=options.seed,
+        cursor=start * options.batch * world.size,
+        rank=world.rank,
+        world_size=world.size,
+        workers=options.workers,
+        pin_memory=device.type == "cuda",
+    )
+    log = StatsLog(run_dir, purge_step=start if resume is not None else None) if world.main and run_dir is not None else None
+    grid_batch = torch.utils.data.default_collate(grid_items) if grid_items else None
+
+    B, W = options.batch, world.size
+    result = TrainResult(run_dir=run_dir, options=options, step=start)
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    t_last, step_last = time.perf_counter(), start
+    last_saved = start if resume is not None else None
+
+    def save(step: int) -> None:
+        nonlocal last_saved
+        if world.main and run_dir is not None:
+            state = {"step": step, "cursor": step * B * W, **runner.state_dict(), "options": json.dumps(options.to_record())}
+            result.checkpoint = save_checkpoint(
+                run_dir / "checkpoints", step, modules={"G": G, "D": D_net}, state=state, model_record=config.to_record(), keep=options.keep
+            )
+        last_saved = step
+        if world.distributed:
+            torch.distributed.barrier()
+
+    try:
+        with _StopFlag() as stop:
+            for s in range(start, options.steps):
+                batch = prepare(next(loader), device, channels_last=channels_last)
+                terms = runner(batch, s)
+
+                step = s + 1
+                for key, value in terms.items():  # tensors: no device sync until a log step
+                    sums[key] = sums[key] + value if key in sums else value.clone()
+                count += 1
+                if step % options.log_every == 0 or step == options.steps:
+                    now = time.perf_counter()
+                    keys = sorted(sums)
+                    values = torch.stack([sums[k] for k in keys]).double().div(count).cpu().tolist()
+                    stats = dict(zip(keys, values))
+                    stats["it_s"] = (step - step_last) / max(now - t_last, 1e-9)
+                    stats["samples_s"] = stats["it_s"] * B * W
+                    stats["peak_mem_mb"] = _peak_memory_mb(device)
+                    if not all(math.isfinite(v) for v in stats.values()):
+                        if log is not None:
+                            log.write(step, stats)
+                        raise FloatingPointError(f"step {step}: a loss is not finite ({stats}); lower the learning rates")
+                    if log is not None:
+                        log.write(step, stats)
+                    result.stats = stats
+                    sums, count = {}, 0
+                    t_last, step_last = now, step
+                if world.main and grid_batch is not None and (step % options.sample_every == 0 or step == options.steps):
+                    image = _sample_grid(G, grid_batch, device, channels_last, options.seed, prepare, compose)
+                    assert run_dir is not None
+                    save_png(run_dir / "samples" / f"step-{step:08d}.png", image)
+                    if log is not None:
+                        log.image("samples", step, image)
+                stop_now = stop.set
+                if world.distributed:
+                    flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
+                    torch.distributed.all_reduce(flag)
+                    stop_now = bool(flag.item() > 0)
+                if step % options.checkpoint_every == 0 or step == options.steps or stop_now:
+                    save(step)
+                result.step = step
+                if progress is not None and world.main:
+                    progress(step, options.steps, result.stats)
+                if stop_now:
+                    result.interrupted = True
+                    break
+    finally:
+        if log is not None:
+            log.close()
+        close = getattr(loader, "close", None)
+        if close is not None:
+            close()
+    return result
+
+
+def _init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config) -> None:
+    """Load G and D weights from a checkpoint for fine-tuning (the optimisers start fresh)."""
+    from ..checkpoint import load_checkpoint, read_model_record
+    from ..config import model_from_record
+
+    try:
+        record = model_from_record(read_model_record(path))
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if record != config:
+        raise CheckpointError(f"--init-from {path}: its model ({record}) differs from this run's ({config})")
+    load_checkpoint(path, modules={"G": G, "D": D_net}, map_location=next(G.parameters()).device)
+
+
+@torch.no_grad()
+def _sample_grid(G, batch, device, channels_last, seed, prepare, compose) -> np.ndarray:
+    """Rows of (input X with the mask outlined, output Y, ground truth I) on fixed inputs and noise."""
+    b = prepare(batch, device, channels_last=channels_last)
+    gen = torch.Generator(device=device).manual_seed(step_seed(seed, 0, purpose=1))
+    n = b["X"].shape[0]
+    noise = [torch.randn(shape, generator=gen, device=device) for shape in G.noise_shapes(n, b["X"].shape[-2], b["X"].shape[-1])]
+    Y = compose(G(b["X"], noise=noise).float(), b["composite"], b["M"])
+    rows = []
+    for i in range(n):
+        x = to_uint8_image(b["composite"][i])
+        outline = mask_outline(b["M"][i, 0].cpu().numpy() > 0.5)
+        x[outline] = (255, 0, 0)
+        rows.append([x, to_uint8_image(Y[i]), to_uint8_image(b["I"][i])])
+    return grid_image(rows)

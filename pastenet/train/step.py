@@ -1,0 +1,103 @@
+"""One training step of the copy-paste GAN, shared by the loop and the speed benchmark."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from .distributed import World, average_gradients
+
+__all__ = ["GanStep", "step_seed"]
+
+
+def step_seed(seed: int, step: int, purpose: int = 0) -> int:
+    """The seed of step ``step``'s noise generator: a pure function of (seed, step, purpose)."""
+    state = np.random.SeedSequence(int(seed), spawn_key=(int(step), int(purpose))).generate_state(2, np.uint64)
+    return int(state[0] & np.uint64(0x7FFF_FFFF_FFFF_FFFF))
+
+
+class GanStep:
+    """The networks, their optimisers and the update rule of one step.
+
+    Parameters
+    ----------
+    G, D : nn.Module
+        Generator and discriminator (already on ``device``).
+    config : ModelConfig
+    options : TrainOptions
+        Learning rates, Adam betas, loss weights, seed, batch.
+    device : torch.device
+    world : World
+    amp : bool
+        bf16 autocast for the networks' forward passes (CUDA).
+    compiled_G : callable, optional
+        ``torch.compile(G)`` to run instead of ``G`` (D stays eager: the gradient penalty needs
+        double backward).
+    """
+
+    def __init__(self, G, D, config, options, device: torch.device, world: World, *, amp: bool = False, compiled_G: Callable | None = None) -> None:
+        self.G, self.D, self.config, self.options = G, D, config, options
+        self.device, self.world = device, world
+        self.G_run = compiled_G or G
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=options.lr_g, betas=(options.beta1, options.beta2))
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=options.lr_d, betas=(options.beta1, options.beta2))
+        self.autocast: Callable[[], Any] = (lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)) if amp else nullcontext
+
+    def __call__(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """Update D then G on ``batch`` (this process's share of global step ``step``).
+
+        Returns the loss terms as detached 0-d tensors (no device sync).
+        """
+        from ..losses import discriminator_loss, generator_loss, gradient_penalty
+        from ..models import compose, local_window_origin
+
+        G, D, o, dev = self.G, self.D, self.options, self.device
+        I, comp, M, X = batch["I"], batch["composite"], batch["M"], batch["X"]
+        B, W, r = X.shape[0], self.world.size, self.world.rank
+        mine = slice(r * B, (r + 1) * B)
+        gen = torch.Generator(device=dev).manual_seed(step_seed(o.seed, step))
+        noise = [torch.randn(shape, generator=gen, device=dev)[mine] for shape in G.noise_shapes(B * W, X.shape[-2], X.shape[-1])]
+        eps = torch.rand(B * W, generator=gen, device=dev)[mine]
+        origin = local_window_origin(M, self.config.window)
+
+        with self.autocast():
+            residual = self.G_run(X, noise=noise)
+        Y = compose(residual.float(), comp, M)
+
+        # D: E[D(Y)] - E[D(I)] + λ·GP + γ·E[D(I)²]
+        D.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        Y_fixed = Y.detach()
+        with self.autocast():
+            d_real = D(I, comp, M, origin).float()
+            d_fake = D(Y_fixed, comp, M, origin).float()
+        penalty = gradient_penalty(lambda img: D(img, comp, M, origin).float(), I, Y_fixed, eps)
+        loss_d, terms_d = discriminator_loss(d_real, d_fake, penalty, gp_lambda=o.gp_lambda, drift_gamma=o.drift_gamma)
+        loss_d.backward()
+        average_gradients(D, self.world)
+        self.opt_d.step()
+
+        # G: L1(Y, I) - α·E[D(Y)], against the updated D
+        D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            d_fake_g = D(Y, comp, M, origin).float()
+        loss_g, terms_g = generator_loss(Y, I, d_fake_g, alpha=o.alpha)
+        loss_g.backward()
+        average_gradients(G, self.world)
+        self.opt_g.step()
+        D.requires_grad_(True)
+        terms = {f"D.{k}": v for k, v in terms_d.items() if k != "total"}
+        terms.update({f"G.{k}": v for k, v in terms_g.items() if k != "total"})
+        terms["loss_d"], terms["loss_g"], terms["l1"] = terms_d["total"], terms_g["total"], terms_g["l1"]
+        return terms
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"opt_G": self.opt_g.state_dict(), "opt_D": self.opt_d.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.opt_g.load_state_dict(state["opt_G"])
+        self.opt_d.load_state_dict(state["opt_D"])

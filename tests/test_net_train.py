@@ -1,0 +1,276 @@
+"""The trainer: run folders, exact resume, interruption, fine-tuning, multi-process, learning."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import pastegen
+from pastenet.checkpoint import latest_checkpoint, list_checkpoints
+from pastenet.errors import CheckpointError, ConfigError, DataError, ResumeError
+from pastenet.train import TrainOptions, train
+
+SIZE = 64
+TIMING = {"it_s", "samples_s", "peak_mem_mb"}
+
+
+@pytest.fixture(scope="module")
+def tuples(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("net-data") / "tuples.h5"
+    spec = pastegen.preset("sample", height=SIZE, width=SIZE)
+    pastegen.make(path, pastegen.sample_image_paths(), spec, count=24, seed=3)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _options(data: Path, out: Path, **changes) -> TrainOptions:
+    base = dict(
+        data=str(data), preset="tiny", steps=6, batch=3, device="cpu", workers=0, out=str(out),
+        log_every=2, sample_every=3, checkpoint_every=3, keep=5, grid_size=4, progress=False,
+    )
+    base.update(changes)
+    return TrainOptions(**base)
+
+
+def _weights(run_dir: Path, step: int | None = None) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    ckpt = latest_checkpoint(run_dir / "checkpoints") if step is None else run_dir / "checkpoints" / f"step-{step:08d}"
+    return load_file(str(ckpt / "weights.safetensors"))
+
+
+def _state(run_dir: Path) -> dict:
+    return torch.load(latest_checkpoint(run_dir / "checkpoints") / "state.pt", weights_only=True)["state"]
+
+
+def _stats(run_dir: Path) -> list[dict]:
+    lines = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k not in TIMING} for line in lines]
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"] and a["cursor"] == b["cursor"]
+    for key in ("opt_G", "opt_D"):
+        sa, sb = a[key]["state"], b[key]["state"]
+        assert sa.keys() == sb.keys()
+        for i in sa:
+            for name, value in sa[i].items():
+                assert torch.equal(value, sb[i][name]), (key, i, name)
+
+
+def test_run_folder_contents(tuples, tmp_path):
+    result = train(_options(tuples, tmp_path))
+    run = result.run_dir
+    assert run.parent == tmp_path and run.name.startswith("00000-tiny-")
+    assert result.step == 6 and not result.interrupted
+    options = json.loads((run / "options.json").read_text())
+    assert options["model"]["resolution"] == SIZE and options["steps"] == 6 and options["preset"] == "tiny"
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats] == [2, 4, 6]
+    for key in ("l1", "loss_d", "loss_g", "it_s", "samples_s", "peak_mem_mb"):
+        assert all(np.isfinite(s[key]) for s in stats), key
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000003.png", "step-00000006.png"]
+    from PIL import Image
+
+    grid = np.asarray(Image.open(run / "samples" / "step-00000006.png"))
+    assert grid.shape[0] > 4 * SIZE and grid.shape[1] > 3 * SIZE  # 4 rows of (X, Y, I)
+    assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["step-00000003", "step-00000006"]
+    assert list(run.glob("events.out.tfevents.*")), "no TensorBoard events"
+    # a second run gets the next number
+    again = train(_options(tuples, tmp_path, steps=1))
+    assert again.run_dir.name.startswith("00001-")
+
+
+def test_resume_is_exact(tuples, tmp_path):
+    straight = train(_options(tuples, tmp_path / "a", steps=8, checkpoint_every=4))
+    first = train(_options(tuples, tmp_path / "b", steps=4, checkpoint_every=4))
+    resumed = train(resume=first.run_dir, changes={"steps": 8})
+    assert resumed.run_dir == first.run_dir and resumed.step == 8
+    wa, wb = _weights(straight.run_dir), _weights(resumed.run_dir)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    _assert_same_state(_state(straight.run_dir), _state(resumed.run_dir))
+    assert _stats(straight.run_dir) == _stats(resumed.run_dir)
+    recorded = json.loads((resumed.run_dir / "options.json").read_text())
+    assert recorded["steps"] == 8
+
+
+def test_interrupt_saves_and_resumes_exactly(tuples, tmp_path):
+    straight = train(_options(tuples, tmp_path / "a", steps=6, checkpoint_every=100))
+
+    def interrupt(step, total, stats):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = train(_options(tuples, tmp_path / "b", steps=6, checkpoint_every=100), progress=interrupt)
+    assert stopped.interrupted and stopped.step == 3  # the signal lands after step 2; step 3 finishes
+    assert [p.name for p in list_checkpoints(stopped.run_dir / "checkpoints")] == ["step-00000003"]
+    resumed = train(resume=stopped.run_dir)
+    assert resumed.step == 6
+    wa, wb = _weights(straight.run_dir), _weights(resumed.run_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_errors(tuples, tmp_path):
+    with pytest.raises(ResumeError, match="no such run folder"):
+        train(resume=tmp_path / "nope")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ResumeError, match="not a run folder"):
+        train(resume=tmp_path / "plain")
+    run = train(_options(tuples, tmp_path, steps=3)).run_dir
+    with pytest.raises(ResumeError, match="batch"):
+        train(resume=run, changes={"batch": 4, "steps": 6})
+    with pytest.raises(ResumeError, match="larger --steps"):
+        train(resume=run)
+    for ckpt in list_checkpoints(run / "checkpoints"):
+        import shutil
+
+        shutil.rmtree(ckpt)
+    with pytest.raises(ResumeError, match="no complete checkpoint"):
+        train(resume=run, changes={"steps": 6})
+    with pytest.raises(ConfigError):
+        train(_options(tuples, tmp_path), resume=run)
+
+
+def test_init_from_fine_tunes_from_weights(tuples, tmp_path):
+    source = train(_options(tuples, tmp_path, steps=3)).run_dir
+    tuned = train(_options(tuples, tmp_path, steps=1, init_from=str(source), lr_g=1e-12, lr_d=1e-12))
+    assert tuned.run_dir != source and tuned.step == 1
+    before, after = _weights(source), _weights(tuned.run_dir)
+    for key in before:  # a learning rate of 1e-12 leaves the loaded weights (almost) unchanged
+        assert torch.allclose(before[key], after[key], atol=1e-6), key
+    with pytest.raises(CheckpointError):
+        train(_options(tuples, tmp_path, steps=1, init_from=str(source), preset="small-256"))
+
+
+def test_loss_falls_when_overfitting(tmp_path):
+    path = tmp_path / "five.h5"
+    pastegen.make(path, pastegen.sample_image_paths(), pastegen.preset("sample", height=32, width=32), count=4, seed=1)
+    options = TrainOptions(
+        data=str(path), preset="tiny", steps=80, batch=4, device="cpu", workers=0, out=str(tmp_path), lr_g=2e-3,
+        log_every=10, sample_every=1000, checkpoint_every=1000, progress=False,
+    )
+    options = options.replace(model={**_tiny32(), "resolution": 32})
+    result = train(options)
+    stats = _stats(result.run_dir)
+    assert stats[-1]["l1"] < 0.6 * stats[0]["l1"], [s["l1"] for s in stats]
+
+
+def _tiny32() -> dict:
+    from pastenet.config import preset
+
+    return preset("tiny", resolution=32, local_window=16, d_channels=(8, 16, 32, 64), d_local_channels=(8, 16, 32)).to_record()
+
+
+def test_dry_run_resolves_without_writing(tuples, tmp_path):
+    result = train(_options(tuples, tmp_path / "runs"), dry_run=True)
+    assert result.run_dir is None and result.options.model["resolution"] == SIZE
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_data_is_a_data_error(tmp_path):
+    with pytest.raises(DataError):
+        train(_options(tmp_path / "missing.h5", tmp_path))
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5")
+    with pytest.raises(DataError):
+        train(_options(junk, tmp_path))
+
+
+def test_options_are_validated(tmp_path):
+    with pytest.raises(ConfigError, match="preset"):
+        TrainOptions(data="x.h5", preset="huge")
+    with pytest.raises(ConfigError, match="tuple file"):
+        TrainOptions()
+    with pytest.raises(ConfigError, match="test split"):
+        TrainOptions(stream=True, dataset="faces", split="test")
+    with pytest.raises(ConfigError):
+        TrainOptions(data="x.h5", batch=0)
+
+
+def test_stream_training(tmp_path):
+    options = TrainOptions(
+        stream=True, dataset="sample", preset="tiny", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path),
+        log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False,
+    )
+    options = options.replace(model={**_tiny32(), "resolution": 32})
+    result = train(options)
+    assert result.step == 2 and (result.run_dir / "samples" / "step-00000002.png").exists()
+    assert json.loads((result.run_dir / "options.json").read_text())["stream"] is True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, options_record: dict, queue) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from pastenet.train import options_from_record
+
+    result = train(options_from_record(options_record))
+    if rank == 0:
+        queue.put(str(result.run_dir))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tuples, tmp_path):
+    """W processes with batch B average to the gradients of one process with batch W·B.
+
+    With Adam's β1 = 0 the first moment after a step is that step's gradient, so the checkpoint
+    holds the (averaged) gradients of step 2: D's must match one process with twice the batch to
+    float precision. (Parameters are a weak check: Adam moves each by about ±lr, whatever the
+    gradient's size.)
+    """
+    import torch.multiprocessing as mp
+
+    single = train(_options(tuples, tmp_path / "one", steps=2, batch=4, checkpoint_every=2))
+    options = _options(tuples, tmp_path / "two", steps=2, batch=2, checkpoint_every=2)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, port, options.to_record(), queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    run = Path(queue.get(timeout=5))
+    one, two = _state(single.run_dir), _state(run)
+    assert two["cursor"] == one["cursor"] == 2 * 4
+    grads_one = [s["exp_avg"] for s in one["opt_D"]["state"].values()]
+    grads_two = [s["exp_avg"] for s in two["opt_D"]["state"].values()]
+    scale = max(float(g.abs().max()) for g in grads_one)
+    for a, b in zip(grads_one, grads_two):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5 * scale)
+    # one process with rank 0's share of the batch alone (same weights and noise) does not match
+    other = train(_options(tuples, tmp_path / "other", steps=2, batch=2, checkpoint_every=2))
+    grads_other = [s["exp_avg"] for s in _state(other.run_dir)["opt_D"]["state"].values()]
+    assert not all(torch.allclose(a, b, rtol=1e-3, atol=1e-5 * scale) for a, b in zip(grads_one, grads_other))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_channels_last(tuples, tmp_path):
+    result = train(_options(tuples, tmp_path, device="cuda", steps=4, amp="auto", channels_last="auto"))
+    assert result.step == 4 and np.isfinite(result.stats["l1"])
+    resumed = train(resume=result.run_dir, changes={"steps": 6})
+    assert resumed.step == 6
