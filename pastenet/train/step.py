@@ -91,7 +91,7 @@ class GanStep:
         self.opt_g.step()
         D.requires_grad_(True)
         terms = {f"D.{k}": v for k, v in terms_d.items() if k != "total"}
-        terms.update({f"G.{k}": v for k, v in terms_g.items() if k != "total"})
+        terms.update({f"G.{k}": v for k, v in terms_g.items() if k not in ("total", "l1")})
         terms["loss_d"], terms["loss_g"], terms["l1"] = terms_d["total"], terms_g["total"], terms_g["l1"]
         return terms
 
