@@ -13,7 +13,7 @@ import click
 
 from . import __version__
 from .errors import PastegenError
-from .pipeline import DISABLEABLE, PRESETS, TupleGenerator, TupleSpec, preset
+from .pipeline import DEFAULT_PHOTO_CACHE_MB, DISABLEABLE, PRESETS, TupleGenerator, TupleSpec, preset
 from .sources import DATA_ROOT_ENV, DATASET_NAMES, DEFAULT_MAX_PIXELS, dataset_paths, find_images
 from .store import COMPRESSIONS, DEFAULT_COMPRESSION
 
@@ -137,8 +137,9 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable source image instead of skipping it.")
 @click.option("--shard", "shard", metavar="K/N", callback=_shard_option, help="Make only shard K of N (0 <= K < N) of the COUNT tuples: global indices floor(K*COUNT/N) to floor((K+1)*COUNT/N)-1. Join the shards with `pastegen combine`.")
+@click.option("--cache-mb", type=click.FloatRange(min=0), default=DEFAULT_PHOTO_CACHE_MB, show_default=True, help="Memory for decoded source photos when COUNT exceeds the number of photos (0: decode every time); the output does not depend on it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
-def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, jobs, compression, resume, overwrite, strict, shard, quiet):
+def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, jobs, compression, resume, overwrite, strict, shard, cache_mb, quiet):
     """Generate COUNT tuples (I, I_T, I_S, M) into the HDF5 file OUTPUT.
 
     With --shard K/N, OUTPUT holds shard K of N of the COUNT tuples (a contiguous block of global
@@ -162,7 +163,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
             result = run_make(
                 output, paths, spec, count=count, seed=seed, jobs=jobs, compression=compression,
                 resume=resume, overwrite=overwrite, strict=strict, max_pixels=max_pixels, progress=progress,
-                shard=shard,
+                shard=shard, cache_mb=cache_mb,
             )
         except KeyboardInterrupt:
             progress.close()

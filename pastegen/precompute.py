@@ -30,7 +30,7 @@ import numpy as np
 from ._version import __version__
 from .components import crop
 from .errors import CorruptFileError, SourceError
-from .pipeline import TupleGenerator, TupleParams, TupleSpec, render
+from .pipeline import DEFAULT_PHOTO_CACHE_MB, TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
 from .store import EncodedTuple, encode_tuple, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
@@ -142,6 +142,7 @@ def make(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
     shard: tuple[int, int] | None = None,
+    cache_mb: float = DEFAULT_PHOTO_CACHE_MB,
 ) -> MakeResult:
     """Generate ``count`` tuples (or one shard of them) into the HDF5 file ``output``.
 
@@ -177,6 +178,11 @@ def make(
         ``[floor(k·count/n), floor((k+1)·count/n))``, stored as tuples ``0 ..`` of ``output`` with
         the attributes ``shard``, ``index_offset`` and ``total_count``. Its tuples equal those
         of a single run; :func:`pastegen.shards.combine` joins the shards. ``0 <= k < n <= count``.
+    cache_mb : float
+        Memory budget (MiB) for decoded source photos shared by the rendering threads
+        (:class:`pastegen.pipeline.PhotoCache`), used when the run has more tuples than source
+        photos (so photos are used more than once); 0 decodes every photo for every tuple. Peak
+        memory grows by at most this much, whatever ``count``; the file does not depend on it.
 
     Returns
     -------
@@ -191,8 +197,11 @@ def make(
     check_output(output, overwrite=overwrite, resume=resume)  # fail before the scan, not after it
     started = time.perf_counter()
     scan = scan_for_make(sources, spec, max_pixels=max_pixels, jobs=jobs, strict=strict, progress=progress)
-    gen = TupleGenerator(scan.images, spec, seed, max_pixels=max_pixels)
+    if not cache_mb >= 0:
+        raise SourceError(f"cache_mb must be a non-negative number, got {cache_mb!r}")
     n_file = hi - lo
+    reused = n_file > len(scan.images)  # (with fewer tuples than photos, each photo is used about once)
+    gen = TupleGenerator(scan.images, spec, seed, max_pixels=max_pixels, cache_bytes=int(cache_mb * 2**20) if reused else 0)
     layout = StoreLayout(count=n_file, height=spec.height, width=spec.width, param_fields=gen.param_fields)
     attrs = {
         "spec": spec.to_json(),
