@@ -6,9 +6,30 @@ trains it as a WGAN-GP together with an L1 reconstruction loss. Training data co
 ``pastegen`` (an HDF5 tuple file, or a stream).
 """
 
+from importlib import import_module
+from typing import Any
+
 from ._version import __version__
 from .config import PRESETS, ModelConfig, preset
 from .errors import CheckpointError, ConfigError, DataError, PastenetError, ResumeError
+
+# Loaded on first use (PEP 562): ``import pastenet`` does not import torch.
+_LAZY = {
+    "train": "train",
+    "TrainOptions": "train",
+    "TrainResult": "train",
+    "Generator": "models",
+    "Discriminator": "models",
+    "compose": "models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "__version__",
@@ -20,4 +41,5 @@ __all__ = [
     "DataError",
     "CheckpointError",
     "ResumeError",
+    *_LAZY,
 ]
