@@ -6,7 +6,7 @@ live on the device already (random images in [-1, 1] and random rotated-rectangl
 masks), so the figures measure the networks and not the data loader. ``--steps`` timed steps
 follow ``--warmup`` untimed ones; the figure is the median of ``--repeats`` repeats.
 
-FLOPs per iteration are counted once with ``torch.utils.flop_counter.FlopCounterMode`` at batch 1
+FLOPs per iteration are counted once with the rules of ``torch.utils.flop_counter`` at batch 1
 (forward, backward and the gradient penalty's double backward; convolutions and matrix products,
 2 FLOPs per multiply-add) and scaled by the batch. On a GPU the achieved fraction of the device's
 dense bf16 peak is reported (H100 SXM and H200: 989 TFLOP/s; H100 PCIe: 756).
@@ -60,17 +60,33 @@ def synthetic_batch(batch: int, size: int, device: torch.device, channels_last: 
 
 
 def count_flops(name: str, device: torch.device) -> float:
-    """FLOPs of one training step at batch 1 (on the CPU if the device is not a GPU)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one training step at batch 1: every op in ``torch.utils.flop_counter.flop_registry``.
+
+    A plain dispatch mode, not ``FlopCounterMode``: the latter's module tracker installs backward
+    hooks that ``autograd.grad`` (the gradient penalty) does not support.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            packet = func._overloadpacket
+            if packet in flop_registry:
+                Counter.total += flop_registry[packet](*args, **kwargs, out_val=out)
+            return out
 
     config = preset(name)
     torch.manual_seed(0)
     G, D = Generator(config).to(device), Discriminator(config).to(device)
     step = GanStep(G, D, config, TrainOptions(data="-", preset=name, batch=1), device, World())
     batch = synthetic_batch(1, config.resolution, device, False)
-    with FlopCounterMode(display=False) as counter:
+    with Counter():
         step(batch, 0)
-    return float(counter.get_total_flops())
+    return float(Counter.total)
 
 
 def device_peak(device: torch.device) -> tuple[str, float | None]:
@@ -138,6 +154,7 @@ def main() -> None:
     ap.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--no-flops", action="store_true")
+    ap.add_argument("--flops-only", action="store_true", help="count FLOPs per iteration without timing (e.g. paper-512 on a CPU)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -155,7 +172,10 @@ def main() -> None:
     for entry in args.presets:
         name, _, b = entry.partition(":")
         batch = int(b or 5)
-        row = measure(name, batch, device, steps=args.steps, warmup=args.warmup, repeats=args.repeats, amp=amp, channels_last=channels_last, compile_g=args.compile)
+        if args.flops_only:
+            row = {"preset": name, "batch": batch, "it_s": float("nan"), "samples_s": float("nan"), "peak_mem_mb": None}
+        else:
+            row = measure(name, batch, device, steps=args.steps, warmup=args.warmup, repeats=args.repeats, amp=amp, channels_last=channels_last, compile_g=args.compile)
         if not args.no_flops:
             if name not in flops_cache:
                 flops_cache[name] = count_flops(name, device)
@@ -165,7 +185,7 @@ def main() -> None:
             row["fraction_of_peak"] = row["achieved_tflops"] / peak if peak else None
         rows.append(row)
         mem = f"{row['peak_mem_mb']:.0f} MB" if row["peak_mem_mb"] is not None else "-"
-        fl = f", {row['flops_per_iter'] / 1e12:.2f} TFLOP/iter, {row['achieved_tflops']:.1f} TFLOP/s" if "flops_per_iter" in row else ""
+        fl = f", {row['flops_per_iter'] / 1e9:,.1f} GFLOP/iter, {row['achieved_tflops'] * 1e3:,.1f} GFLOP/s achieved" if "flops_per_iter" in row else ""
         frac = f" ({100 * row['fraction_of_peak']:.1f}% of peak)" if row.get("fraction_of_peak") else ""
         print(f"{name:10s} batch {batch:3d}: {row['it_s']:8.2f} it/s  {row['samples_s']:8.1f} samples/s  peak {mem}{fl}{frac}", flush=True)
         if name == "paper-512" and batch == 5 and device.type == "cuda":
