@@ -173,19 +173,23 @@ def main() -> None:
         name, _, b = entry.partition(":")
         batch = int(b or 5)
         if args.flops_only:
-            row = {"preset": name, "batch": batch, "it_s": float("nan"), "samples_s": float("nan"), "peak_mem_mb": None}
+            row = {"preset": name, "batch": batch, "it_s": None, "samples_s": None, "peak_mem_mb": None}
         else:
             row = measure(name, batch, device, steps=args.steps, warmup=args.warmup, repeats=args.repeats, amp=amp, channels_last=channels_last, compile_g=args.compile)
         if not args.no_flops:
             if name not in flops_cache:
                 flops_cache[name] = count_flops(name, device)
             row["flops_per_iter"] = flops_cache[name] * batch
-            row["achieved_tflops"] = row["flops_per_iter"] * row["it_s"] / 1e12
+            row["achieved_tflops"] = row["flops_per_iter"] * row["it_s"] / 1e12 if row["it_s"] else None
             row["peak_tflops"] = peak
-            row["fraction_of_peak"] = row["achieved_tflops"] / peak if peak else None
+            row["fraction_of_peak"] = row["achieved_tflops"] / peak if peak and row["achieved_tflops"] else None
         rows.append(row)
         mem = f"{row['peak_mem_mb']:.0f} MB" if row["peak_mem_mb"] is not None else "-"
-        fl = f", {row['flops_per_iter'] / 1e9:,.1f} GFLOP/iter, {row['achieved_tflops'] * 1e3:,.1f} GFLOP/s achieved" if "flops_per_iter" in row else ""
+        fl = f", {row['flops_per_iter'] / 1e9:,.1f} GFLOP/iter" if "flops_per_iter" in row else ""
+        fl += f", {row['achieved_tflops'] * 1e3:,.1f} GFLOP/s achieved" if row.get("achieved_tflops") else ""
+        if row["it_s"] is None:
+            print(f"{name:10s} batch {batch:3d}: {fl.lstrip(', ')}", flush=True)
+            continue
         frac = f" ({100 * row['fraction_of_peak']:.1f}% of peak)" if row.get("fraction_of_peak") else ""
         print(f"{name:10s} batch {batch:3d}: {row['it_s']:8.2f} it/s  {row['samples_s']:8.1f} samples/s  peak {mem}{fl}{frac}", flush=True)
         if name == "paper-512" and batch == 5 and device.type == "cuda":
