@@ -65,6 +65,7 @@ class _Progress:
 @main.command(context_settings=CONTEXT)
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="paper-512", help="Model preset; the resolution is the data's.")
+@click.option("--resolution", type=click.IntRange(min=16), default=None, help="--stream: tuple size (default: the preset's); with DATA it must equal the file's.")
 @click.option("--steps", type=click.IntRange(min=1), default=250_000, help="Training iterations (one D and one G update each).")
 @click.option("--batch", type=click.IntRange(min=1), default=5, help="Samples per step on each process.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs", help="Parent folder of the numbered run folders.")
@@ -106,6 +107,7 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
       pastenet train sample.h5 --preset tiny --steps 200 --device cpu
       pastenet train out.h5 --preset small-256 --batch 16
       pastenet train --stream --dataset faces --data-root ../shared/data --preset small-256
+      pastenet train --stream --dataset faces --resolution 256 --sigma 7.5 --preset tiny
       pastenet train --resume runs/00003-tiny-sample --steps 400
       pastenet train out.h5 --init-from runs/00003-tiny-sample --steps 1000
       torchrun --nproc-per-node 8 -m pastenet.cli train out.h5 --batch 5

@@ -183,6 +183,12 @@ def test_dry_run_resolves_without_writing(tuples, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_resolution_must_match_the_file(tuples, tmp_path):
+    with pytest.raises(ConfigError, match="--resolution 32"):
+        train(_options(tuples, tmp_path, resolution=32), dry_run=True)
+    assert train(_options(tuples, tmp_path, resolution=SIZE), dry_run=True).options.model["resolution"] == SIZE
+
+
 def test_bad_data_is_a_data_error(tmp_path):
     with pytest.raises(DataError):
         train(_options(tmp_path / "missing.h5", tmp_path))

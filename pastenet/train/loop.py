@@ -238,8 +238,10 @@ def train(
     if device.type == "cuda":
         torch.cuda.set_device(device)
 
-    hint = options.model_config().resolution
+    hint = options.resolution or options.model_config().resolution
     source, resolution, grid_items = _build_source(options, hint, world)
+    if options.resolution is not None and resolution != options.resolution:
+        raise ConfigError(f"--resolution {options.resolution}, but the tuples in {options.data} are {resolution}x{resolution}")
     config = options.model_config(resolution)
     options = options.replace(model=config.to_record())
     if dry_run:

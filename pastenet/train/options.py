@@ -42,6 +42,7 @@ class TrainOptions:
     data_seed: int = 0  # stream: pastegen root seed of the tuples
     # -- model -------------------------------------------------------------------------------
     preset: str = "paper-512"  # model preset (pastenet.config.PRESETS)
+    resolution: int | None = None  # stream: tuple size (default: the preset's); a file's size must equal it
     model: Mapping[str, Any] | None = None  # resolved ModelConfig record (filled in by train)
     # -- optimisation (paper section 3.3) -----------------------------------------------------
     steps: int = 250_000  # total training iterations (one D and one G update each)
@@ -94,6 +95,8 @@ class TrainOptions:
                 raise ConfigError(f"{name} must be non-negative, got {getattr(self, name)}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ConfigError("beta1 and beta2 must be in [0, 1)")
+        if self.resolution is not None and int(self.resolution) < 16:
+            raise ConfigError(f"resolution must be at least 16, got {self.resolution}")
         if self.workers < 0 or self.seed < 0 or self.data_seed < 0:
             raise ConfigError("workers, seed and data_seed must be non-negative")
         if self.amp not in ("auto", "bf16", "off"):
