@@ -21,3 +21,14 @@ def shared_data() -> Path:
     if not (root / "faces" / "train").is_dir():
         pytest.skip(f"shared data not found at {root} (set PASTEGEN_DATA_ROOT)")
     return root
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Run a torch test on one thread (tests run two at a time on two cores) and restore after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
