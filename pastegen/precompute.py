@@ -19,6 +19,8 @@ start). Rendered tuples are written as they arrive and dropped; at most ``2·job
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from .errors import CorruptFileError, SourceError
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
-from .store import EncodedTuple, encode_tuple, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
+from .store import EncodedTuple, encode_tuple, uncompressed_datasets, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
 
 __all__ = ["MakeResult", "make", "scan_for_make", "replay_check", "ProgressCallback", "BATCH_SIZE", "THREAD_BATCH_SIZE"]
 
@@ -69,26 +71,66 @@ class MakeResult:
 
 
 def _render_batch(
-    gen: TupleGenerator, indices: Sequence[int], compression: str, threads: int | None = None, reuse: Any = None
+    gen: TupleGenerator, indices: Sequence[int], compression: str, threads: int | None = None, reuse: Any = None, arenas: Any = None
 ) -> list[tuple[int, int, EncodedTuple, dict]]:
     """Render tuples into reused buffers and encode their chunks (compression and checksums)
     here, in the worker, so the single writer only stores ready chunks.
 
-    ``reuse``: an object (e.g. a thread's ``threading.local``) whose ``buffers`` attribute carries
-    the render buffers from one batch to the next; encoding copies the data out, so reuse is safe.
+    ``reuse``: an object (e.g. a thread's ``threading.local``) whose ``buffers`` and ``crop``
+    attributes carry the render buffers and the crop buffer from one batch to the next.
+    ``arenas``: an :class:`_ArenaPool` whose buffers receive the encoded chunks (the caller gives
+    each back once the writer stored it); None: a fresh buffer per tuple (a worker process, whose
+    tuples are pickled to the writer).
     """
     from .kernels import TupleBuffers
+    from .store.encode import _Arena, _encode_into
 
-    size = (gen.spec.height, gen.spec.width)
+    spec = gen.spec
+    size = (spec.height, spec.width)
     buffers = getattr(reuse, "buffers", None)
+    dst = getattr(reuse, "crop", None)
+    if dst is None or dst.shape != (*size, 3):
+        dst = np.empty((*size, 3), np.uint8)
+    raw_i = "I" in uncompressed_datasets(compression)
     out = []
     for i in indices:
-        t = gen.render(gen.sample_params(i), out=buffers, threads=threads)
+        params = gen.sample_params(i)
+        arena = arenas.take() if arenas is not None else _Arena(*size)
+        # an unfiltered I is cropped straight into its chunk's place; else into the reused buffer
+        image = crop.apply(gen.load(params.source_index), params.crop, size, dst=arena.image("I") if raw_i else dst)
+        t = render(image, params, spec, out=buffers, threads=threads)
         buffers = TupleBuffers(I_T=t.I_T, I_S=t.I_S, M=t.M)
-        out.append((i, t.params.source_index, encode_tuple(t.arrays(), size, compression), t.params.to_record()))
+        out.append((i, params.source_index, _encode_into(arena, t.arrays(), compression, pooled=arenas is not None), params.to_record()))
     if reuse is not None:
-        reuse.buffers = buffers
+        reuse.buffers, reuse.crop = buffers, dst
     return out
+
+
+class _ArenaPool:
+    """Encoding buffers (:class:`pastegen.store.encode._Arena`) recycled between the rendering
+    threads and the writer: at most as many as tuples in flight, whatever ``count``."""
+
+    def __init__(self, height: int, width: int) -> None:
+        import threading
+
+        self.size = (height, width)
+        self._free: list = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Any:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        from .store.encode import _Arena
+
+        return _Arena(*self.size)
+
+    def give(self, encoded: EncodedTuple) -> None:
+        """Recycle the arena behind ``encoded``'s chunks (after the writer stored them)."""
+        arena = getattr(encoded, "arena", None)
+        if arena is not None:
+            with self._lock:
+                self._free.append(arena)
 
 
 def _batches(indices: Sequence[int] | np.ndarray, size: int, offset: int = 0) -> Iterator[list[int]]:
@@ -216,16 +258,19 @@ def make(
         pending = np.asarray(writer.pending(), dtype=np.int64)  # file indices; 8 bytes each
         if progress and len(pending) < n_file:
             progress("generate", n_file - len(pending), n_file)
-        batches = _generate(gen, pending, jobs, compression, offset=lo)
-        try:
-            for batch in batches:
-                for index, source_index, encoded, record in batch:
-                    writer.write(index - lo, encoded, record, source_index)
-                if progress:
-                    progress("generate", len(batch), n_file)
-                del batch
-        finally:
-            batches.close()  # stops the workers at once on an error or interrupt
+        arenas = _ArenaPool(spec.height, spec.width)
+        with _quiet_runtime():
+            batches = _generate(gen, pending, jobs, compression, offset=lo, arenas=arenas)
+            try:
+                for batch in batches:
+                    for index, source_index, encoded, record in batch:
+                        writer.write(index - lo, encoded, record, source_index)
+                        arenas.give(encoded)
+                    if progress:
+                        progress("generate", len(batch), n_file)
+                    del batch
+            finally:
+                batches.close()  # stops the workers at once on an error or interrupt
         final = writer.commit()
     return MakeResult(
         path=Path(final),
@@ -244,6 +289,37 @@ def make(
     )
 
 
+@contextlib.contextmanager
+def _quiet_runtime() -> Iterator[None]:
+    """Quiet the interpreter's background work while tuples are generated; restored on exit.
+
+    - The cyclic garbage collector is disabled: a run allocates many short-lived objects (arrays,
+      parameter records, chunks) but no reference cycles that need collecting, and each generation-0
+      collection walked the live objects (~2.5 % of ``make``'s CPU time). Objects already alive are
+      moved out of its view first (``gc.freeze``), so the first collection afterwards is cheap.
+    - BLAS (OpenBLAS of NumPy/SciPy) is limited to one thread with ``threadpoolctl`` when it is
+      installed: the tiny solves of the homographies otherwise wake its worker threads, which then
+      spin in ``sched_yield`` on the cores the rendering threads need. Results do not change.
+    """
+    enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    limits: Any = contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(limits=1, user_api="blas")
+    except Exception:  # noqa: BLE001 - not installed or no BLAS found: nothing to limit
+        pass
+    try:
+        with limits:
+            yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+
+
 def _resolve_jobs(jobs: int) -> int:
     if jobs == -1 or jobs == 0:
         return os.cpu_count() or 1
@@ -253,7 +329,7 @@ def _resolve_jobs(jobs: int) -> int:
 
 
 def _generate(
-    gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, compression: str, offset: int = 0
+    gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, compression: str, offset: int = 0, arenas: Any = None
 ) -> Iterator[list]:
     """Rendered, encoded batches of the global indices ``pending + offset``, in order.
 
@@ -263,8 +339,11 @@ def _generate(
     512x512 tuple, and each worker starts an interpreter and loads the kernels).
     """
     if jobs == 1 or len(pending) <= BATCH_SIZE:
+        import threading
+
+        local = threading.local()
         for batch in _batches(pending, BATCH_SIZE, offset):
-            yield _render_batch(gen, batch, compression)
+            yield _render_batch(gen, batch, compression, reuse=local, arenas=arenas)
         return
     if os.environ.get("PASTEGEN_MAKE_POOL", "threads").lower() == "processes":
         from joblib import Parallel, delayed
@@ -273,7 +352,7 @@ def _generate(
         # One kernel thread per worker: the processes already use the cores (measured fastest).
         yield from parallel(delayed(_render_batch)(gen, batch, compression, 1) for batch in _batches(pending, BATCH_SIZE, offset))
         return
-    yield from _generate_threads(gen, pending, jobs, compression, offset)
+    yield from _generate_threads(gen, pending, jobs, compression, offset, arenas)
 
 
 #: Tuples per task of the thread pool: no transfer to amortise, so small batches keep both
@@ -281,7 +360,9 @@ def _generate(
 THREAD_BATCH_SIZE = 4
 
 
-def _generate_threads(gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, compression: str, offset: int) -> Iterator[list]:
+def _generate_threads(
+    gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, compression: str, offset: int, arenas: Any = None
+) -> Iterator[list]:
     """:func:`_generate` by ``jobs`` threads of this process, at most ``2·jobs`` batches in flight, in order.
 
     The kernel (Numba, ``nogil``), c-blosc (ctypes) and image decoding release the GIL, so threads
@@ -298,7 +379,7 @@ def _generate_threads(gen: TupleGenerator, pending: Sequence[int] | np.ndarray, 
     def work(indices: list[int]) -> list:
         if not hasattr(local, "gen"):
             local.gen = copy.copy(gen)  # a copy starts with an empty photo cache of its own
-        return _render_batch(local.gen, indices, compression, threads=1, reuse=local)
+        return _render_batch(local.gen, indices, compression, threads=1, reuse=local, arenas=arenas)
 
     batches = _batches(pending, THREAD_BATCH_SIZE, offset)
     inflight: deque = deque()

@@ -150,6 +150,47 @@ def test_make_thread_pool_stores_the_same_chunks_reports_progress_and_fails_clea
     assert not (tmp_path / "d.h5").exists()
 
 
+def test_make_chunks_follow_the_uncompressed_rule_and_equal_encode_tuple(tmp_path, photo_dir, monkeypatch):
+    """make's internal encoder (reused buffers) stores exactly what encode_tuple gives for the same
+    arrays; under blosc-lz4 I is unfiltered (mask 1), the rest compressed as HDF5 would; the
+    garbage collector's state is restored after a run, also after a failed one."""
+    import gc
+
+    from pastegen.store import encode_tuple, uncompressed_datasets, verify
+
+    spec = preset("photos", height=48, width=48, sigma=3.0)
+    paths = sorted(str(p) for p in photo_dir.iterdir())
+    for compression in ("blosc-lz4", "blosc-zstd", "none"):
+        for jobs in (1, 2):
+            r = make(tmp_path / f"{compression}-{jobs}.h5", paths, spec, count=11, seed=3, jobs=jobs, compression=compression)
+            assert verify(r.path).ok
+            with h5py.File(r.path, "r", locking=False) as f, open_tuples(r.path) as tf:
+                assert f.attrs["uncompressed"] == ",".join(uncompressed_datasets(compression))
+                for i in range(11):
+                    enc = encode_tuple({k: tf[i][k] for k in ("I", "I_T", "I_S", "M")}, (48, 48), compression)
+                    for name in ("I", "I_T", "I_S", "M"):
+                        mask, data = f[name].id.read_direct_chunk((i,) + (0,) * (f[name].ndim - 1))
+                        assert (mask, bytes(data)) == enc.chunks[name], (compression, jobs, name, i)
+                        if name in uncompressed_datasets(compression):
+                            assert mask == 1
+    assert uncompressed_datasets("blosc-lz4") == ("I",)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        make(tmp_path / "off.h5", paths, spec, count=3, seed=3)
+        assert not gc.isenabled()  # a disabled collector stays disabled
+    finally:
+        gc.enable()
+
+    def boom(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("pastegen.store.encode._encode_into", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        make(tmp_path / "err.h5", paths, spec, count=12, seed=3, jobs=2)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
 def test_make_process_pool_gives_the_same_arrays(tmp_path, photo_dir, monkeypatch):
     spec = preset("photos", height=48, width=48, sigma=3.0)
     paths = sorted(str(p) for p in photo_dir.iterdir())

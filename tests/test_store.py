@@ -41,9 +41,11 @@ from pastegen.store import (
     fletcher32,
     open_tuples,
     partial_path,
+    uncompressed_datasets,
     verify,
 )
 from pastegen.store import encode as store_encode
+from pastegen.store.schema import _compression_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 H, W, N = 32, 48, 10
@@ -701,8 +703,22 @@ def test_blosc_through_hdf5s_own_pipeline_when_the_library_cannot_be_loaded(tmp_
     assert all(encode_tuple(a, (H, W), "blosc-zstd") == first for _ in range(5))
 
 
+def _hdf5s_own_chunk(path, array: np.ndarray, compression: str) -> tuple[int, bytes]:
+    """The chunk HDF5's own filter pipeline stores for ``array`` (plain h5py + hdf5plugin)."""
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("d", shape=(1, *array.shape), dtype="u1", chunks=(1, *array.shape), fletcher32=True, **_compression_kwargs(compression))
+        ds[0] = array
+        m, d = ds.id.read_direct_chunk((0,) * ds.ndim)
+    return int(m), bytes(d)
+
+
 def test_real_images_encode_byte_identically(tmp_path):
-    """Smooth, compressible images (multi-block blosc frames), every filter, larger chunks."""
+    """Smooth, compressible images (multi-block blosc frames), every filter, larger chunks.
+
+    Chunks of compressed datasets are byte-identical to HDF5's own; datasets of the per-compression
+    rule (``UNCOMPRESSED``: ``I`` under blosc-lz4) are stored unfiltered (filter mask 1, the raw bytes
+    and their checksum), by array writes and encoded writes alike, and read back by plain h5py.
+    """
     h, w = 192, 256
     yy, xx = np.mgrid[0:h, 0:w]
     img = np.stack([(xx // 8 * 9) % 256, (yy // 4 * 5) % 256, ((xx + yy) // 16 * 3) % 256], -1)
@@ -710,20 +726,54 @@ def test_real_images_encode_byte_identically(tmp_path):
     m = ((yy - 90) ** 2 + (xx - 120) ** 2 < 60**2).astype(np.uint8)
     arrays = {"I": img, "I_T": img * (1 - m)[..., None], "I_S": (img // 2) * m[..., None], "M": m}
     lay = StoreLayout(count=1, height=h, width=w)
+    assert uncompressed_datasets("blosc-lz4") == ("I",) and all(not uncompressed_datasets(c) for c in COMPRESSIONS if c != "blosc-lz4")
     for compression in COMPRESSIONS:
+        raw_names = uncompressed_datasets(compression)
         ref, out = tmp_path / f"ref-{compression}.h5", tmp_path / f"enc-{compression}.h5"
         for path, value in ((ref, arrays), (out, encode_tuple(arrays, lay, compression))):
             with TupleWriter(path, lay, compression=compression) as wr:
                 wr.write(0, value, {}, 0)
                 wr.commit()
         for name in ARRAY_NAMES:
+            mine = _chunks(out, name, 1)[0]
             if compression in BYTE_IDENTICAL:
-                assert _chunks(out, name, 1) == _chunks(ref, name, 1), (compression, name)
-            if compression != "none":
-                assert _chunks(out, name, 1)[0][0] == 0  # compressed, not skipped
+                assert mine == _chunks(ref, name, 1)[0], (compression, name)  # array writes follow the same rule
+            if name in raw_names:
+                assert mine == (1, arrays[name].tobytes() + fletcher32(arrays[name].tobytes()).to_bytes(4, "little")), (compression, name)
+            else:
+                if compression in BYTE_IDENTICAL:  # exactly what HDF5's own pipeline stores
+                    assert mine == _hdf5s_own_chunk(tmp_path / "own.h5", arrays[name], compression), (compression, name)
+                if compression != "none":
+                    assert mine[0] == 0  # compressed, not skipped
+        with h5py.File(out, "r") as f:  # plain h5py + hdf5plugin, and the rule recorded
+            assert f.attrs["uncompressed"] == ",".join(raw_names) and f.attrs["compression"] == compression
+            for name in ARRAY_NAMES:
+                np.testing.assert_array_equal(f[name][0], arrays[name])
         with open_tuples(out) as tf:
             for name in ARRAY_NAMES:
                 np.testing.assert_array_equal(tf[0][name], arrays[name])
+        assert verify(out).ok and verify(ref).ok
+
+
+def test_verify_checks_the_uncompressed_rule(tmp_path):
+    out = tmp_path / "rule.h5"
+    with TupleWriter(out, layout(3), attrs=ATTRS, compression="blosc-lz4") as w:
+        for i in range(3):
+            a, p, s = make_tuple(i)
+            img = np.full((H, W, 3), 50 + i, np.uint8)  # compressible
+            w.write(i, {**a, "I": img, "I_T": img * (1 - a["M"])[..., None]}, p, s)
+        w.commit()
+    assert verify(out).ok
+    with h5py.File(out, "r") as f:
+        img = f["I"][1]
+    mask, data = _hdf5s_own_chunk(tmp_path / "own.h5", img, "blosc-lz4")
+    assert mask == 0
+    with h5py.File(out, "r+") as f:  # tuple 1's I stored compressed, against the file's rule
+        f["I"].id.write_direct_chunk((1, 0, 0, 0), data, mask)
+    problems = verify(out).problems
+    assert problems == ["tuple 1: I chunk is compressed, but the file stores I unfiltered (attribute uncompressed)"], problems
+    with open_tuples(out) as tf:  # still readable: the rule is about storage, not content
+        np.testing.assert_array_equal(tf[1]["I"], img)
 
 
 def test_mixed_encoded_and_array_writes_in_one_file_and_resume(tmp_path):

@@ -130,10 +130,26 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interp)
 
 
-def apply(image: np.ndarray, params: CropParams, out: tuple[int, int]) -> np.ndarray:
-    """Resize ``image`` to the params' size and cut the ``out``-sized window (a new C array)."""
+def apply(image: np.ndarray, params: CropParams, out: tuple[int, int], *, dst: np.ndarray | None = None) -> np.ndarray:
+    """Resize ``image`` to the params' size and cut the ``out``-sized window (a new C array).
+
+    ``dst``: a C-contiguous uint8 ``(*out, 3)`` array to write the window into instead (reused
+    buffers: no fresh allocation per tuple); the pixels are the same. Returns ``dst`` then.
+    """
     rh, rw = params.resized_height, params.resized_width
     if params.top < 0 or params.left < 0 or params.top + out[0] > rh or params.left + out[1] > rw:
         raise SpecError(f"crop window {params} does not fit a {rh}x{rw} resized image")
-    resized = resize(np.asarray(image), rh, rw)
+    image = np.asarray(image)
+    if dst is not None:
+        if dst.shape != (out[0], out[1], 3) or dst.dtype != np.uint8 or not dst.flags.c_contiguous or image.shape[2:] != (3,):
+            raise SpecError(f"dst must be a C-contiguous uint8 array of shape {(out[0], out[1], 3)}, got {dst.dtype} {dst.shape}")
+        h, w = image.shape[:2]
+        if (rh, rw) == tuple(out) and (h, w) != (rh, rw):  # resize straight into dst (same pixels)
+            interp = cv2.INTER_AREA if rh * rw < h * w else cv2.INTER_LINEAR
+            cv2.resize(image, (rw, rh), dst=dst, interpolation=interp)
+            return dst
+        resized = resize(image, rh, rw)
+        np.copyto(dst, resized[params.top : params.top + out[0], params.left : params.left + out[1]])
+        return dst
+    resized = resize(image, rh, rw)
     return np.ascontiguousarray(resized[params.top : params.top + out[0], params.left : params.left + out[1]])

@@ -60,13 +60,13 @@ import os
 import sys
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from ..errors import StoreError
-from .schema import ARRAY_NAMES, COMPRESSIONS, StoreLayout, _compression_kwargs
+from .schema import ARRAY_NAMES, COMPRESSIONS, StoreLayout, _compression_kwargs, uncompressed_datasets
 
 __all__ = ["EncodedTuple", "encode_tuple", "encode_chunk", "fletcher32", "encoder_backend"]
 
@@ -328,6 +328,11 @@ def _with_checksum(payload: Any) -> bytes:
     return b"".join((payload, fletcher32(payload).to_bytes(4, "little")))
 
 
+def _raw_chunk(array: np.ndarray) -> tuple[int, bytes]:
+    """``(filter_mask, bytes)`` of a chunk stored with the compression filter skipped (mask 1)."""
+    return _SKIPPED_COMPRESSION, _with_checksum(memoryview(np.ascontiguousarray(array)).cast("B"))
+
+
 def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
     """``(filter_mask, bytes)`` HDF5 stores for ``array`` as one chunk of a store image dataset.
 
@@ -363,6 +368,73 @@ def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
     return _via_hdf5(a, compression)
 
 
+_CHECKSUM = np.dtype("<u4")
+
+
+class _Arena:
+    """One tuple's chunks, encoded into a single reusable buffer (see :func:`_encode_into`).
+
+    Region ``k`` holds dataset ``k``'s chunk: up to its raw size plus the 4 checksum bytes, so a
+    chunk that does not compress still fits. Reused from tuple to tuple (``make`` recycles them
+    once the writer stored the chunks): no fresh allocation and page faults per tuple.
+    """
+
+    __slots__ = ("buf", "offsets", "sizes", "height", "width")
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height, self.width = height, width
+        self.sizes = tuple(height * width * (1 if name == "M" else 3) for name in ARRAY_NAMES)
+        self.offsets = tuple(int(x) for x in np.cumsum((0,) + tuple(((n + 4 + 63) // 64) * 64 for n in self.sizes))[:-1])
+        self.buf = np.empty(self.offsets[-1] + self.sizes[-1] + 4, np.uint8)
+
+    def image(self, name: str) -> np.ndarray:
+        """The raw region of ``name`` as an image (to render or crop into directly)."""
+        k = ARRAY_NAMES.index(name)
+        shape = (self.height, self.width) if name == "M" else (self.height, self.width, 3)
+        return self.buf[self.offsets[k] : self.offsets[k] + self.sizes[k]].reshape(shape)
+
+
+def _seal(buf: np.ndarray, off: int, size: int) -> np.ndarray:
+    """Append the Fletcher-32 of ``buf[off:off+size]`` and return the chunk (a view)."""
+    buf[off + size : off + size + 4].view(_CHECKSUM)[0] = fletcher32(buf[off : off + size])
+    return buf[off : off + size + 4]
+
+
+def _encode_into(arena: _Arena, arrays: Mapping[str, np.ndarray], compression: str, *, pooled: bool = False) -> "EncodedTuple":
+    """:func:`encode_tuple` into ``arena`` without the array checks (``make``'s own arrays).
+
+    The chunks are views of the arena (valid until it is reused), byte-identical to
+    :func:`encode_tuple`'s. An array that already is the arena's region of its dataset (rendered
+    or cropped there) is not copied.
+    """
+    raw_names = uncompressed_datasets(compression)
+    lib = _blosc_lib() if compression.startswith("blosc") else None
+    if lib is not None:
+        clevel, shuffle, cname = _blosc_settings(compression)
+    buf = arena.buf
+    base = buf.ctypes.data
+    chunks: dict[str, tuple[int, Any]] = {}
+    for k, name in enumerate(ARRAY_NAMES):
+        a = arrays[name]
+        off, n = arena.offsets[k], arena.sizes[k]
+        if name in raw_names or compression == "none" or lib is not None:
+            if lib is not None and name not in raw_names:
+                src = np.ascontiguousarray(a)
+                size = lib.blosc_compress_ctx(clevel, shuffle, 1, n, src.ctypes.data, base + off, n, cname, 0, 1)
+                if size < 0:
+                    raise StoreError(f"c-blosc failed to compress a chunk ({size})")
+                if size > 0:
+                    chunks[name] = (0, _seal(buf, off, size))
+                    continue
+            region = buf[off : off + n]
+            if not (isinstance(a, np.ndarray) and a.ctypes.data == base + off):
+                np.copyto(region, np.asarray(a).reshape(-1))
+            chunks[name] = (_SKIPPED_COMPRESSION if name in raw_names or compression != "none" else 0, _seal(buf, off, n))
+        else:
+            chunks[name] = encode_chunk(a, compression)
+    return EncodedTuple(arena.height, arena.width, compression, chunks, arena=arena if pooled else None)
+
+
 @dataclass(frozen=True)
 class EncodedTuple:
     """One tuple's four image chunks, ready for :meth:`TupleWriter.write` (picklable, plain bytes).
@@ -382,11 +454,13 @@ class EncodedTuple:
     width: int
     compression: str
     chunks: Mapping[str, tuple[int, bytes]]
+    #: The reusable buffer the chunks are views of (``make``'s internal encoder; None otherwise).
+    arena: Any = field(default=None, compare=False, repr=False)
 
     @property
     def nbytes(self) -> int:
         """Bytes the chunks take in the file."""
-        return sum(len(d) for _, d in self.chunks.values())
+        return sum(memoryview(d).nbytes for _, d in self.chunks.values())
 
 
 def _image_shape(name: str, height: int, width: int) -> tuple[int, ...]:
@@ -442,4 +516,7 @@ def encode_tuple(arrays: Mapping[str, np.ndarray], shape: StoreLayout | tuple[in
         height, width = (int(s) for s in shape)
     _compression_kwargs(compression)
     checked = check_tuple_arrays(arrays, height, width, "encode_tuple")
-    return EncodedTuple(height, width, compression, {name: encode_chunk(checked[name], compression) for name in ARRAY_NAMES})
+    raw = uncompressed_datasets(compression)
+    return EncodedTuple(
+        height, width, compression, {name: _raw_chunk(checked[name]) if name in raw else encode_chunk(checked[name], compression) for name in ARRAY_NAMES}
+    )

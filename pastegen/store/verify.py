@@ -10,7 +10,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .reader import _open_checked
-from .schema import ARRAY_NAMES, RESERVED_ATTRS, _file_param_fields, _first_line, _read_attrs, _read_rows_tolerant
+from .schema import ARRAY_NAMES, COMPRESSIONS, OPTIONAL_ATTRS, RESERVED_ATTRS, _file_param_fields, _parse_uncompressed, _first_line, _read_attrs, _read_rows_tolerant
 
 _MAX_PROBLEMS = 200
 
@@ -72,7 +72,9 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
     """Read every chunk of a tuple file and check every tuple.
 
     Checks: the store's attributes are present; datasets have the expected shapes and dtypes;
-    every chunk passes its ``fletcher32`` checksum; every tuple is flagged written; ``M`` is
+    every chunk passes its ``fletcher32`` checksum and no chunk skipped it; the chunks of the
+    datasets named by the ``uncompressed`` attribute (:data:`~pastegen.store.UNCOMPRESSED`) are
+    stored unfiltered; every tuple is flagged written; ``M`` is
     binary and not empty; ``I_T == I·(1−M)`` exactly; ``I_S`` is zero outside ``M``; source
     indices are within the stored source list.
 
@@ -106,7 +108,7 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
     try:
         attrs = _read_attrs(f)
         for name in RESERVED_ATTRS:
-            if name not in attrs:
+            if name not in attrs and name not in OPTIONAL_ATTRS:
                 problem(f"attribute {name!r} is missing")
         n = int(f["I"].shape[0]) if f["I"].ndim else 0
         h, w = (int(f["I"].shape[1]), int(f["I"].shape[2])) if f["I"].ndim == 4 else (0, 0)
@@ -147,8 +149,25 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
                 if len(sources) and len(out_of_range):
                     problem(f"{len(out_of_range)} tuple(s) have a source_index outside the {len(sources)} sources (first: {int(out_of_range[0])})")
             dss = {name: f[name] for name in ARRAY_NAMES}
+            rule = _parse_uncompressed(attrs.get("uncompressed"))
+            bad_rule = [r for r in rule if r not in ARRAY_NAMES] or (rule and attrs.get("compression") not in COMPRESSIONS[1:])
+            if bad_rule:
+                problem(f"attribute uncompressed={attrs.get('uncompressed')!r} does not fit compression {attrs.get('compression')!r}")
+            # filter masks: the checksum filter never skipped; datasets of the rule always unfiltered
+            masked = {name: ds for name, ds in dss.items() if not ds.is_virtual}
             for i in range(n):
                 arrays = {}
+                for name, ds in masked.items():
+                    try:
+                        info = ds.id.get_chunk_info_by_coord((i,) + (0,) * (ds.ndim - 1))
+                    except Exception:  # noqa: BLE001 - the read below reports it
+                        continue
+                    if info.byte_offset is None:
+                        continue
+                    if info.filter_mask not in (0, 1):
+                        problem(f"tuple {i}: {name} chunk has filter mask {info.filter_mask} (its checksum was skipped)")
+                    elif name in rule and info.filter_mask != 1:
+                        problem(f"tuple {i}: {name} chunk is compressed, but the file stores {name} unfiltered (attribute uncompressed)")
                 for name, ds in dss.items():
                     try:
                         arrays[name] = ds[i]

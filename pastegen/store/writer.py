@@ -22,6 +22,7 @@ from .schema import (
     FORMAT_VERSION,
     RESERVED_ATTRS,
     VOLATILE_ATTRS,
+    uncompressed_datasets,
     StoreLayout,
     _canon,
     _compression_kwargs,
@@ -41,7 +42,7 @@ from .schema import (
     check_output,
     partial_path,
 )
-from .encode import EncodedTuple, check_tuple_arrays
+from .encode import EncodedTuple, _raw_chunk, check_tuple_arrays
 from .verify import _check_tuple
 
 _SALVAGE_SUFFIX = ".partial.new"
@@ -144,6 +145,8 @@ class TupleWriter:
         self.partial = partial_path(self.path)
         self.layout = layout
         self.compression = compression
+        #: Image datasets whose chunks this writer stores unfiltered (:data:`~pastegen.store.UNCOMPRESSED`).
+        self.uncompressed = uncompressed_datasets(compression)
         self.flush_every = int(flush_every)
         self._attrs, self._json_names = self._encode_attrs(attrs or {})
         self._run_names = sorted(self._attrs)
@@ -196,6 +199,7 @@ class TupleWriter:
             a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             a["compression"] = self.compression
             a["pastegen_version"] = _pastegen_version()
+            a["uncompressed"] = ",".join(self.uncompressed)
             for name, value in self._attrs.items():
                 a[name] = value
             a["json_attrs"] = json.dumps(sorted(self._json_names))
@@ -336,6 +340,8 @@ class TupleWriter:
                 continue
             for name, (mask, data) in raw.items():
                 offset = (i,) + (0,) * (self._ds[name].ndim - 1)
+                if name in self.uncompressed and mask != 1:  # a partial file of an earlier rule
+                    mask, data = _raw_chunk(arrays[name])
                 self._ds[name].id.write_direct_chunk(offset, data, mask)
             for name, buf in self._params.items():
                 buf.set(i, params[name][i])
@@ -421,7 +427,11 @@ class TupleWriter:
             raise StoreError(f"tuple {i}: source_index must be an integer, got {source_index!r}") from None
         if checked is not None:
             for name in ARRAY_NAMES:
-                self._ds[name][i] = checked[name]
+                if name in self.uncompressed:
+                    mask, data = _raw_chunk(checked[name])
+                    self._ds[name].id.write_direct_chunk(self._chunk_offset[name](i), data, mask)
+                else:
+                    self._ds[name][i] = checked[name]
         else:
             for name in ARRAY_NAMES:
                 mask, data = chunks[name]
@@ -452,6 +462,8 @@ class TupleWriter:
             # bit 0: the optional compression filter was skipped (the chunk is raw); fletcher32 always ran
             if mask not in (0, 1) or (mask == 1 and self.compression == "none"):
                 raise StoreError(f"tuple {i}: encoded chunk {name} has filter mask {mask}; expected 0 or 1 (compression skipped)")
+            if mask != 1 and name in self.uncompressed:
+                raise StoreError(f"tuple {i}: encoded chunk {name} is compressed, but {self.compression} files store {name} unfiltered (filter mask 1)")
             if (mask == 1 or self.compression == "none") and size != raw + 4:
                 raise StoreError(f"tuple {i}: encoded chunk {name} holds {size} bytes, expected {raw + 4} (raw data and checksum)")
             if size <= 4:
