@@ -1,0 +1,654 @@
+"""Pasting user images with a trained generator: any size and aspect, CPU or GPU.
+
+The Python API behind ``pastenet paste``::
+
+    from pastenet.paste import load_generator, paste, read_image, write_image
+
+    model = load_generator("runs/00000-tiny-stream-faces")        # run, checkpoint or weights file
+    out = paste(model, read_image("target.png"), read_image("source.png"), read_image("mask.png"),
+                offset=(40, -12), seed=0)
+    write_image("out.png", out)
+
+Contract
+--------
+Placement
+    ``mask`` marks the pasted region in *source* coordinates (same height and width as the
+    source); ``offset=(dy, dx)`` puts source pixel ``(y, x)`` at target pixel ``(y + dy, x + dx)``.
+    ``(0, 0)`` with images of the same size is the aligned case. Parts of the placed region that
+    fall outside the target are cut with a :class:`PasteWarning`; if nothing is left, a
+    :class:`MaskError`.
+Mask rule
+    Any non-zero value counts as inside: soft masks (anti-aliased PNG edges, feathering) are
+    binarised at ``> 0``. A mask with several channels (a colour PNG) counts a pixel as inside where
+    any of its colour channels is non-zero; an alpha channel (the last of 2 or 4 channels) is
+    ignored.
+The result
+    ``X = target·(1−M_t) + placed_source·M_t`` and the placed mask ``M_t`` go through G and the
+    output is ``Y = X + G(X)·M_t`` clamped to the image range. Pixels outside ``M_t`` are the
+    target's original pixels, bit for bit; the output has the target's shape and dtype.
+Images
+    ``(H, W)`` or ``(H, W, 1)`` grey, ``(H, W, 2)`` grey + alpha, ``(H, W, 3)`` RGB, ``(H, W, 4)``
+    RGBA; ``uint8`` and ``uint16`` (scaled to [-1, 1] by the dtype's maximum) or floating point in
+    [0, 1]. Alpha is kept unchanged (the colour channels are pasted; a source's alpha is dropped).
+    A grey source pasted into a colour target is repeated over R, G and B; a colour source pasted
+    into a grey target is converted to its luma (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B), the
+    network runs on the grey image repeated over RGB and the result's luma is written back.
+Padding
+    G needs sides that are multiples of ``config.size_multiple``: the composite and the mask are
+    padded at the bottom and right by reflection (``numpy.pad(mode="reflect")``: the border pixel
+    is not repeated) and the result is cropped back. Padding only at the bottom and right keeps
+    pixel ``(0, 0)`` at the origin of G's stride-2 sampling grid.
+Region of interest
+    By default only a window around ``M_t``'s bounding box is processed, with a margin of at least
+    G's receptive radius (:func:`pastenet.models.receptive_radius`), its corners rounded outwards
+    to multiples of ``size_multiple`` (so the window's stride-2 sampling grid is the full image's)
+    and clipped to the padded image. Inside ``M_t`` the result then equals full-image processing
+    (``roi=False``) up to float rounding: a small paste into a 1024x2048 photo costs about what a
+    512x512 paste costs. A smaller ``margin`` is faster but no longer exact.
+Noise
+    G's noise images are drawn for the full padded image, on the CPU, from
+    ``torch.Generator().manual_seed(seed)`` in the order of :meth:`Generator.noise_shapes`, and
+    cropped to the window at each level: the result depends only on the seed and the inputs, not
+    on the window, the device, or earlier calls.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import META_FILE, WEIGHTS_FILE, load_generator_weights, resolve_checkpoint
+from .config import ModelConfig, model_from_record
+from .errors import CheckpointError, ConfigError, PastenetError
+from .models import Generator, receptive_radius
+
+__all__ = [
+    "PasteError",
+    "MaskError",
+    "PasteWarning",
+    "PasteModel",
+    "PasteResult",
+    "load_generator",
+    "resolve_device",
+    "paste",
+    "paste_with_details",
+    "roi_window",
+    "binarise_mask",
+    "read_image",
+    "write_image",
+]
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class PasteError(PastenetError, ValueError):
+    """Images, masks or options that cannot be pasted (wrong shape, dtype, size, unreadable file)."""
+
+
+class MaskError(PasteError):
+    """A mask of the wrong size, an empty mask, or one placed entirely outside the target."""
+
+
+class PasteWarning(UserWarning):
+    """Something was adjusted to make the paste possible (e.g. a region cut at the target's border)."""
+
+
+# --- the model --------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a device.
+
+    Raises
+    ------
+    ConfigError
+        An unknown device string, or CUDA asked for where there is none.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    elif device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!s} asked for but CUDA is not available; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!s} does not exist ({torch.cuda.device_count()} CUDA devices)")
+    return dev
+
+
+@dataclass(frozen=True)
+class PasteModel:
+    """A trained generator ready for :func:`paste`.
+
+    Attributes
+    ----------
+    generator : Generator
+        G, in eval mode with gradients off, on ``device``.
+    config : ModelConfig
+        Its architecture (from the checkpoint's model record).
+    device : torch.device
+        Where G runs; inputs are moved there.
+    checkpoint : Path
+        The checkpoint directory (or bare weights file) it was loaded from.
+    """
+
+    generator: Generator
+    config: ModelConfig
+    device: torch.device
+    checkpoint: Path
+
+    @property
+    def receptive_radius(self) -> int:
+        """Half-width in pixels of G's receptive field: the default ROI margin."""
+        return receptive_radius(self.config)
+
+    @property
+    def size_multiple(self) -> int:
+        """G's input sides are padded to multiples of this."""
+        return self.config.size_multiple
+
+    @classmethod
+    def from_generator(cls, generator: Generator, *, device: str | torch.device | None = None) -> "PasteModel":
+        """Wrap an in-memory generator (e.g. during training or in tests); it is put in eval mode."""
+        dev = resolve_device(device) if device is not None else next(generator.parameters()).device
+        generator = generator.to(dev).eval().requires_grad_(False)
+        return cls(generator=generator, config=generator.config, device=dev, checkpoint=Path("<memory>"))
+
+
+def load_generator(path: str | os.PathLike, *, device: str | torch.device = "auto") -> PasteModel:
+    """Load the generator of a checkpoint for inference.
+
+    Parameters
+    ----------
+    path : path
+        A run folder (its latest checkpoint), a checkpoint folder (``checkpoints/step-N``) or a
+        ``weights.safetensors`` file (checked against its sha256 when it sits in a checkpoint).
+    device : str or torch.device
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    PasteModel
+
+    Raises
+    ------
+    CheckpointError
+        Nothing there, a damaged or foreign file, or weights that do not fit the stored model record.
+    ConfigError
+        An unknown or unavailable device.
+    """
+    dev = resolve_device(device)
+    p = Path(path)
+    if p.is_file():  # a weights file: name its checkpoint folder when it sits in one
+        where = p.parent if p.name == WEIGHTS_FILE and (p.parent / META_FILE).is_file() else p
+    else:
+        where = resolve_checkpoint(p)
+    state, record = load_generator_weights(p if p.is_file() else where, map_location="cpu")
+    try:
+        config = model_from_record(record)
+    except ConfigError as e:
+        raise CheckpointError(f"{where}: the stored model record is not usable ({e})") from None
+    except TypeError as e:
+        raise CheckpointError(f"{where}: the stored model record is not usable ({e})") from None
+    G = Generator(config)
+    try:
+        G.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(f"{where}: the generator weights do not fit its model record ({' '.join(first[:2])})") from None
+    G = G.to(dev).eval().requires_grad_(False)
+    return PasteModel(generator=G, config=config, device=dev, checkpoint=where)
+
+
+# --- inputs -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Image:
+    """A validated image: the original array, its colour channels' layout, its value scale."""
+
+    array: np.ndarray  # (H, W, C) view, C in 1..4
+    colour: int  # 1 (grey) or 3 (RGB)
+    alpha: bool
+    scale: float  # dtype maximum (1.0 for floats)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.array.shape[0], self.array.shape[1]
+
+
+def _check_image(image: Any, what: str) -> _Image:
+    if not isinstance(image, np.ndarray):
+        raise PasteError(f"the {what} must be a numpy array, got {type(image).__name__}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise PasteError(
+            f"the {what} has shape {image.shape}; expected (H, W) or (H, W, C) with C = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)"
+        )
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise PasteError(f"the {what} is empty (shape {image.shape})")
+    if image.dtype == np.uint8 or image.dtype == np.uint16:
+        scale = float(np.iinfo(image.dtype).max)
+    elif image.dtype.kind == "f":
+        colour = image[..., : (1 if image.shape[2] <= 2 else 3)]
+        if not np.isfinite(colour).all() or colour.min() < 0 or colour.max() > 1:
+            raise PasteError(f"the {what} is floating point with values outside [0, 1] (or NaN); scale it to [0, 1] or use uint8/uint16")
+        scale = 1.0
+    else:
+        raise PasteError(f"the {what} has dtype {image.dtype}; use uint8, uint16 or floating point in [0, 1]")
+    c = image.shape[2]
+    return _Image(array=image, colour=1 if c <= 2 else 3, alpha=c in (2, 4), scale=scale)
+
+
+def binarise_mask(mask: Any, *, what: str = "mask") -> np.ndarray:
+    """The boolean mask: any non-zero value counts as inside.
+
+    Parameters
+    ----------
+    mask : ndarray
+        ``(H, W)`` of any numeric or bool dtype, or ``(H, W, C)``: ``C = 1`` or ``3`` (any non-zero
+        channel counts), ``2`` or ``4`` (the last channel is alpha and ignored).
+
+    Raises
+    ------
+    MaskError
+        Another shape, a non-numeric dtype, or NaN values.
+    """
+    if not isinstance(mask, np.ndarray):
+        raise MaskError(f"the {what} must be a numpy array, got {type(mask).__name__}")
+    if mask.dtype.kind not in "biuf":
+        raise MaskError(f"the {what} has dtype {mask.dtype}; use bool, integers or floats")
+    if mask.ndim == 3 and mask.shape[2] in (1, 2, 3, 4):
+        mask = mask[:, :, : {1: 1, 2: 1, 3: 3, 4: 3}[mask.shape[2]]]
+        if mask.dtype.kind == "f" and np.isnan(mask).any():
+            raise MaskError(f"the {what} holds NaN values")
+        return (mask != 0).any(axis=2)
+    if mask.ndim != 2:
+        raise MaskError(f"the {what} has shape {mask.shape}; expected (H, W) or (H, W, C) with C in 1..4")
+    if mask.dtype.kind == "f" and np.isnan(mask).any():
+        raise MaskError(f"the {what} holds NaN values")
+    return mask != 0
+
+
+def _parse_offset(offset: Any) -> tuple[int, int]:
+    try:
+        dy, dx = offset
+        if isinstance(dy, bool) or isinstance(dx, bool) or int(dy) != dy or int(dx) != dx:
+            raise TypeError
+        return int(dy), int(dx)
+    except (TypeError, ValueError):
+        raise PasteError(f"offset must be two integers (dy, dx), got {offset!r}") from None
+
+
+def _to_unit(pixels: np.ndarray, image: _Image, *, grey: bool) -> np.ndarray:
+    """Gathered colour pixels (h, w, c) -> float32 (h, w, 3) in [-1, 1]; ``grey``: luma repeated."""
+    x = pixels.astype(np.float32) * np.float32(2.0 / image.scale) - np.float32(1.0)
+    if x.shape[2] == 3 and grey:
+        x = (x @ _LUMA)[:, :, None]
+    if x.shape[2] == 1:
+        x = np.repeat(x, 3, axis=2)
+    return x
+
+
+def _reflect_index(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices into an axis of length ``n`` for positions past its end, as ``np.pad(mode="reflect")``."""
+    if n == 1:
+        return np.zeros_like(index)
+    period = 2 * (n - 1)
+    i = np.mod(index, period)
+    return np.where(i >= n, period - i, i)
+
+
+def roi_window(
+    box: tuple[int, int, int, int], shape: tuple[int, int], *, multiple: int, margin: int
+) -> tuple[int, int, int, int]:
+    """The window ``(y0, y1, x0, x1)`` processed for a region with bounding box ``box``.
+
+    ``box = (y0, y1, x0, x1)`` (half-open) grown by ``margin`` on every side, its corners rounded
+    outwards to multiples of ``multiple`` and clipped to ``shape`` (whose sides are multiples of
+    ``multiple``: the padded image).
+    """
+    y0, y1, x0, x1 = box
+    H, W = shape
+    m = int(multiple)
+    return (
+        max(0, (y0 - margin) // m * m),
+        min(H, -(-(y1 + margin) // m) * m),
+        max(0, (x0 - margin) // m * m),
+        min(W, -(-(x1 + margin) // m) * m),
+    )
+
+
+@dataclass(frozen=True)
+class PasteResult:
+    """What :func:`paste_with_details` did.
+
+    Attributes
+    ----------
+    image : ndarray
+        The result, of the target's shape and dtype.
+    mask : ndarray
+        ``M_t``: the placed region in target coordinates, bool ``(H, W)``.
+    box : tuple of int
+        ``M_t``'s bounding box ``(y0, y1, x0, x1)``, half-open.
+    padded_shape : tuple of int
+        The target's size padded to multiples of ``size_multiple``.
+    window : tuple of int
+        The processed window ``(y0, y1, x0, x1)`` in padded coordinates (all of it with ``roi=False``).
+    cut : bool
+        Whether part of the placed region fell outside the target and was cut.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+    padded_shape: tuple[int, int]
+    window: tuple[int, int, int, int]
+    cut: bool
+
+    @property
+    def window_shape(self) -> tuple[int, int]:
+        y0, y1, x0, x1 = self.window
+        return y1 - y0, x1 - x0
+
+
+def _place_mask(mask: np.ndarray, target_shape: tuple[int, int], offset: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """``M_t`` (bool, target size) and whether part of the mask was cut."""
+    H, W = target_shape
+    h, w = mask.shape
+    dy, dx = offset
+    placed = np.zeros((H, W), dtype=bool)
+    ty0, ty1 = max(0, dy), min(H, h + dy)
+    tx0, tx1 = max(0, dx), min(W, w + dx)
+    if ty0 < ty1 and tx0 < tx1:
+        placed[ty0:ty1, tx0:tx1] = mask[ty0 - dy : ty1 - dy, tx0 - dx : tx1 - dx]
+    kept = int(np.count_nonzero(placed))
+    return placed, kept < int(np.count_nonzero(mask))
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _from_unit(y: np.ndarray, dtype: np.dtype, scale: float) -> np.ndarray:
+    """float32 in [-1, 1] -> the image dtype (rounded for integers, [0, 1] for floats)."""
+    v = (y + np.float32(1.0)) * np.float32(0.5)
+    if dtype.kind == "f":
+        return np.clip(v, 0, 1).astype(dtype)
+    return np.clip(np.rint(v * np.float32(scale)), 0, scale).astype(dtype)
+
+
+# --- pasting ----------------------------------------------------------------------------------------
+
+
+def paste_with_details(
+    model: PasteModel,
+    target: np.ndarray,
+    source: np.ndarray | None,
+    mask: np.ndarray,
+    *,
+    offset: Sequence[int] = (0, 0),
+    seed: int = 0,
+    roi: bool = True,
+    margin: int | None = None,
+) -> PasteResult:
+    """:func:`paste`, also returning the placed mask, the processed window and whether it cut.
+
+    See :func:`paste` for the parameters.
+    """
+    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, _stacklevel=3)
+
+
+def _paste(
+    model: PasteModel,
+    target: np.ndarray,
+    source: np.ndarray | None,
+    mask: np.ndarray,
+    *,
+    offset: Sequence[int],
+    seed: int,
+    roi: bool,
+    margin: int | None,
+    _stacklevel: int,
+) -> PasteResult:
+    if not isinstance(model, PasteModel):
+        raise PasteError(f"model must be a PasteModel (from load_generator), got {type(model).__name__}")
+    tgt = _check_image(target, "target")
+    src = tgt if source is None else _check_image(source, "source")
+    m = binarise_mask(mask)
+    if m.shape != src.shape:
+        raise MaskError(f"the mask is {m.shape[0]}x{m.shape[1]} but the source is {src.shape[0]}x{src.shape[1]}; they must have the same size")
+    if not m.any():
+        raise MaskError("the mask is empty: no pixel is non-zero")
+    dy, dx = _parse_offset(offset)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise PasteError(f"seed must be an integer >= 0, got {seed!r}")
+    radius = model.receptive_radius
+    if margin is None:
+        margin = radius
+    elif isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0:
+        raise PasteError(f"margin must be an integer >= 0, got {margin!r}")
+
+    H, W = tgt.shape
+    placed, cut = _place_mask(m, (H, W), (dy, dx))
+    if not placed.any():
+        raise MaskError(
+            f"the masked region lands entirely outside the {H}x{W} target at offset ({dy}, {dx}); "
+            f"the mask covers source rows {_bbox(m)[0]}..{_bbox(m)[1] - 1}, columns {_bbox(m)[2]}..{_bbox(m)[3] - 1}"
+        )
+    if cut:
+        lost = int(np.count_nonzero(m)) - int(np.count_nonzero(placed))
+        warnings.warn(
+            f"{lost} of {int(np.count_nonzero(m))} masked pixels fall outside the {H}x{W} target at offset ({dy}, {dx}) and were cut",
+            PasteWarning,
+            stacklevel=_stacklevel,
+        )
+    box = _bbox(placed)
+
+    mult = model.size_multiple
+    Hp, Wp = -(-H // mult) * mult, -(-W // mult) * mult
+    window = roi_window(box, (Hp, Wp), multiple=mult, margin=int(margin)) if roi else (0, Hp, 0, Wp)
+    wy0, wy1, wx0, wx1 = window
+
+    # The window of the padded composite, gathered through reflected indices (no full-size copy).
+    iy = _reflect_index(np.arange(wy0, wy1), H)
+    ix = _reflect_index(np.arange(wx0, wx1), W)
+    grey = tgt.colour == 1
+    t_pix = tgt.array[np.ix_(iy, ix)][:, :, : tgt.colour]
+    m_win = placed[np.ix_(iy, ix)]
+    sy = np.clip(iy - dy, 0, src.shape[0] - 1)
+    sx = np.clip(ix - dx, 0, src.shape[1] - 1)
+    s_pix = src.array[np.ix_(sy, sx)][:, :, : src.colour]
+    composite = np.where(m_win[:, :, None], _to_unit(s_pix, src, grey=grey), _to_unit(t_pix, tgt, grey=grey))
+
+    # Noise for the whole padded image (CPU generator: the same on every device), cropped per level.
+    G = model.generator
+    gen = torch.Generator().manual_seed(int(seed))
+    noise = []
+    for shape in G.noise_shapes(1, Hp, Wp):
+        full = torch.randn(shape, generator=gen)
+        f = Hp // shape[2]
+        noise.append(full[:, :, wy0 // f : wy1 // f, wx0 // f : wx1 // f].to(model.device))
+
+    x = np.concatenate([composite, m_win[:, :, None].astype(np.float32)], axis=2)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(model.device)
+    with torch.inference_mode():
+        residual = G(xt, noise=noise)
+        mt = xt[:, 3:4]
+        y = (xt[:, :3] + residual * mt).clamp_(-1.0, 1.0)
+    y = y[0].permute(1, 2, 0).float().cpu().numpy()
+
+    # Back to the target: only pixels of M_t change (inside the unpadded part of the window).
+    oy1, ox1 = min(wy1, H), min(wx1, W)
+    inside = placed[wy0:oy1, wx0:ox1]
+    values = y[: oy1 - wy0, : ox1 - wx0][inside]  # (n, 3)
+    if grey:
+        values = (values @ _LUMA)[:, None]
+    out = tgt.array.copy()
+    region = out[wy0:oy1, wx0:ox1]
+    region[inside, : tgt.colour] = _from_unit(values, out.dtype, tgt.scale)
+    out = out.reshape(target.shape)
+    return PasteResult(image=out, mask=placed, box=box, padded_shape=(Hp, Wp), window=window, cut=cut)
+
+
+def paste(
+    model: PasteModel,
+    target: np.ndarray,
+    source: np.ndarray | None,
+    mask: np.ndarray,
+    *,
+    offset: Sequence[int] = (0, 0),
+    seed: int = 0,
+    roi: bool = True,
+    margin: int | None = None,
+) -> np.ndarray:
+    """Paste the masked region of ``source`` into ``target`` and let G harmonise it.
+
+    Parameters
+    ----------
+    model : PasteModel
+        From :func:`load_generator`; G runs on ``model.device``.
+    target : ndarray
+        The photo pasted into: ``(H, W)``, ``(H, W, C)`` with C in 1..4; uint8, uint16 or float in
+        [0, 1]. Never modified.
+    source : ndarray or None
+        The photo the region comes from (any size, same rules as ``target``); ``None``: the target
+        itself (moving a region within one photo with ``offset``).
+    mask : ndarray
+        The region, in source coordinates: the source's height and width; any non-zero value is
+        inside (see the module docstring for several channels).
+    offset : (int, int)
+        ``(dy, dx)``: source pixel ``(y, x)`` lands on target pixel ``(y + dy, x + dx)``.
+    seed : int
+        Seed of G's noise images; the result is a deterministic function of it.
+    roi : bool
+        Process only a window around the placed region (see the module docstring); ``False``: the
+        whole image.
+    margin : int, optional
+        The window's margin in pixels; ``None``: G's receptive radius (the result then equals
+        full-image processing up to float rounding).
+
+    Returns
+    -------
+    ndarray
+        The result: the target's shape and dtype; pixels outside the placed region, and any alpha
+        channel, are the target's own.
+
+    Raises
+    ------
+    PasteError
+        An image of another shape or dtype, float values outside [0, 1], a bad offset, seed or margin.
+    MaskError
+        A mask whose size differs from the source's, an empty mask, or one placed entirely
+        outside the target.
+
+    Warns
+    -----
+    PasteWarning
+        Part of the placed region falls outside the target and is cut.
+    """
+    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, _stacklevel=3).image
+
+
+# --- files ------------------------------------------------------------------------------------------
+
+
+def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
+    """Read an image file as stored: RGB(A) or grey, 8 or 16 bits (OpenCV, ``IMREAD_UNCHANGED``).
+
+    Colour images come back as RGB / RGBA (OpenCV's BGR order is converted), grey ones as
+    ``(H, W)``. EXIF orientation is not applied: pixels are used as stored, so a mask drawn on
+    the stored pixels fits.
+
+    Raises
+    ------
+    PasteError
+        The file is missing, unreadable, or not an image OpenCV can decode.
+    """
+    import cv2
+
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise PasteError(f"{what} file {p} does not exist") from None
+    except IsADirectoryError:
+        raise PasteError(f"{what} {p} is a directory, not an image file") from None
+    except OSError as e:
+        raise PasteError(f"cannot read {what} file {p}: {e.strerror or e}") from None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if image is None:
+        raise PasteError(f"{what} file {p} is not an image (or is damaged)")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    return image
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write ``image`` (RGB(A) or grey, uint8 or uint16) atomically: a temporary file, then a rename.
+
+    The format follows the extension (``.png`` keeps 16 bits and alpha). A crash never leaves a
+    half-written file at ``path``.
+
+    Raises
+    ------
+    PasteError
+        An extension OpenCV cannot write, an image it cannot encode in that format, or an I/O error.
+    """
+    import cv2
+
+    p = Path(path)
+    ext = p.suffix.lower()
+    if not ext:
+        raise PasteError(f"output {p} has no extension; use e.g. .png")
+    if image.dtype.kind == "f":
+        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    elif image.ndim == 3 and image.shape[2] == 2:  # grey + alpha: written as BGRA
+        image = np.dstack([image[:, :, 0], image[:, :, 0], image[:, :, 0], image[:, :, 1]])
+    try:
+        ok, encoded = cv2.imencode(ext, image)
+    except cv2.error as e:
+        msg = str(e).strip().splitlines()
+        raise PasteError(f"cannot encode the result as {ext} ({msg[-1] if msg else 'OpenCV error'}); try .png") from None
+    if not ok:
+        raise PasteError(f"cannot encode the result as {ext}; try .png")
+    directory = p.parent if str(p.parent) else Path(".")
+    if not directory.is_dir():
+        raise PasteError(f"output folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(encoded.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise PasteError(f"cannot write {p}: {e.strerror or e}") from None
+    return p

@@ -1,0 +1,451 @@
+"""`pastenet.paste` and `pastenet paste`: user images of any size, ROI == full image, exact context."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pastenet.checkpoint import save_checkpoint
+from pastenet.cli import main
+from pastenet.config import ModelConfig
+from pastenet.errors import CheckpointError, ConfigError, PastenetError
+from pastenet.models import Generator, NoiseAdd
+from pastenet.paste import (
+    MaskError,
+    PasteError,
+    PasteModel,
+    PasteWarning,
+    binarise_mask,
+    load_generator,
+    paste,
+    paste_with_details,
+    read_image,
+    roi_window,
+    write_image,
+)
+
+# Three levels (size multiple 8, three noise layers) and a receptive radius of 52 px: small enough
+# that a window around a small mask is smaller than a 128x256 image.
+CONFIG = ModelConfig(resolution=32, channels=(4, 8, 8, 8), dilations=(1,), d_channels=(4, 8), d_local_channels=(4,), d_features=8)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _generator(*, identity: bool = False) -> Generator:
+    torch.manual_seed(0)
+    G = Generator(CONFIG)
+    with torch.no_grad():
+        for m in G.modules():
+            if isinstance(m, NoiseAdd):  # a fresh G ignores its noise: make the noise matter
+                m.weight.normal_(0.0, 0.5)
+        G.to_rgb.weight.mul_(10.0)  # a residual large enough to change uint8 pixels
+        if identity:  # residual 0: the output is the composite X itself
+            G.to_rgb.weight.zero_()
+            G.to_rgb.bias.zero_()
+    return G
+
+
+@pytest.fixture(scope="module")
+def model() -> PasteModel:
+    return PasteModel.from_generator(_generator(), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def identity() -> PasteModel:
+    return PasteModel.from_generator(_generator(identity=True), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("paste") / "00000-test"
+    save_checkpoint(run, 7, modules={"G": _generator()}, state={}, model_record=CONFIG.to_record())
+    return run
+
+
+def _images(h: int, w: int, *, channels: int = 3, dtype=np.uint8, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    top = np.iinfo(dtype).max if dtype in (np.uint8, np.uint16) else 1.0
+    shape = (h, w) if channels == 0 else (h, w, channels)
+    if dtype in (np.uint8, np.uint16):
+        target = rng.integers(0, top, shape, endpoint=True, dtype=dtype)
+        source = rng.integers(0, top, shape, endpoint=True, dtype=dtype)
+    else:
+        target, source = rng.random(shape).astype(dtype), rng.random(shape).astype(dtype)
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 2 - 4 : h // 2 + 5, w // 3 : w // 3 + 11] = 255
+    return target, source, mask
+
+
+def _outside_unchanged(out, target, mask_t):
+    assert out.dtype == target.dtype and out.shape == target.shape
+    assert np.array_equal(out[~mask_t], target[~mask_t])
+
+
+# --- the contract: pixels outside the mask, dtypes, channels ----------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_outside_mask_unchanged_exactly(model, dtype):
+    target, source, mask = _images(40, 56, dtype=dtype)
+    r = paste_with_details(model, target, source, mask, seed=1)
+    assert np.array_equal(r.mask, mask > 0)
+    _outside_unchanged(r.image, target, r.mask)
+    inside = r.image[r.mask]
+    assert not np.array_equal(inside, source[r.mask])  # G changed something
+    if dtype == np.float32:
+        assert inside.min() >= 0 and inside.max() <= 1
+    if dtype == np.uint16:
+        assert inside.max() > 255  # 16-bit output, not 8-bit values in a 16-bit array
+
+
+def test_rgba_alpha_untouched(model):
+    target, source, mask = _images(33, 47, channels=4)
+    out = paste(model, target, source, mask)
+    assert np.array_equal(out[..., 3], target[..., 3])
+    _outside_unchanged(out, target, mask > 0)
+    assert not np.array_equal(out[..., :3], target[..., :3])
+
+
+@pytest.mark.parametrize("channels", [0, 1, 2])
+def test_grey_targets_keep_their_shape(model, channels):
+    target, _, mask = _images(30, 42, channels=channels)
+    _, source, _ = _images(30, 42, channels=3, seed=1)  # an RGB source: pasted as its luma
+    out = paste(model, target, source, mask)
+    _outside_unchanged(out, target, mask > 0)
+    if channels == 2:
+        assert np.array_equal(out[..., 1], target[..., 1])
+
+
+def test_grey_source_into_rgb_target_is_repeated(identity):
+    target, _, mask = _images(24, 24)
+    source = np.full((24, 24), 77, np.uint8)
+    out = paste(identity, target, source, mask)
+    assert (out[mask > 0] == 77).all()
+
+
+def test_identity_generator_gives_the_composite_exactly(identity):
+    """With G's residual at zero the result is the naive composite: the value scaling is exact."""
+    for dtype in (np.uint8, np.uint16):
+        target, source, mask = _images(21, 35, dtype=dtype)
+        out = paste(identity, target, source, mask)
+        expected = np.where((mask > 0)[..., None], source, target)
+        assert np.array_equal(out, expected)
+
+
+# --- placement, offsets and cutting -------------------------------------------------------------------
+
+
+def test_offset_places_source_pixels(identity):
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    source = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:10, 8:15] = 1
+    r = paste_with_details(identity, target, source, mask, offset=(40, 50))
+    expected = target.copy()
+    expected[45:50, 58:65] = source[5:10, 8:15]
+    assert np.array_equal(r.image, expected)
+    assert r.box == (45, 50, 58, 65) and not r.cut
+
+
+def test_source_defaults_to_target_moving_a_region(identity):
+    target, _, _ = _images(40, 40)
+    mask = np.zeros((40, 40), bool)
+    mask[2:6, 3:9] = True
+    out = paste(identity, target, None, mask, offset=(20, -1))
+    assert np.array_equal(out[22:26, 2:8], target[2:6, 3:9])
+    assert np.array_equal(out[2:6, 3:9], target[2:6, 3:9])  # the original spot is untouched
+
+
+def test_region_partly_outside_is_cut_with_a_warning(identity):
+    target, source, _ = _images(32, 32)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[10:20, 10:20] = 1
+    with pytest.warns(PasteWarning, match="50 of 100 masked pixels fall outside"):
+        r = paste_with_details(identity, target, source, mask, offset=(-15, 0))
+    assert r.cut and r.box == (0, 5, 10, 20)
+    assert np.array_equal(r.image[0:5, 10:20], source[15:20, 10:20])
+    _outside_unchanged(r.image, target, r.mask)
+    with pytest.warns(PasteWarning) as record:
+        paste(identity, target, source, mask, offset=(0, 15))
+    assert record[0].filename == __file__  # the warning points at the caller
+
+
+def test_region_entirely_outside_is_an_error(identity):
+    target, source, mask = _images(32, 32)
+    with pytest.raises(MaskError, match="entirely outside"):
+        paste(identity, target, source, mask, offset=(0, 100))
+
+
+# --- any size: padding, ROI == full image -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(37, 61), (5, 3), (1, 9)])
+def test_odd_sizes_are_padded_and_cropped_back(model, size):
+    h, w = size
+    target, source, _ = _images(h, w)
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 2, w // 2] = 1
+    r = paste_with_details(model, target, source, mask)
+    assert r.image.shape == target.shape
+    assert r.padded_shape == (-(-h // 8) * 8, -(-w // 8) * 8)
+    _outside_unchanged(r.image, target, r.mask)
+
+
+@pytest.mark.parametrize("size,rows,cols", [((128, 256), (100, 110), (20, 35)), ((101, 203), (90, 99), (180, 200))])
+def test_roi_equals_full_image(model, size, rows, cols):
+    h, w = size
+    target, source, _ = _images(h, w, dtype=np.float32)
+    mask = np.zeros((h, w), np.uint8)
+    mask[rows[0] : rows[1], cols[0] : cols[1]] = 200
+    full = paste_with_details(model, target, source, mask, seed=5, roi=False)
+    roi = paste_with_details(model, target, source, mask, seed=5)
+    wh, ww = roi.window_shape
+    assert full.window == (0, full.padded_shape[0], 0, full.padded_shape[1])
+    assert wh < full.padded_shape[0] and ww < full.padded_shape[1], roi.window
+    assert np.abs(roi.image - full.image).max() <= 1e-5
+    # the test is sensitive: without the margin the window's border changes the result
+    cramped = paste(model, target, source, mask, seed=5, margin=0)
+    assert np.abs(cramped - full.image).max() > 1e-3
+    # uint8: identical except (rarely) a value that rounds the other way
+    t8, s8 = (target * 255).astype(np.uint8), (source * 255).astype(np.uint8)
+    a = paste(model, t8, s8, mask, seed=5).astype(int)
+    b = paste(model, t8, s8, mask, seed=5, roi=False).astype(int)
+    assert np.abs(a - b).max() <= 1 and np.count_nonzero(a != b) <= 2
+
+
+def test_roi_window_alignment():
+    assert roi_window((100, 110, 20, 35), (128, 256), multiple=8, margin=52) == (48, 128, 0, 88)
+    y0, y1, x0, x1 = roi_window((301, 333, 999, 1003), (1024, 2048), multiple=16, margin=30)
+    assert (y0, x0) == (256, 960) and y1 % 16 == 0 and x1 % 16 == 0
+    assert y0 <= 301 - 30 and y1 >= 333 + 30 and x0 <= 999 - 30 and x1 >= 1003 + 30
+
+
+def test_small_paste_into_a_large_image_processes_a_small_window(model):
+    h, w = 1024, 2048
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    source = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 16:48] = 255
+    started = time.perf_counter()
+    r = paste_with_details(model, target, source, mask, offset=(500, 1200))
+    elapsed = time.perf_counter() - started
+    radius = model.receptive_radius
+    wh, ww = r.window_shape
+    assert r.box == (516, 548, 1216, 1248)
+    assert wh <= 32 + 2 * radius + 16 and ww <= 32 + 2 * radius + 16
+    assert wh * ww < (h * w) / 100
+    _outside_unchanged(r.image, target, r.mask)
+    print(f"1024x2048 paste, window {wh}x{ww}: {elapsed * 1000:.0f} ms")
+
+
+# --- determinism, masks, errors -----------------------------------------------------------------------
+
+
+def test_deterministic_by_seed(model):
+    target, source, mask = _images(48, 40)
+    a = paste(model, target, source, mask, seed=11)
+    assert np.array_equal(a, paste(model, target, source, mask, seed=11))
+    torch.manual_seed(123)  # the global RNG plays no part
+    assert np.array_equal(a, paste(model, target, source, mask, seed=11))
+    assert not np.array_equal(a, paste(model, target, source, mask, seed=12))
+
+
+def test_mask_rule_any_nonzero(model):
+    soft = np.array([[0, 1, 128], [255, 0, 0]], np.uint8)
+    assert binarise_mask(soft).tolist() == [[False, True, True], [True, False, False]]
+    assert binarise_mask(np.array([[0.0, 1e-6]])).tolist() == [[False, True]]
+    colour = np.zeros((1, 3, 3), np.uint8)
+    colour[0, 1, 2] = 9
+    assert binarise_mask(colour).tolist() == [[False, True, False]]
+    rgba = np.zeros((1, 2, 4), np.uint8)
+    rgba[..., 3] = 255  # opaque alpha alone is not "inside"
+    rgba[0, 0, 0] = 1
+    assert binarise_mask(rgba).tolist() == [[True, False]]
+    target, source, mask = _images(24, 24)
+    assert np.array_equal(paste(model, target, source, mask), paste(model, target, source, (mask > 0).astype(np.float32) * 0.01))
+
+
+@pytest.mark.parametrize(
+    "change,error,match",
+    [
+        (lambda t, s, m: (t, s, m[:-1]), MaskError, "same size"),
+        (lambda t, s, m: (t, s, np.zeros_like(m)), MaskError, "empty"),
+        (lambda t, s, m: (t, s, m[None]), MaskError, "shape"),
+        (lambda t, s, m: (np.zeros((24, 24, 5), np.uint8), s, m), PasteError, "shape"),
+        (lambda t, s, m: (t[None], s, m), PasteError, "shape"),
+        (lambda t, s, m: (t.astype(np.int32), s, m), PasteError, "dtype"),
+        (lambda t, s, m: (t.astype(bool), s, m), PasteError, "dtype"),
+        (lambda t, s, m: (t.astype(np.float32), s, m), PasteError, r"\[0, 1\]"),
+        (lambda t, s, m: (t, s.tolist(), m), PasteError, "numpy array"),
+        (lambda t, s, m: (t, s, m.astype(str)), MaskError, "dtype"),
+    ],
+)
+def test_errors_are_typed_and_one_line(model, change, error, match):
+    t, s, m = change(*_images(24, 24))
+    with pytest.raises(error, match=match) as info:
+        paste(model, t, s, m)
+    assert isinstance(info.value, PastenetError) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kw", [{"offset": (1,)}, {"offset": (0.5, 0)}, {"seed": -1}, {"margin": -2}])
+def test_bad_options(model, kw):
+    target, source, mask = _images(16, 16)
+    with pytest.raises(PasteError):
+        paste(model, target, source, mask, **kw)
+
+
+def test_inputs_are_not_modified(model):
+    target, source, mask = _images(24, 24)
+    copies = target.copy(), source.copy(), mask.copy()
+    paste(model, target, source, mask)
+    assert all(np.array_equal(a, b) for a, b in zip(copies, (target, source, mask)))
+
+
+# --- loading ------------------------------------------------------------------------------------------
+
+
+def test_load_generator_from_run_checkpoint_and_weights(run_dir, model):
+    target, source, mask = _images(24, 32)
+    expected = paste(model, target, source, mask, seed=2)
+    ck = run_dir / "checkpoints" / "step-00000007"
+    for where in (run_dir, ck, ck / "weights.safetensors"):
+        loaded = load_generator(where, device="cpu")
+        assert loaded.config == CONFIG and loaded.device == torch.device("cpu") and not loaded.generator.training
+        assert loaded.checkpoint == ck
+        assert np.array_equal(paste(loaded, target, source, mask, seed=2), expected)
+
+
+def test_load_generator_errors(tmp_path, run_dir):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "nothing")
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(CheckpointError):
+        load_generator(tmp_path / "notes.txt")
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        load_generator(tmp_path)
+    with pytest.raises(ConfigError, match="device"):
+        load_generator(run_dir, device="tpu9")
+
+
+# --- files and the command line -----------------------------------------------------------------------
+
+
+def _write(path: Path, image: np.ndarray) -> Path:
+    write_image(path, image)
+    return path
+
+
+def test_read_write_round_trip(tmp_path):
+    for image in (
+        _images(9, 7)[0],
+        _images(9, 7, dtype=np.uint16)[0],
+        _images(9, 7, channels=4, dtype=np.uint16)[0],
+        _images(9, 7, channels=0)[0],
+    ):
+        p = _write(tmp_path / "x.png", image)
+        back = read_image(p)
+        assert back.dtype == image.dtype and np.array_equal(back, image)
+    # RGB order on disk is OpenCV's BGR: a red pixel stays red for other readers
+    red = np.zeros((2, 2, 3), np.uint8)
+    red[..., 0] = 255
+    assert cv2.imread(str(_write(tmp_path / "red.png", red)))[0, 0].tolist() == [0, 0, 255]
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["red.png", "x.png"]  # no temporaries left
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["paste", *[str(a) for a in args]], catch_exceptions=False)
+
+
+def _error_line(result) -> str:
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1, result.output
+    assert lines and lines[-1].startswith("Error: ") and len([x for x in lines if x.startswith("Error")]) == 1, result.output
+    return lines[-1]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_cli_end_to_end(tmp_path, run_dir, model, dtype):
+    target, source, mask = _images(40, 52, dtype=dtype)
+    t, s, m = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source), _write(tmp_path / "m.png", mask)
+    out = tmp_path / "out.png"
+    result = run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", out, "--seed", 4, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == dtype and written.shape == target.shape
+    got = read_image(out)
+    assert np.array_equal(got, paste(model, target, source, mask, seed=4))
+    _outside_unchanged(got, target, mask > 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png", "out.png", "s.png", "t.png"]
+    full = tmp_path / "full.png"
+    assert run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", full, "--seed", 4, "--full", "-q").exit_code == 0
+    assert np.abs(read_image(full).astype(int) - got).max() <= 1
+
+
+def test_cli_offset_rgba_and_cut_warning(tmp_path, run_dir):
+    target = _images(30, 30, channels=4)[0]
+    mask = np.zeros((30, 30), np.uint8)
+    mask[2:8, 2:8] = 255
+    t, m = _write(tmp_path / "t.png", target), _write(tmp_path / "m.png", mask)
+    out = tmp_path / "out.png"
+    result = run("--model", run_dir, "--target", t, "--mask", m, "-o", out, "--offset", "-4,20")
+    assert result.exit_code == 0, result.output
+    assert "Warning: " in result.output and "cut" in result.output
+    got = read_image(out)
+    assert got.shape == (30, 30, 4) and np.array_equal(got[..., 3], target[..., 3])
+    placed = np.zeros((30, 30), bool)
+    placed[0:4, 22:28] = True
+    _outside_unchanged(got, target, placed)
+
+
+def test_cli_errors_are_one_line(tmp_path, run_dir):
+    target, source, mask = _images(20, 20)
+    t, s, m = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source), _write(tmp_path / "m.png", mask)
+    small = _write(tmp_path / "small.png", mask[:10])
+    empty = _write(tmp_path / "empty.png", np.zeros_like(mask))
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    (tmp_path / "zero.png").write_bytes(b"")
+    base = ("--model", run_dir, "--target", t, "--source", s, "-o", tmp_path / "o.png")
+    assert "does not exist" in _error_line(run(*base, "--mask", tmp_path / "missing.png"))
+    assert "not an image" in _error_line(run(*base, "--mask", tmp_path / "junk.png"))
+    assert "not an image" in _error_line(run(*base, "--mask", tmp_path / "zero.png"))
+    assert "same size" in _error_line(run(*base, "--mask", small))
+    assert "empty" in _error_line(run(*base, "--mask", empty))
+    assert "entirely outside" in _error_line(run(*base, "--mask", m, "--offset", "40,0"))
+    assert "checkpoint" in _error_line(run("--model", tmp_path / "nope", "--target", t, "--mask", m, "-o", tmp_path / "o.png"))
+    assert "encode" in _error_line(run(*base, "--mask", m, "-o", tmp_path / "o.unknownext"))
+    bad = run(*base, "--mask", m, "--offset", "1,2,3")
+    assert bad.exit_code == 2 and "DY,DX" in bad.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_help_has_examples():
+    result = CliRunner().invoke(main, ["paste", "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output and "--offset" in result.output
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    cuda = PasteModel.from_generator(_generator(), device="cuda")
+    cpu = PasteModel.from_generator(_generator(), device="cpu")
+    target, source, _ = _images(128, 256, dtype=np.float32)
+    mask = np.zeros((128, 256), np.uint8)
+    mask[100:110, 20:35] = 1
+    a = paste(cuda, target, source, mask, seed=9)
+    assert np.array_equal(a, paste(cuda, target, source, mask, seed=9))
+    assert np.abs(a - paste(cuda, target, source, mask, seed=9, roi=False)).max() <= 1e-3  # TF32 convolutions
+    assert np.abs(a - paste(cpu, target, source, mask, seed=9)).max() <= 1e-2
