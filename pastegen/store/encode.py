@@ -27,6 +27,13 @@ compression     what is stored (before the 4 checksum bytes)               how i
                 not fit)                                                    in-memory file
 ==============  ========================================================  =====================
 
+Datasets of the per-compression rule :data:`pastegen.store.UNCOMPRESSED` (``I`` under
+``blosc-lz4``) are stored as the raw chunk plus its checksum with filter mask 1 (the compression
+filter skipped), by :func:`encode_tuple` and by the writer's array path alike.
+
+``make`` itself encodes through :func:`_encode_into`: the same chunks, written into one reusable
+buffer per tuple in flight (recycled once the writer stored them) instead of fresh ``bytes``.
+
 The blosc frames come from the very library HDF5 calls for filter 32001 (``libh5blosc`` of
 hdf5plugin, c-blosc 1.21.6 in hdf5plugin 7.1), so they are byte-identical to what HDF5 writes;
 if that library cannot be loaded with ctypes, blosc chunks are encoded like ``lzf``. The in-memory

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import json
 import operator
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -48,6 +50,39 @@ from .verify import _check_tuple
 _SALVAGE_SUFFIX = ".partial.new"
 _DEFAULT_FLUSH_EVERY = 64
 _FLUSH_SECONDS = 5.0
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+_sync_file_range: list = []  # [function or None] once looked up
+
+
+def _start_writeback(f: h5py.File) -> None:
+    """Ask the kernel to start writing the file's dirty pages to disk now, without waiting.
+
+    Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``: the disk writes then overlap the rest of
+    the run instead of all waiting for the fsync of :meth:`TupleWriter.commit` (about 10 % of
+    ``make``'s time at 1.4 MB per tuple). Guarantees nothing by itself (the commit still fsyncs);
+    a no-op where the call or the file descriptor is not available.
+    """
+    if not _sync_file_range:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+                fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+                fn.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                fn = None
+        _sync_file_range[:] = [fn]
+    fn = _sync_file_range[0]
+    if fn is None:
+        return
+    try:
+        fd = f.id.get_vfd_handle()
+    except Exception:  # noqa: BLE001 - a driver without a file descriptor
+        return
+    if isinstance(fd, int) and fd >= 0:
+        fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
 class _RowBuffer:
@@ -484,6 +519,7 @@ class TupleWriter:
             buf.flush()
         self._source.flush()
         f.flush()
+        _start_writeback(f)
         if self._unflagged:
             for i in self._unflagged:
                 self._flags.set(i, 1)
