@@ -11,16 +11,18 @@ from typing import Any
 
 from ._version import __version__
 from .config import PRESETS, ModelConfig, preset
-from .errors import CheckpointError, ConfigError, DataError, PastenetError, ResumeError
+from .errors import CheckpointError, ConfigError, DataError, MaskError, PasteError, PastenetError, PasteWarning, ResumeError
 
-# Loaded on first use (PEP 562): ``import pastenet`` does not import torch.
+# Loaded on first use (PEP 562): ``import pastenet`` does not import torch. The functions
+# ``train`` and ``paste`` live in the submodules of those names: ``from pastenet.train import
+# train``, ``from pastenet.paste import paste``.
 _LAZY = {
-    "train": "train",
     "TrainOptions": "train",
     "TrainResult": "train",
     "Generator": "models",
     "Discriminator": "models",
     "compose": "models",
+    "load_generator": "paste",
 }
 
 
@@ -41,5 +43,8 @@ __all__ = [
     "DataError",
     "CheckpointError",
     "ResumeError",
+    "PasteError",
+    "MaskError",
+    "PasteWarning",
     *_LAZY,
 ]

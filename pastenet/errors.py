@@ -12,6 +12,9 @@ __all__ = [
     "DataError",
     "CheckpointError",
     "ResumeError",
+    "PasteError",
+    "MaskError",
+    "PasteWarning",
 ]
 
 
@@ -33,3 +36,15 @@ class CheckpointError(PastenetError):
 
 class ResumeError(CheckpointError):
     """``--resume`` cannot continue the run: no checkpoint, or one of other options."""
+
+
+class PasteError(PastenetError, ValueError):
+    """Images, masks or options that cannot be pasted (wrong shape, dtype, size, unreadable file)."""
+
+
+class MaskError(PasteError):
+    """A mask of the wrong size, an empty mask, or one placed entirely outside the target."""
+
+
+class PasteWarning(UserWarning):
+    """Something was adjusted to make the paste possible (e.g. a region cut at the target's border)."""

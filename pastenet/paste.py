@@ -66,7 +66,7 @@ import torch
 
 from .checkpoint import META_FILE, WEIGHTS_FILE, load_generator_weights, resolve_checkpoint
 from .config import ModelConfig, model_from_record
-from .errors import CheckpointError, ConfigError, PastenetError
+from .errors import CheckpointError, ConfigError, MaskError, PasteError, PastenetError, PasteWarning
 from .models import Generator, receptive_radius
 
 __all__ = [
@@ -86,18 +86,6 @@ __all__ = [
 ]
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-class PasteError(PastenetError, ValueError):
-    """Images, masks or options that cannot be pasted (wrong shape, dtype, size, unreadable file)."""
-
-
-class MaskError(PasteError):
-    """A mask of the wrong size, an empty mask, or one placed entirely outside the target."""
-
-
-class PasteWarning(UserWarning):
-    """Something was adjusted to make the paste possible (e.g. a region cut at the target's border)."""
 
 
 # --- the model --------------------------------------------------------------------------------------
