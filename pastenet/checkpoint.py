@@ -25,7 +25,8 @@ new one is in place.
 Paths
 -----
 The readers accept a checkpoint directory, a run directory (its latest checkpoint), the
-``checkpoints`` directory itself (its latest), or a ``weights.safetensors`` file.
+``checkpoints`` directory itself (its latest), a ``weights.safetensors`` file, or the parent of
+numbered run folders (``pastenet train --out``: the newest run that has a checkpoint).
 """
 
 from __future__ import annotations
@@ -339,7 +340,13 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         return p
     latest = latest_checkpoint(p)
     if latest is None:
-        raise CheckpointError(f"{p} holds no complete checkpoint (looked in {_checkpoints_dir(p)})")
+        # a parent of numbered run folders (``pastenet train --out p``): its newest run with a checkpoint
+        runs = sorted((q for q in p.iterdir() if q.is_dir() and re.match(r"^\d{5}-", q.name)), reverse=True)
+        for run in runs:
+            latest = latest_checkpoint(run)
+            if latest is not None:
+                return latest
+        raise CheckpointError(f"{p} holds no complete checkpoint (looked in {_checkpoints_dir(p)} and in numbered run folders)")
     return latest
 
 

@@ -237,3 +237,14 @@ def test_state_file_is_read_with_weights_only(tmp_path):
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="weights_only"):
         load_checkpoint(path, modules=make_modules())
+
+
+def test_a_folder_of_runs_resolves_to_the_newest_run_with_a_checkpoint(tmp_path):
+    from pastenet.checkpoint import resolve_checkpoint
+
+    net = torch.nn.Linear(2, 2)
+    older = save_checkpoint(tmp_path / "00000-tiny-a" / "checkpoints", 5, modules={"G": net}, state={}, model_record={})
+    (tmp_path / "00002-tiny-c").mkdir()  # newest, but nothing saved yet
+    newer = save_checkpoint(tmp_path / "00001-tiny-b" / "checkpoints", 3, modules={"G": net}, state={}, model_record={})
+    assert resolve_checkpoint(tmp_path) == newer
+    assert resolve_checkpoint(tmp_path / "00000-tiny-a") == older
