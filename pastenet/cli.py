@@ -34,6 +34,8 @@ def main() -> None:
       PASTEGEN_DATA_ROOT=../shared/data pastegen make --dataset faces --sigma 15 out.h5
       pastenet train out.h5                      # paper-512 on the GPU
       pastenet train --resume runs/00000-paper-512-out --steps 500000
+      pastenet paste --model runs --target t.png --source s.png --mask m.png -o out.png
+      pastenet demo --model runs -o demo.png
     """
 
 
@@ -225,6 +227,37 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
             f"in {time.perf_counter() - started:.2f} s",
             err=True,
         )
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--model", "model_path", required=True, type=click.Path(), help="A run folder, checkpoint folder, weights.safetensors, or a folder of runs (its newest).")
+@click.option("-o", "--output", default="demo.png", type=click.Path(dir_okay=False), help="The side-by-side PNG.")
+@click.option("--size", type=click.IntRange(min=32), default=None, help="Width of the target photo (default: the model's training resolution).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of G's noise.")
+@click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+def demo(model_path: str, output: str, size: int | None, seed: int, device: str, quiet: bool) -> None:
+    """Paste Grace Hopper's face onto the astronaut (photos shipped in installed wheels).
+
+    Writes target | source with the region outlined | naive paste (the network's input) |
+    network output, side by side.
+
+    \b
+    Examples:
+      pastenet demo --model runs -o demo.png
+      pastenet demo --model runs/00003-small-256-faces --size 256 -o demo.png
+    """
+    from . import paste as api
+    from .demo import demo as run_demo
+
+    try:
+        model = api.load_generator(model_path, device=device)
+        result = run_demo(model, size=size, seed=seed)
+        api.write_image(output, result.sheet)
+    except PastenetError as e:
+        raise click.ClickException(_one_line(e)) from None
+    if not quiet:
+        click.echo(f"{output}: example paste with {model.checkpoint}", err=True)
 
 
 def _cli_name(key: str) -> str:

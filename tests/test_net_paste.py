@@ -449,3 +449,34 @@ def test_cuda_matches_cpu():
     assert np.array_equal(a, paste(cuda, target, source, mask, seed=9))
     assert np.abs(a - paste(cuda, target, source, mask, seed=9, roi=False)).max() <= 1e-3  # TF32 convolutions
     assert np.abs(a - paste(cpu, target, source, mask, seed=9)).max() <= 1e-2
+
+
+def test_demo_sheet_and_cli(tmp_path):
+    """The README's example paste: a side-by-side sheet; pixels outside the region untouched."""
+    from click.testing import CliRunner
+
+    from pastenet.cli import main
+    from pastenet.config import preset
+    from pastenet.demo import demo
+    from pastenet.models import Generator
+    from pastenet.paste import PasteModel
+
+    torch.manual_seed(0)
+    config = preset("tiny", resolution=64, local_window=32)
+    model = PasteModel.from_generator(Generator(config), device="cpu")
+    result = demo(model)
+    assert result.sheet.shape[0] >= 256 and result.sheet.dtype == np.uint8
+    placed = np.zeros(result.target.shape[:2], bool)
+    ys, xs = np.nonzero(result.mask)
+    placed[ys + result.offset[0], xs + result.offset[1]] = True
+    assert 0 < placed.sum() < placed.size
+    outside = ~placed
+    assert np.array_equal(result.result[outside], result.target[outside])
+    ckpt = save_checkpoint(tmp_path / "runs" / "00000-tiny-x" / "checkpoints", 1, modules={"G": model.generator}, state={}, model_record=config.to_record())
+    assert ckpt.is_dir()
+    out = tmp_path / "demo.png"
+    run = CliRunner().invoke(main, ["demo", "--model", str(tmp_path / "runs"), "-o", str(out), "--device", "cpu"])
+    assert run.exit_code == 0, run.output
+    assert out.is_file()
+    run = CliRunner().invoke(main, ["demo", "--model", str(tmp_path / "nothing"), "-o", str(out)])
+    assert run.exit_code == 1 and run.output.strip().splitlines()[-1].startswith("Error: ")
