@@ -1,0 +1,107 @@
+"""``cv2.seamlessClone`` (NORMAL_CLONE and MIXED_CLONE), guarded against its known failures.
+
+OpenCV's cloning (a DST-based Poisson solve over the mask's bounding box) has these traps, each
+handled here:
+
+- **It writes into its mask argument** (OpenCV 5.0 zeroes parts of it): it gets a private copy.
+- **The mask's own outer ring is used as the boundary.** OpenCV keeps the destination's values on
+  the mask pixels that touch the outside and solves only inside them, so those pixels would take
+  the target's values under the mask (zeros in the benchmark's ``I_T``). The mask is dilated by
+  one pixel (3x3 cross) before cloning, so the Dirichlet ring lies on target pixels just outside
+  the region and every mask pixel is solved.
+- **Masks touching the image border** crash or clone a shifted region in some versions (the
+  destination rectangle leaves the image). The images and the mask are padded by
+  :data:`PAD` pixels before cloning and the result is cropped back. The padding of the target is
+  the composite (source inside the mask, target outside) reflected across the border, so the
+  boundary values beyond the image come from the pasted content itself: an approximation of the
+  free (Neumann) border that :mod:`.poisson` uses exactly.
+- **NORMAL_CLONE reads the destination under the mask.** OpenCV builds the guidance field from
+  forward differences of the source inside the mask and of the destination outside it, so the
+  destination's differences on edges that straddle the mask's border (one end under the mask)
+  enter the result: a hole under the mask (the benchmark's ``I_T`` is zero there) leaks into it.
+  Normal cloning should not depend on the target under the mask, so for NORMAL_CLONE the target
+  under the mask is first replaced by the membrane interpolation of its boundary
+  (:func:`.poisson.membrane_fill`, which reads only pixels outside the mask). MIXED_CLONE uses
+  the target's content under the mask by definition and gets it as given.
+- **Empty masks** raise inside OpenCV: the target is returned unchanged, with a warning.
+
+The ``p`` argument (where the centre of the source's mask box lands in the destination) is
+computed from the mask's bounding box as ``(x0 + w // 2, y0 + h // 2)``, which is OpenCV's own
+rounding, so source and target stay aligned (tested). Pixels outside the mask are set back to the
+target's exactly (OpenCV may round them differently inside its working box).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+
+from ._checks import check_inputs, composite
+from .poisson import membrane_fill
+
+__all__ = ["seamless_clone", "cv2_normal", "cv2_mixed", "PAD", "clone_center"]
+
+#: Padding (pixels) added on every side before cloning.
+PAD = 3
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def clone_center(mask: np.ndarray) -> tuple[int, int]:
+    """``p = (x0 + w // 2, y0 + h // 2)`` of the mask's bounding box: the aligned placement."""
+    ys, xs = np.nonzero(mask)
+    x0, y0 = int(xs.min()), int(ys.min())
+    w, h = int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1
+    return (x0 + w // 2, y0 + h // 2)
+
+
+def seamless_clone(target: np.ndarray, source: np.ndarray, mask: np.ndarray, flags: int = cv2.NORMAL_CLONE) -> np.ndarray:
+    """``cv2.seamlessClone(source, target, mask, p, flags)`` for aligned images, guarded.
+
+    Parameters
+    ----------
+    target, source : ndarray, uint8 (H, W, 3)
+        Aligned images of the same size.
+    mask : ndarray (H, W)
+        Non-zero inside.
+    flags : int
+        ``cv2.NORMAL_CLONE`` or ``cv2.MIXED_CLONE`` (``cv2.MONOCHROME_TRANSFER`` works too).
+    """
+    target, source, mask = check_inputs(target, source, mask)
+    if not mask.any():
+        warnings.warn("empty mask: cv2.seamlessClone skipped, returning the target", RuntimeWarning, stacklevel=2)
+        return target.copy()
+    if flags == cv2.NORMAL_CLONE:
+        # OpenCV mixes the destination's gradients in on edges that straddle the mask: fill the
+        # destination under the mask with the membrane so that normal cloning depends on the
+        # target outside the mask only, as in Pérez et al. (see the module's docstring)
+        target = membrane_fill(target, mask)
+    filled = composite(target, source, mask)
+    pad = ((PAD, PAD), (PAD, PAD), (0, 0))
+    dst = np.pad(target, pad, mode="reflect")
+    # beyond the image border: the composite reflected (see the module's docstring)
+    padded_filled = np.pad(filled, pad, mode="reflect")
+    frame = np.ones(dst.shape[:2], dtype=bool)
+    frame[PAD:-PAD, PAD:-PAD] = False
+    dst[frame] = padded_filled[frame]
+    src = np.ascontiguousarray(np.pad(source, pad, mode="reflect"))
+    m = np.pad(mask, PAD).astype(np.uint8) * 255
+    m = cv2.dilate(m, _CROSS)
+    m[:1, :] = 0
+    m[-1:, :] = 0
+    m[:, :1] = 0
+    m[:, -1:] = 0
+    out = cv2.seamlessClone(src, np.ascontiguousarray(dst), m.copy(), clone_center(m), flags)
+    return composite(target, out[PAD:-PAD, PAD:-PAD], mask)
+
+
+def cv2_normal(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``cv2.seamlessClone`` with ``NORMAL_CLONE`` (source gradients), guarded."""
+    return seamless_clone(target, source, mask, cv2.NORMAL_CLONE)
+
+
+def cv2_mixed(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``cv2.seamlessClone`` with ``MIXED_CLONE`` (mixed gradients), guarded."""
+    return seamless_clone(target, source, mask, cv2.MIXED_CLONE)
