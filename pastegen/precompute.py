@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,6 +290,10 @@ def make(
     )
 
 
+#: Thread switch interval (s) while ``make`` generates (see :func:`_quiet_runtime`).
+_SWITCH_INTERVAL = 0.001
+
+
 @contextlib.contextmanager
 def _quiet_runtime() -> Iterator[None]:
     """Quiet the interpreter's background work while tuples are generated; restored on exit.
@@ -300,8 +305,13 @@ def _quiet_runtime() -> Iterator[None]:
     - BLAS (OpenBLAS of NumPy/SciPy) is limited to one thread with ``threadpoolctl`` when it is
       installed: the tiny solves of the homographies otherwise wake its worker threads, which then
       spin in ``sched_yield`` on the cores the rendering threads need. Results do not change.
+    - The interpreter's thread switch interval is lowered to 1 ms (from 5 ms): the writer (this
+      thread) waits for the GIL after each HDF5 call while the rendering threads run Python code
+      between their kernels; measured 6 % less CPU per tuple (3.53 against 3.76 ms, jobs=2).
     """
     enabled = gc.isenabled()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
     gc.freeze()
     gc.disable()
     limits: Any = contextlib.nullcontext()
@@ -315,6 +325,7 @@ def _quiet_runtime() -> Iterator[None]:
         with limits:
             yield
     finally:
+        sys.setswitchinterval(interval)
         gc.unfreeze()
         if enabled:
             gc.enable()
