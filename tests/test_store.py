@@ -776,6 +776,39 @@ def test_verify_checks_the_uncompressed_rule(tmp_path):
         np.testing.assert_array_equal(tf[1]["I"], img)
 
 
+def test_resume_of_a_partial_file_from_before_the_uncompressed_rule(tmp_path):
+    """A .partial written before the rule (I compressed, no ``uncompressed`` attribute) resumes:
+    the salvaged I chunks are stored again unfiltered, so the finished file follows the rule."""
+    out = tmp_path / "old.h5"
+    imgs = [np.full((H, W, 3), 40 + i, np.uint8) for i in range(N)]
+
+    def tup(i):
+        a, p, s = make_tuple(i)
+        return {**a, "I": imgs[i], "I_T": imgs[i] * (1 - a["M"])[..., None]}, p, s
+
+    w = TupleWriter(out, layout(), attrs=ATTRS, compression="blosc-lz4", flush_every=1)
+    for i in range(4):
+        w.write(i, *tup(i))
+    w.close()
+    with h5py.File(partial_path(out), "r+") as f:  # as the earlier pastegen left it
+        del f.attrs["uncompressed"]
+        for i in range(4):
+            f["I"].id.write_direct_chunk((i, 0, 0, 0), *reversed(_hdf5s_own_chunk(tmp_path / "own.h5", imgs[i], "blosc-lz4")))
+        assert [f["I"].id.get_chunk_info(i).filter_mask for i in range(4)] == [0] * 4
+    with TupleWriter(out, layout(), attrs=ATTRS, compression="blosc-lz4", resume=True) as w:
+        assert w.recovered == 4
+        for i in w.pending():
+            w.write(i, *tup(i))
+        w.commit()
+    with h5py.File(out, "r") as f:
+        assert f.attrs["uncompressed"] == "I"
+        assert [f["I"].id.get_chunk_info(i).filter_mask for i in range(N)] == [1] * N
+    assert verify(out).ok
+    with open_tuples(out) as tf:
+        for i in range(N):
+            np.testing.assert_array_equal(tf[i]["I"], imgs[i])
+
+
 def test_mixed_encoded_and_array_writes_in_one_file_and_resume(tmp_path):
     out = _write_encoded(tmp_path / "mixed.h5", encoded=lambda i: i % 3 != 0, flush_every=3)
     assert_tuples_equal(out)
