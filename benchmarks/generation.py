@@ -57,6 +57,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -685,11 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     have_kernel = kcheck["available"]
     status = "available" if have_kernel else "NOT available: " + kcheck["reason"].splitlines()[0]
     log(f"pastegen.kernels: {status} -> pastegen rows use the {'kernel' if have_kernel else 'numpy'} path")
-    try:
-        import torch  # noqa: F401
-
+    # never import torch here: its OpenMP runtime in the same process slows pastegen's 2-thread rows
+    if importlib.util.find_spec("torch") is not None:
         kornia_note = "torch is installed but the kornia peer is not implemented"
-    except ImportError:
+    else:
         kornia_note = "skipped: torch is not installed"
     log(f"kornia: {kornia_note}")
 
@@ -759,7 +759,22 @@ def main(argv: list[str] | None = None) -> int:
             name = f"**{r['compression']}** (default)" if r["default"] else r["compression"]
             print(f"| {name} | {r['jobs']} | {r['tuples_per_s']:.1f} | {r['mb_per_tuple']:.2f} | {r['read_tuples_per_s']:.0f} | {r['repeats']} |")
 
-    result["targets"] = targets(rows, store, args.jobs)
+    # A run that skips a part keeps that part's figures from the last run's file (and says so), so
+    # the two parts can be measured separately, each on a quiet machine.
+    skipped = (["agreement", "generation", "cpu_probe", "reference", "ratios"] if args.skip_generation else []) + (
+        ["store"] if args.skip_store else []
+    )
+    if skipped and out.exists():
+        try:
+            previous = json.loads(out.read_text())
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+        kept = [k for k in skipped if k in previous]
+        for k in kept:
+            result[k] = previous[k]
+        if kept:
+            result["carried_over"] = {"keys": kept, "from_run_of": previous.get("date"), "command": previous.get("command")}
+    result["targets"] = targets(result.get("generation", []), result.get("store"), args.jobs)
     print()
     for t in result["targets"]:
         verdict = "info" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
