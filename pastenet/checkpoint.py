@@ -45,6 +45,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from pastegen._fsync import fsync_dir, fsync_path
+
 from ._version import __version__
 from .errors import CheckpointError
 
@@ -98,24 +100,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _first_line(e: BaseException) -> str:
@@ -256,7 +240,7 @@ def save_checkpoint(
         save_file(tensors, weights, metadata=metadata)
         torch.save({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "step": step, "state": state}, state_path)
         for p in (weights, state_path):
-            _fsync_file(p)
+            fsync_path(p)
         meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -270,13 +254,13 @@ def save_checkpoint(
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         old = None
         if final.exists():  # the same step saved again: move the old one aside first
             old = ckdir / f"{_TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}"
             os.replace(final, old)
         os.replace(tmp, final)
-        _fsync_dir(ckdir)
+        fsync_dir(ckdir)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except OSError as e:

@@ -16,6 +16,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the Blosc filters needed to read and write blosc files)
 import numpy as np
 
+from .._fsync import fsync_dir, fsync_path
 from ..errors import OutputExistsError, SpecError
 
 #: Version of the file layout written by this module; readers refuse any other.
@@ -326,25 +327,8 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+_fsync = fsync_path  # the names the store modules use
+_fsync_dir = fsync_dir
 
 
 # --- tolerant reads (shared by resume, the reader and verify) -------------------------------------
