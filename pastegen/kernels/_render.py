@@ -254,36 +254,31 @@ def _border_taps(ix, iy, width, height, constant, w00, w01, w10, w11):
     return xi0, xi1, yi0, yi1, w00, w01, w10, w11
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _bilinear(fx, fy, v00, v01, v10, v11):
+    """One channel of one pixel: the weights and the four taps in the order of ``geometric.apply``."""
+    wx0 = _F1 - fx
+    wy0 = _F1 - fy
+    return wy0 * wx0 * v00 + wy0 * fx * v01 + fy * wx0 * v10 + fy * fx * v11
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _gather_run(row0, row1, fxs, fys, out_r, out_g, out_b, m):
-    """Interior run: pixel t samples columns ``t`` and ``t + 1`` of two source rows (vectorised)."""
-    for t in range(m):
-        fx = fxs[t]
-        fy = fys[t]
-        wx0 = _F1 - fx
-        wy0 = _F1 - fy
-        w00 = wy0 * wx0
-        w01 = wy0 * fx
-        w10 = fy * wx0
-        w11 = fy * fx
-        k = 3 * t
-        out_r[t] = (
-            w00 * np.float32(row0[k])
-            + w01 * np.float32(row0[k + 3])
-            + w10 * np.float32(row1[k])
-            + w11 * np.float32(row1[k + 3])
+def _gather_run(row0, row1, fx3, fy3, out3, m3):
+    """Interior run, interleaved: element k (pixel k // 3, channel k % 3) blends ``row0[k]``,
+    ``row0[k + 3]``, ``row1[k]``, ``row1[k + 3]`` (contiguous loads: vectorised).
+    ``fx3``/``fy3`` hold each pixel's fractions three times."""
+    for k in range(m3):
+        out3[k] = _bilinear(
+            fx3[k], fy3[k], np.float32(row0[k]), np.float32(row0[k + 3]), np.float32(row1[k]), np.float32(row1[k + 3])
         )
-        out_g[t] = (
-            w00 * np.float32(row0[k + 1])
-            + w01 * np.float32(row0[k + 4])
-            + w10 * np.float32(row1[k + 1])
-            + w11 * np.float32(row1[k + 4])
-        )
-        out_b[t] = (
-            w00 * np.float32(row0[k + 2])
-            + w01 * np.float32(row0[k + 5])
-            + w10 * np.float32(row1[k + 2])
-            + w11 * np.float32(row1[k + 5])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _gather16(row0, row1, fx3, fy3, out3):
+    """:func:`_gather_run` on exactly 16 elements (a fixed trip count: vectorised without a remainder)."""
+    for k in range(16):
+        out3[k] = _bilinear(
+            fx3[k], fy3[k], np.float32(row0[k]), np.float32(row0[k + 3]), np.float32(row1[k]), np.float32(row1[k + 3])
         )
 
 
@@ -295,8 +290,11 @@ def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, r
     accumulated in the order (0, 0), (0, 1), (1, 0), (1, 1), values on the 0-255 scale. Inside
     the image, consecutive pixels usually step one column right on the same rows (the warp is
     close to the identity, ~30 pixels per run on face tuples): each such run samples two
-    contiguous stretches of source rows, which :func:`_gather_run` blends in a vectorised loop
-    (same operations per pixel); the other pixels take the scalar border path.
+    contiguous stretches of source rows, which :func:`_gather16` blends interleaved, 16 elements
+    (channel values) at a time in a loop of fixed length (fully vectorised, no remainder loop),
+    into an interleaved row (same operations per
+    pixel and channel); the other pixels take the scalar border path. The row is then split
+    into the planar scratch rows.
     """
     height = image.shape[0]
     width = image.shape[1]
@@ -306,6 +304,10 @@ def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, r
     iys = np.empty(width, np.int64)
     fxs = np.empty(width, np.float32)
     fys = np.empty(width, np.float32)
+    # interleaved rows (element 3·j + c: pixel j, channel c), 16 spare elements for _gather16
+    fx3 = np.empty(3 * width + 16, np.float32)
+    fy3 = np.empty(3 * width + 16, np.float32)
+    out3 = np.empty(3 * width + 16, np.float32)
     for y in range(y_start, y_end):
         xa = x0s[y]
         n = x1s[y] - xa
@@ -314,6 +316,15 @@ def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, r
         out_g = scratch[1, o : o + n]
         out_b = scratch[2, o : o + n]
         _source_coords(hinv, y, xa, n, ixs, iys, fxs, fys)
+        for j in range(n):
+            fx = fxs[j]
+            fy = fys[j]
+            fx3[3 * j] = fx
+            fx3[3 * j + 1] = fx
+            fx3[3 * j + 2] = fx
+            fy3[3 * j] = fy
+            fy3[3 * j + 1] = fy
+            fy3[3 * j + 2] = fy
         j = 0
         while j < n:
             ix = ixs[j]
@@ -323,11 +334,22 @@ def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, r
                 lim = min(n, j + (width - 1 - ix))
                 while e < lim and iys[e] == iy and ixs[e] == ix + (e - j):
                     e += 1
-                m = e - j
+                m3 = 3 * (e - j)
                 p = iy * stride + 3 * ix
-                row0 = flat[p : p + 3 * m + 3]
-                row1 = flat[p + stride : p + stride + 3 * m + 3]
-                _gather_run(row0, row1, fxs[j:e], fys[j:e], out_r[j:e], out_g[j:e], out_b[j:e], m)
+                k = 3 * j
+                if p + stride + m3 + 19 <= flat.shape[0]:
+                    # whole 16-element chunks; the last one runs past the run's end into elements
+                    # that later runs or border pixels (processed in order) overwrite
+                    for q in range(0, m3, 16):
+                        _gather16(
+                            flat[p + q : p + q + 19], flat[p + stride + q : p + stride + q + 19],
+                            fx3[k + q : k + q + 16], fy3[k + q : k + q + 16], out3[k + q : k + q + 16],
+                        )  # fmt: skip
+                else:
+                    _gather_run(
+                        flat[p : p + m3 + 3], flat[p + stride : p + stride + m3 + 3],
+                        fx3[k : k + m3], fy3[k : k + m3], out3[k : k + m3], m3,
+                    )  # fmt: skip
                 j = e
             else:
                 fx = fxs[j]
@@ -345,10 +367,14 @@ def _warp_rows(y_start, y_end, image, hinv, constant, x0s, x1s, offs, scratch, r
                 r = r + w10 * np.float32(image[yi1, xi0, 0]) + w11 * np.float32(image[yi1, xi1, 0])
                 g = g + w10 * np.float32(image[yi1, xi0, 1]) + w11 * np.float32(image[yi1, xi1, 1])
                 b = b + w10 * np.float32(image[yi1, xi0, 2]) + w11 * np.float32(image[yi1, xi1, 2])
-                out_r[j] = r
-                out_g[j] = g
-                out_b[j] = b
+                out3[3 * j] = r
+                out3[3 * j + 1] = g
+                out3[3 * j + 2] = b
                 j += 1
+        for j in range(n):
+            out_r[j] = out3[3 * j]
+            out_g[j] = out3[3 * j + 1]
+            out_b[j] = out3[3 * j + 2]
         rowsums[y, 0] = _row_sum(out_r)
         rowsums[y, 1] = _row_sum(out_g)
         rowsums[y, 2] = _row_sum(out_b)
