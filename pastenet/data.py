@@ -314,6 +314,12 @@ class StreamDataset(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = get_worker_info()
         stream = self.stream if info is None else self.stream.for_worker(info.id, info.num_workers)
+        if info is not None:
+            # Loader workers are the parallelism: each renders on one thread (tuples do not depend
+            # on it), instead of every worker starting a thread per core.
+            import numba
+
+            numba.set_num_threads(1)
         for it in stream:
             yield _item(it["I"], it["I_T"], it["I_S"], it["M"], it["index"])
 
