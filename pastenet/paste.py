@@ -591,6 +591,12 @@ def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
     return image
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write ``image`` (RGB(A) or grey, uint8 or uint16) atomically: a temporary file, then a rename.
 
@@ -632,6 +638,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
             f.write(encoded.tobytes())
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it an ordinary file's mode
         os.replace(tmp, p)
     except OSError as e:
         try:

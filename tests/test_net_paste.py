@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from pathlib import Path
@@ -480,3 +481,12 @@ def test_demo_sheet_and_cli(tmp_path):
     assert out.is_file()
     run = CliRunner().invoke(main, ["demo", "--model", str(tmp_path / "nothing"), "-o", str(out)])
     assert run.exit_code == 1 and run.output.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_written_images_get_an_ordinary_file_mode(tmp_path):
+    from pastenet.paste import write_image
+
+    out = write_image(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out.stat().st_mode & 0o777) == (0o666 & ~mask)
