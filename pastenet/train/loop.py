@@ -237,6 +237,11 @@ def train(
     device = resolve_device(options.device, world)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+        # cuDNN picks the fastest convolution for each (fixed) shape; TF32 for the float32 parts
+        # (the gradient penalty runs D in float32).
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
     hint = options.resolution or options.model_config().resolution
     source, resolution, grid_items = _build_source(options, hint, world)
