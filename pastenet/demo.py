@@ -77,13 +77,10 @@ def demo_inputs(size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, tu
 
 
 def _outline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    from .train.rundir import mask_outline
+
     out = image.copy()
-    inner = mask.copy()
-    inner[1:] &= mask[:-1]
-    inner[:-1] &= mask[1:]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
-    out[mask & ~inner] = (255, 0, 0)
+    out[mask_outline(mask)] = (255, 0, 0)
     return out
 
 
