@@ -275,3 +275,15 @@ def test_cuda_bf16_channels_last(tuples, tmp_path):
     assert result.step == 4 and np.isfinite(result.stats["l1"])
     resumed = train(resume=result.run_dir, changes={"steps": 6})
     assert resumed.step == 6
+
+
+def test_training_speed_benchmark_runs(monkeypatch):
+    """benchmarks/training_speed.py: one timed step and the FLOP count of the tiny preset."""
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(repo))
+    from benchmarks import training_speed
+
+    row = training_speed.measure("tiny", 2, torch.device("cpu"), steps=1, warmup=1, repeats=1, amp=False, channels_last=False, compile_g=False)
+    assert row["it_s"] > 0 and row["G_params"] == 288395
+    flops = training_speed.count_flops("tiny", torch.device("cpu"))
+    assert 1e9 < flops < 1e11  # about 1.6 GFLOP per sample at 128x128
