@@ -36,7 +36,7 @@ from .errors import CorruptFileError, SourceError
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
-from .store import EncodedTuple, encode_tuple, uncompressed_datasets, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
+from .store import EncodedTuple, uncompressed_datasets, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
 
 __all__ = ["MakeResult", "make", "scan_for_make", "replay_check", "ProgressCallback", "BATCH_SIZE", "THREAD_BATCH_SIZE"]
 

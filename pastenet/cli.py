@@ -118,6 +118,7 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
 
     kwargs["drift_gamma"] = kwargs.pop("gamma")
     kwargs["progress"] = not quiet
+    hook = None if quiet or dry_run else _ProgressHook()
     try:
         if resume is not None:
             explicit = {
@@ -127,18 +128,18 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
             }
             if data is not None:
                 explicit["data"] = data
-            result = run_training(resume=resume, changes=explicit, dry_run=dry_run, progress=None if quiet or dry_run else _ProgressHook())
+            result = run_training(resume=resume, changes=explicit, dry_run=dry_run, progress=hook)
         else:
             options = TrainOptions(data=data, **kwargs)
-            result = run_training(options, dry_run=dry_run, progress=None if quiet or dry_run else _ProgressHook())
-    except PastenetError as e:
+            result = run_training(options, dry_run=dry_run, progress=hook)
+    except (PastenetError, FloatingPointError) as e:
         raise click.ClickException(_one_line(e)) from None
-    except FloatingPointError as e:
-        raise click.ClickException(_one_line(e)) from None
+    finally:
+        if hook is not None:
+            hook.finish()  # end the bar's line before any message
     if dry_run:
         click.echo(json.dumps(result.options.to_record(), indent=2, sort_keys=True))
         return
-    _ProgressHook.finish()
     if not quiet:
         s = result.stats
         figures = f"L1 {s['l1']:.4f}, {s['it_s']:.2f} it/s" if "l1" in s and "it_s" in s else ""
@@ -265,18 +266,21 @@ def _cli_name(key: str) -> str:
 
 
 class _ProgressHook:
-    current: _Progress | None = None
+    """``progress(step, steps, stats)`` for :func:`pastenet.train.train`: the bar starts at the first
+    step it hears of (the checkpoint's step when resuming)."""
+
+    def __init__(self) -> None:
+        self.bar: _Progress | None = None
 
     def __call__(self, step: int, total: int, stats: dict[str, float]) -> None:
-        if _ProgressHook.current is None:
-            _ProgressHook.current = _Progress(total, step - 1)
-        _ProgressHook.current(step, total, stats)
+        if self.bar is None:
+            self.bar = _Progress(total, step - 1)
+        self.bar(step, total, stats)
 
-    @staticmethod
-    def finish() -> None:
-        if _ProgressHook.current is not None:
-            _ProgressHook.current.close()
-            _ProgressHook.current = None
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _one_line(e: BaseException) -> str:

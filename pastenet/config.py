@@ -22,7 +22,7 @@ differ from the preset's nominal one (used for streamed data and the speed bench
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import ConfigError

@@ -66,7 +66,8 @@ import torch
 
 from .checkpoint import META_FILE, WEIGHTS_FILE, load_generator_weights, resolve_checkpoint
 from .config import ModelConfig, model_from_record
-from .errors import CheckpointError, ConfigError, MaskError, PasteError, PastenetError, PasteWarning
+from .devices import resolve_device
+from .errors import CheckpointError, ConfigError, MaskError, PasteError, PasteWarning
 from .models import Generator, receptive_radius
 
 __all__ = [
@@ -89,31 +90,6 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 # --- the model --------------------------------------------------------------------------------------
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a device.
-
-    Raises
-    ------
-    ConfigError
-        An unknown device string, or CUDA asked for where there is none.
-    """
-    if isinstance(device, torch.device):
-        dev = device
-    elif device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!s} asked for but CUDA is not available; use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!s} does not exist ({torch.cuda.device_count()} CUDA devices)")
-    return dev
 
 
 @dataclass(frozen=True)

@@ -345,7 +345,7 @@ class TupleWriter:
 
     def _salvage(self, old: h5py.File) -> int:
         """Copy the tuples of ``old`` that are flagged written and check out; returns how many."""
-        n, h, w = self.layout.count, self.layout.height, self.layout.width
+        h, w = self.layout.height, self.layout.width
         flags, ok, _ = _read_rows_tolerant(old["written"])
         good = ok & (flags == 1)
         if not good.any():

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError, DataError, ResumeError
-from .distributed import World, average_gradients, broadcast_parameters, world_from_env
+from ..devices import resolve_device
+from .distributed import World, broadcast_parameters, world_from_env
 from .options import RESUMABLE_CHANGES, TrainOptions, options_from_record
 from .step import GanStep, step_seed
 from .rundir import (
@@ -62,27 +63,6 @@ class TrainResult:
     stats: dict[str, float] = field(default_factory=dict)  # the last logged figures
     interrupted: bool = False  # stopped early by SIGINT / SIGTERM (a checkpoint was saved)
     checkpoint: Path | None = None  # the last checkpoint written
-
-
-def resolve_device(name: str, world: World | None = None) -> torch.device:
-    """``auto`` is CUDA when present (this process's local GPU under torchrun), else the CPU."""
-    local = world.local_rank if world is not None else 0
-    if name == "auto":
-        return torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda, but torch sees no CUDA device (use --device cpu)")
-        if device.index is None:
-            device = torch.device(f"cuda:{local}")
-        if device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
-    elif device.type != "cpu":
-        raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
-    return device
 
 
 def to_uint8_image(x: torch.Tensor) -> np.ndarray:
@@ -216,7 +196,7 @@ def train(
     -------
     TrainResult
     """
-    from ..checkpoint import latest_checkpoint, load_checkpoint, load_generator_weights, save_checkpoint
+    from ..checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from ..data import make_loader, prepare
     from ..models import Discriminator, Generator, compose
 
@@ -234,7 +214,7 @@ def train(
 
     device_type = "cuda" if (options.device.startswith("cuda") or (options.device == "auto" and torch.cuda.is_available())) else "cpu"
     world = world_from_env(device_type)
-    device = resolve_device(options.device, world)
+    device = resolve_device(options.device, local_rank=world.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         # cuDNN picks the fastest convolution for each (fixed) shape; TF32 for the float32 parts
