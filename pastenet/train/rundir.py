@@ -161,13 +161,11 @@ def grid_image(rows: Iterable[Iterable[np.ndarray]], *, gap: int = 2, background
 
 
 def save_png(path: Path, image: np.ndarray) -> None:
-    """Write an RGB uint8 PNG atomically."""
-    from PIL import Image
+    """Write an RGB uint8 PNG atomically (:func:`pastenet.paste.write_image`), creating its folder."""
+    from ..paste import write_image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    write_image(path, image)
 
 
 def find_run_dir(path: str | os.PathLike) -> Path:
