@@ -8,6 +8,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from ..losses import discriminator_loss, generator_loss, gradient_penalty
+from ..models import compose, local_window_origin
 from .distributed import World, average_gradients
 
 __all__ = ["GanStep", "step_seed"]
@@ -51,9 +53,6 @@ class GanStep:
 
         Returns the loss terms as detached 0-d tensors (no device sync).
         """
-        from ..losses import discriminator_loss, generator_loss, gradient_penalty
-        from ..models import compose, local_window_origin
-
         G, D, o, dev = self.G, self.D, self.options, self.device
         I, comp, M, X = batch["I"], batch["composite"], batch["M"], batch["X"]
         B, W, r = X.shape[0], self.world.size, self.world.rank
