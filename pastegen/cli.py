@@ -13,8 +13,9 @@ import click
 
 from . import __version__
 from .errors import PastegenError
+from .components.strength import strength_spec
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, DISABLEABLE, PRESETS, TupleGenerator, TupleSpec, preset
-from .sources import DATA_ROOT_ENV, DATASET_NAMES, DEFAULT_MAX_PIXELS, dataset_paths, find_images
+from .sources import DATA_ROOT_ENV, DATASET_NAMES, DATASET_PRESETS, DEFAULT_MAX_PIXELS, dataset_paths, find_images
 from .store import COMPRESSIONS, DEFAULT_COMPRESSION
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -44,6 +45,8 @@ def _source_options(f):
         click.option("--sigma", type=click.FloatRange(min=0), help="Corner offset range σ of the homography, pixels at the working size."),
         click.option("--size", "size", metavar="SIZE|HxW", help="Working size of the tuples, e.g. 256 or 256x512."),
         click.option("--small", type=click.Choice(["upscale", "skip"]), help="Photos smaller than the crop: enlarge them, or skip them."),
+        click.option("--color-mix", metavar="S:W,...", help="Beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs (0 = identity, 1 = the full ranges), e.g. 0:1,0.25:1,0.5:1,1:1."),
+        click.option("--geometric-mix", metavar="S:W,...", help="Beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs, e.g. 0:1,0.5:1,1:2."),
         click.option("--disable", multiple=True, type=click.Choice(DISABLEABLE), help="Replace a component of T by its identity (repeatable)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed."),
         click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse source images with more pixels (checked before decoding)."),
@@ -53,12 +56,12 @@ def _source_options(f):
     return f
 
 
-def _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable) -> tuple[list[str], TupleSpec]:
+def _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix=None, geometric_mix=None) -> tuple[list[str], TupleSpec]:
     if bool(dataset) == bool(images):
         raise click.UsageError("give exactly one of --dataset NAME or --images PATH")
     if dataset:
         paths = dataset_paths(dataset, data_root=data_root, split=split)
-        name = preset_name or dataset
+        name = preset_name or DATASET_PRESETS.get(dataset, dataset)
     else:
         paths = find_images(images)
         name = preset_name or IMAGES_PRESET
@@ -73,6 +76,8 @@ def _resolve(dataset, images, data_root, split, preset_name, sigma, size, small,
         changes["crop"] = dataclasses.replace(spec.crop, small=small)
     if disable:
         changes["disabled"] = tuple(disable)
+    if color_mix or geometric_mix:
+        changes["strength"] = strength_spec(color_mix, geometric_mix)
     return paths, spec.replace(**changes) if changes else spec
 
 
@@ -139,7 +144,7 @@ def main() -> None:
 @click.option("--shard", "shard", metavar="K/N", callback=_shard_option, help="Make only shard K of N (0 <= K < N) of the COUNT tuples: global indices floor(K*COUNT/N) to floor((K+1)*COUNT/N)-1. Join the shards with `pastegen combine`.")
 @click.option("--cache-mb", type=click.FloatRange(min=0), default=DEFAULT_PHOTO_CACHE_MB, show_default=True, help="Memory for decoded source photos when COUNT exceeds the number of photos (0: decode every time); the output does not depend on it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
-def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, jobs, compression, resume, overwrite, strict, shard, cache_mb, quiet):
+def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels, count, jobs, compression, resume, overwrite, strict, shard, cache_mb, quiet):
     """Generate COUNT tuples (I, I_T, I_S, M) into the HDF5 file OUTPUT.
 
     With --shard K/N, OUTPUT holds shard K of N of the COUNT tuples (a contiguous block of global
@@ -157,7 +162,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
     from .precompute import make as run_make
 
     with _errors():
-        paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable)
+        paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix, geometric_mix)
         progress = _Progress(quiet)
         try:
             result = run_make(
@@ -195,7 +200,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First tuple index.")
 @click.option("--tile", type=click.IntRange(32, 1024), default=256, show_default=True, help="Largest side of each tile in pixels.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, disable, seed, max_pixels, count, start, tile, quiet):
+def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels, count, start, tile, quiet):
     """Write a PNG grid like the paper's Figures 2 and 3 to OUTPUT.
 
     Each tuple gets two rows: I, T_color(I), T_shading(I), T_geometric(I), T(I); and
@@ -221,7 +226,7 @@ def preview(output, from_file, dataset, images, data_root, split, preset_name, s
                     raise click.UsageError(f"--start {start} is past the end of {from_file} ({len(tf)} tuples)")
                 grid = grid_from_file(tf, range(start, stop), tile)
         else:
-            paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable)
+            paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix, geometric_mix)
             # The same scan as ``make``: bad files are skipped, and tuple i is the one make writes.
             progress = _Progress(quiet)
             scan = scan_for_make(paths, spec, max_pixels=max_pixels, jobs=1, strict=False, progress=progress)

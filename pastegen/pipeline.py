@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .components import color, crop, geometric, mask, mix, shading
+from .components import color, crop, geometric, mask, mix, shading, strength
 from .errors import SourceError, SpecError
 from .rng import check_seed, component_rng, source_for_index
 
@@ -55,6 +55,7 @@ _SUBSPECS = {
     "color": color.ColorSpec,
     "mix": mix.MixSpec,
     "mask": mask.MaskSpec,
+    "strength": strength.StrengthSpec,
 }
 
 
@@ -79,6 +80,10 @@ class TupleSpec:
     disabled : tuple of str
         Components replaced by their identity (see :data:`DISABLEABLE`); e.g. ``("mix",)``
         gives the paper's global-shading ablation, ``("geometric",)`` σ = 0.
+    strength : StrengthSpec
+        Per-tuple mixtures of colour and geometric strength (beyond the paper; see
+        :mod:`pastegen.components.strength`). The default draws nothing: the paper's tuples. It is
+        left out of :meth:`to_dict` while it is the default, so older files' specs still match.
     name : str
         The preset this spec came from (informational).
     """
@@ -92,6 +97,7 @@ class TupleSpec:
     mask: mask.MaskSpec = field(default_factory=mask.MaskSpec)
     disabled: tuple[str, ...] = ()
     name: str = "custom"
+    strength: strength.StrengthSpec = field(default_factory=strength.StrengthSpec)
 
     def __post_init__(self) -> None:
         for dim in ("height", "width"):
@@ -125,8 +131,11 @@ class TupleSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """A JSON-able dict (tuples become lists); ``strength`` only when it is not the default."""
+        data = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.strength.is_default:
+            del data["strength"]
+        return data
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys); equal specs give equal strings."""
@@ -150,7 +159,10 @@ class TupleSpec:
                 bad = sorted(set(value) - sub_known)
                 if bad:
                     raise SpecError(f"unknown keys in spec.{key}: {bad}")
-                kwargs[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+                if key == "strength":
+                    kwargs[key] = sub(**{k: tuple(tuple(p) for p in v) for k, v in value.items()})
+                else:
+                    kwargs[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
             elif key == "disabled":
                 kwargs[key] = tuple(value)
             else:
@@ -596,13 +608,20 @@ class TupleGenerator:
         def rng(name: str) -> np.random.Generator:
             return component_rng(self.seed, index, name)
 
+        geo_spec, color_spec = spec.geometric, spec.color
+        if not spec.strength.is_default:  # beyond the paper: this tuple's strengths
+            s = strength.sample(rng("strength"), spec.strength)
+            if s.geometric != 1.0:
+                geo_spec = dataclasses.replace(geo_spec, sigma=geo_spec.sigma * s.geometric)
+            if s.color != 1.0:
+                color_spec = color_spec.scaled(s.color)
         return TupleParams(
             index=index,
             source_index=k,
             crop=crop.sample(rng("crop"), spec.crop, self.source_size(k), spec.size),
-            geometric=geometric.sample(rng("geometric"), spec.geometric) if spec.enabled("geometric") else geometric.identity(),
-            color_a=color.sample(rng("color_a"), spec.color) if spec.enabled("color_a") else color.identity(),
-            color_b=color.sample(rng("color_b"), spec.color) if spec.enabled("color_b") else color.identity(),
+            geometric=geometric.sample(rng("geometric"), geo_spec) if spec.enabled("geometric") else geometric.identity(),
+            color_a=color.sample(rng("color_a"), color_spec) if spec.enabled("color_a") else color.identity(),
+            color_b=color.sample(rng("color_b"), color_spec) if spec.enabled("color_b") else color.identity(),
             mix=mix.sample(rng("mix"), spec.mix) if spec.enabled("mix") else mix.identity(spec.mix),
             mask=mask.sample(rng("mask"), spec.mask, spec.height, spec.width),
         )

@@ -35,6 +35,7 @@ COMPONENT_IDS = MappingProxyType(
         "color_b": 4,  # second colour transform (I2 of eq. 3)
         "mix": 5,  # 10x10 salt-and-pepper mixing grid
         "mask": 6,  # rotated-rectangle mask
+        "strength": 7,  # per-tuple colour / geometric strength (only with a non-default StrengthSpec)
     }
 )
 

@@ -11,7 +11,13 @@ name     resolution generator widths            use
 paper-512 512       64-128-256-512 (≈25.5 M)    the paper (section 3.2); needs a large GPU
 small-256 256       32-64-128-256 (≈6.4 M)      real runs on a single modest GPU
 tiny      128       8-16-32-64 (≈0.3 M)         CPU tests and the README's main job
+colormap  256       16-32-64-128 (≈0.45 M)      beyond the paper: the model zoo's (CPU-trainable)
 ======== ========== =========================== ===================================================
+
+``colormap`` goes beyond the paper (see :mod:`pastenet.models.heads`): G runs on the input shrunk
+by ``map_stride`` = 4 and predicts a per-pixel affine colour map (a 3x3 matrix and a bias), which is
+upsampled and applied to the full-resolution source, so the source's detail is kept by
+construction; paste then fixes the seam with a Poisson membrane (:mod:`pastenet.seam`).
 
 The generator is fully convolutional and runs at any size that is a multiple of
 ``2 ** (len(channels) - 1)``. The discriminator's global branch ends in a dense layer, so it is
@@ -27,7 +33,10 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "PRESETS", "preset", "model_from_record"]
+__all__ = ["ModelConfig", "PRESETS", "OUTPUTS", "preset", "model_from_record"]
+
+#: G's output heads (see :mod:`pastenet.models.heads`).
+OUTPUTS = ("residual", "affine")
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,17 @@ class ModelConfig:
         Negative slope of the leaky ReLUs.
     eps : float
         ε of the pixelwise feature normalisation (paper eq. 4).
+    output : {"residual", "affine"}
+        G's output head. ``"residual"`` (the paper): ``Y = X + G(X)·M``. ``"affine"`` (beyond the
+        paper): G predicts 12 channels, a 3x3 colour matrix and a bias per pixel, applied to the
+        source (see :mod:`pastenet.models.heads`).
+    map_stride : int
+        G runs on its input shrunk by this factor and its output is upsampled back (bilinear);
+        1 (the paper) runs G at full resolution.
+    work_side : int or None
+        The shorter side, in pixels, of the photos the model was trained on (the data's pixel
+        scale); paste can shrink larger photos to it before running G (``scale="auto"``).
+        ``None``: unknown (older checkpoints).
     """
 
     resolution: int = 512
@@ -69,6 +89,9 @@ class ModelConfig:
     local_window: int | None = None
     slope: float = 0.2
     eps: float = 1e-8
+    output: str = "residual"
+    map_stride: int = 1
+    work_side: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("channels", "dilations", "d_channels", "d_local_channels"):
@@ -89,6 +112,17 @@ class ModelConfig:
             n = len(getattr(self, name))
             if side >> n < 1 or side % (1 << n):
                 raise ConfigError(f"{name} has {n} stride-2 layers, too many for a side of {side} px (needs a multiple of {1 << n})")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if isinstance(self.map_stride, bool) or int(self.map_stride) != self.map_stride or not (1 <= int(self.map_stride) <= 64):
+            raise ConfigError(f"map_stride must be an integer between 1 and 64, got {self.map_stride!r}")
+        object.__setattr__(self, "map_stride", int(self.map_stride))
+        if self.resolution % (self.map_stride * factor):
+            raise ConfigError(f"resolution {self.resolution} must be a multiple of map_stride x {factor} = {self.map_stride * factor}")
+        if self.work_side is not None:
+            if isinstance(self.work_side, bool) or int(self.work_side) != self.work_side or not (8 <= int(self.work_side) <= 65536):
+                raise ConfigError(f"work_side must be an integer between 8 and 65536 or None, got {self.work_side!r}")
+            object.__setattr__(self, "work_side", int(self.work_side))
         if self.d_features < 1 or not (0 <= self.slope < 1) or not (self.eps > 0):
             raise ConfigError("d_features must be positive, slope in [0, 1) and eps positive")
 
@@ -96,6 +130,11 @@ class ModelConfig:
     def size_multiple(self) -> int:
         """G's input sides must be multiples of this."""
         return 1 << (len(self.channels) - 1)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of G's output: 3 (a residual) or 12 (an affine colour map)."""
+        return 12 if self.output == "affine" else 3
 
     @property
     def window(self) -> int:
@@ -136,6 +175,18 @@ PRESETS: Mapping[str, ModelConfig] = {
         d_channels=(8, 16, 32, 64, 64),
         d_local_channels=(8, 16, 32, 64),
         d_features=64,
+    ),
+    # Beyond the paper: the model zoo's preset, trainable on 2 CPU cores (see the module docstring).
+    "colormap": ModelConfig(
+        resolution=256,
+        channels=(16, 32, 64, 128),
+        dilations=(2, 4, 4),
+        noise=False,
+        d_channels=(8, 16, 32, 64, 64),
+        d_local_channels=(8, 16, 32, 64),
+        d_features=64,
+        output="affine",
+        map_stride=4,
     ),
 }
 

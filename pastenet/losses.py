@@ -19,11 +19,15 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import ConfigError
 
-__all__ = ["reconstruction_l1", "gradient_penalty", "discriminator_loss", "generator_loss"]
+__all__ = ["reconstruction_l1", "masked_l1", "border_band", "gradient_penalty", "discriminator_loss", "generator_loss", "RECONSTRUCTIONS"]
+
+#: ``recon`` choices: the paper's eq. 6 over the whole image, or L1 per pixel of the mask.
+RECONSTRUCTIONS = ("image", "mask")
 
 
 def reconstruction_l1(y: Tensor, target: Tensor) -> Tensor:
@@ -120,8 +124,44 @@ def discriminator_loss(
     return total, terms
 
 
+def border_band(mask: Tensor, width: int) -> Tensor:
+    """``[B, 1, H, W]`` in {0, 1}: mask pixels within ``width`` px (chessboard distance) of its border.
+
+    The mask minus its erosion by a ``(2·width + 1)``-square; pixels outside the image count as
+    outside the mask.
+    """
+    if width < 1:
+        return torch.zeros_like(mask)
+    outside = F.pad(1.0 - mask, (width,) * 4, value=1.0)
+    near_outside = F.max_pool2d(outside, 2 * width + 1, stride=1)
+    return mask * near_outside
+
+
+def masked_l1(y: Tensor, target: Tensor, mask: Tensor, *, border_weight: float = 0.0, border_px: int = 4) -> Tensor:
+    """L1 per masked pixel (beyond the paper): each sample's error over its own mask area.
+
+    ``sum(w·M·|Y − I|) / (3 · sum(w·M))`` per sample, averaged over the batch, with the weight
+    ``w = 1 + border_weight`` within ``border_px`` of the mask's border (:func:`border_band`) and 1
+    elsewhere. Unlike eq. 6 (a mean over the whole image, of which pixels outside the mask are
+    exactly zero), small pastes weigh as much as large ones, and the seam can weigh more.
+    """
+    m = mask.float()
+    w = m + float(border_weight) * border_band(m, int(border_px)) if border_weight else m
+    err = (w * (y.float() - target.float()).abs()).sum(dim=(1, 2, 3))
+    area = 3.0 * w.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    return (err / area).mean()
+
+
 def generator_loss(
-    y: Tensor, target: Tensor, d_fake: Tensor, *, alpha: float = 1e-4
+    y: Tensor,
+    target: Tensor,
+    d_fake: Tensor | None,
+    *,
+    alpha: float = 1e-4,
+    mask: Tensor | None = None,
+    recon: str = "image",
+    border_weight: float = 0.0,
+    border_px: int = 4,
 ) -> tuple[Tensor, dict[str, float]]:
     """G's objective ``L_rec(Y) + α (-E[D(Y)])``.
 
@@ -131,10 +171,17 @@ def generator_loss(
         ``[B, 3, H, W]`` copy-paste result ``Y``.
     target : Tensor
         ``[B, 3, H, W]`` genuine image ``I``.
-    d_fake : Tensor
-        ``[B]`` scores ``D(Y)`` (not detached: G is trained through them).
+    d_fake : Tensor or None
+        ``[B]`` scores ``D(Y)`` (not detached: G is trained through them); ``None``: no
+        adversarial term (α = 0, D not run).
     alpha : float
         α.
+    mask : Tensor, optional
+        ``[B, 1, H, W]``; needed by ``recon="mask"``.
+    recon : {"image", "mask"}
+        ``"image"``: eq. 6 (:func:`reconstruction_l1`); ``"mask"``: :func:`masked_l1`.
+    border_weight, border_px : float, int
+        Extra weight of the ``border_px`` band inside the mask's border (``recon="mask"``).
 
     Returns
     -------
@@ -143,8 +190,15 @@ def generator_loss(
     terms : dict of str to Tensor
         ``l1``, ``adversarial`` (``-E[D(Y)]``) and ``total``.
     """
-    l1 = reconstruction_l1(y.float(), target.float())
-    adversarial = -d_fake.float().mean()
+    if recon == "mask":
+        if mask is None:
+            raise ConfigError("recon='mask' needs the mask")
+        l1 = masked_l1(y, target, mask, border_weight=border_weight, border_px=border_px)
+    elif recon == "image":
+        l1 = reconstruction_l1(y.float(), target.float())
+    else:
+        raise ConfigError(f"recon must be one of {', '.join(RECONSTRUCTIONS)}, got {recon!r}")
+    adversarial = -d_fake.float().mean() if d_fake is not None else torch.zeros((), device=y.device)
     total = l1 + alpha * adversarial
     values = torch.stack([l1, adversarial, total]).detach()
     return total, dict(zip(("l1", "adversarial", "total"), values.unbind()))

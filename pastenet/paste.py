@@ -68,7 +68,7 @@ from .checkpoint import META_FILE, WEIGHTS_FILE, load_generator_weights, resolve
 from .config import ModelConfig, model_from_record
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, MaskError, PasteError, PasteWarning
-from .models import Generator, receptive_radius
+from .models import Generator, apply_head, network_output, network_size, receptive_radius
 
 __all__ = [
     "PasteError",
@@ -359,6 +359,46 @@ def _from_unit(y: np.ndarray, dtype: np.dtype, scale: float) -> np.ndarray:
 
 # --- pasting ----------------------------------------------------------------------------------------
 
+SEAMS = ("auto", "poisson", "none")
+
+
+def _resolve_scale(scale: Any, config: ModelConfig, shape: tuple[int, int]) -> float:
+    if isinstance(scale, str):
+        if scale != "auto":
+            raise PasteError(f"scale must be 'auto' or a number in (0, 1], got {scale!r}")
+        if config.work_side is None:
+            return 1.0
+        return min(1.0, config.work_side / float(min(shape)))
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) or not (0 < float(scale) <= 1):
+        raise PasteError(f"scale must be 'auto' or a number in (0, 1], got {scale!r}")
+    return float(scale)
+
+
+def _resolve_seam(seam: Any, config: ModelConfig) -> str:
+    if seam not in SEAMS:
+        raise PasteError(f"seam must be one of {', '.join(SEAMS)}, got {seam!r}")
+    if seam == "auto":
+        return "poisson" if config.output == "affine" else "none"
+    return str(seam)
+
+
+def _poisson_seam_window(y: np.ndarray, composite: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """:func:`pastenet.seam.poisson_seam` on the mask's bounding box grown by one pixel.
+
+    ``y`` is the head applied to the placed source everywhere (its values just outside the mask
+    are the membrane's boundary data, as the source's are in Poisson editing); ``composite`` holds
+    the target outside the mask.
+    """
+    from .seam import poisson_seam
+
+    ys, xs = np.nonzero(m)
+    y0, y1 = max(int(ys.min()) - 1, 0), min(int(ys.max()) + 2, m.shape[0])
+    x0, x1 = max(int(xs.min()) - 1, 0), min(int(xs.max()) + 2, m.shape[1])
+    out = y.copy()
+    out[y0:y1, x0:x1] = poisson_seam(y[y0:y1, x0:x1], composite[y0:y1, x0:x1], m[y0:y1, x0:x1])
+    return out
+
+
 
 def paste_with_details(
     model: PasteModel,
@@ -370,12 +410,14 @@ def paste_with_details(
     seed: int = 0,
     roi: bool = True,
     margin: int | None = None,
+    scale: float | str = "auto",
+    seam: str = "auto",
 ) -> PasteResult:
     """:func:`paste`, also returning the placed mask, the processed window and whether it cut.
 
     See :func:`paste` for the parameters.
     """
-    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, _stacklevel=3)
+    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, _stacklevel=3)
 
 
 def _paste(
@@ -389,6 +431,8 @@ def _paste(
     roi: bool,
     margin: int | None,
     _stacklevel: int,
+    scale: float | str = "auto",
+    seam: str = "auto",
 ) -> PasteResult:
     if not isinstance(model, PasteModel):
         raise PasteError(f"model must be a PasteModel (from load_generator), got {type(model).__name__}")
@@ -424,9 +468,13 @@ def _paste(
         )
     box = _bbox(placed)
 
+    s_factor = _resolve_scale(scale, model.config, (H, W))
+    seam_mode = _resolve_seam(seam, model.config)
+    config = model.config
+    exact_roi = config.map_stride == 1 and s_factor == 1.0  # G at full resolution: the ROI is exact
     mult = model.size_multiple
     Hp, Wp = -(-H // mult) * mult, -(-W // mult) * mult
-    window = roi_window(box, (Hp, Wp), multiple=mult, margin=int(margin)) if roi else (0, Hp, 0, Wp)
+    window = roi_window(box, (Hp, Wp), multiple=mult, margin=int(margin)) if roi and exact_roi else (0, Hp, 0, Wp)
     wy0, wy1, wx0, wx1 = window
 
     # The window of the padded composite, gathered through reflected indices (no full-size copy).
@@ -438,24 +486,35 @@ def _paste(
     sy = np.clip(iy - dy, 0, src.shape[0] - 1)
     sx = np.clip(ix - dx, 0, src.shape[1] - 1)
     s_pix = src.array[np.ix_(sy, sx)][:, :, : src.colour]
-    composite = np.where(m_win[:, :, None], _to_unit(s_pix, src, grey=grey), _to_unit(t_pix, tgt, grey=grey))
+    placed_source = _to_unit(s_pix, src, grey=grey)
+    composite = np.where(m_win[:, :, None], placed_source, _to_unit(t_pix, tgt, grey=grey))
 
-    # Noise for the whole padded image (CPU generator: the same on every device), cropped per level.
+    # Noise (CPU generator: the same on every device). At full resolution it is drawn for the
+    # whole padded image and cropped per level, so the result does not depend on the window.
     G = model.generator
     gen = torch.Generator().manual_seed(int(seed))
     noise = []
-    for shape in G.noise_shapes(1, Hp, Wp):
-        full = torch.randn(shape, generator=gen)
-        f = Hp // shape[2]
-        noise.append(full[:, :, wy0 // f : wy1 // f, wx0 // f : wx1 // f].to(model.device))
+    if exact_roi:
+        for shape in G.noise_shapes(1, Hp, Wp):
+            full = torch.randn(shape, generator=gen)
+            f = Hp // shape[2]
+            noise.append(full[:, :, wy0 // f : wy1 // f, wx0 // f : wx1 // f].to(model.device))
+    else:
+        hs, ws = network_size(config, Hp, Wp, s_factor)
+        noise = [torch.randn(shape, generator=gen).to(model.device) for shape in G.noise_shapes(1, hs, ws)]
 
     x = np.concatenate([composite, m_win[:, :, None].astype(np.float32)], axis=2)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(model.device)
     with torch.inference_mode():
-        residual = G(xt, noise=noise)
-        mt = xt[:, 3:4]
-        y = (xt[:, :3] + residual * mt).clamp_(-1.0, 1.0)
+        out = network_output(G, xt[:, :3], xt[:, 3:4], noise=noise, scale=s_factor)
+        if seam_mode == "poisson":  # the head on the placed source everywhere: its values around the mask set the membrane
+            st = torch.from_numpy(np.ascontiguousarray(placed_source.transpose(2, 0, 1)))[None].to(model.device)
+            y = apply_head(config, out, st, torch.ones_like(xt[:, 3:4]))
+        else:
+            y = apply_head(config, out, xt[:, :3], xt[:, 3:4]).clamp_(-1.0, 1.0)
     y = y[0].permute(1, 2, 0).float().cpu().numpy()
+    if seam_mode == "poisson":
+        y = np.clip(_poisson_seam_window(y, composite, m_win), -1.0, 1.0)
 
     # Back to the target: only pixels of M_t change (inside the unpadded part of the window).
     oy1, ox1 = min(wy1, H), min(wx1, W)
@@ -480,6 +539,8 @@ def paste(
     seed: int = 0,
     roi: bool = True,
     margin: int | None = None,
+    scale: float | str = "auto",
+    seam: str = "auto",
 ) -> np.ndarray:
     """Paste the masked region of ``source`` into ``target`` and let G harmonise it.
 
@@ -506,6 +567,16 @@ def paste(
     margin : int, optional
         The window's margin in pixels; ``None``: G's receptive radius (the result then equals
         full-image processing up to float rounding).
+    scale : "auto" or float
+        Scale-aware paste: G runs on the image shrunk by this factor in (0, 1] and its output is
+        upsampled and applied at full resolution (see :mod:`pastenet.models.heads`). ``"auto"``:
+        ``work_side / min(H, W)`` when the model records the pixel scale it was trained at
+        (``work_side``) and the target is larger, else 1. The ROI only applies at scale 1 with a
+        ``map_stride`` of 1 (else the whole image runs, at low resolution).
+    seam : {"auto", "poisson", "none"}
+        ``"poisson"``: add the Poisson membrane that makes the region meet the target along its
+        border (:mod:`pastenet.seam`). ``"auto"``: ``"poisson"`` for affine-head models, ``"none"``
+        for the paper's residual head.
 
     Returns
     -------
@@ -526,7 +597,7 @@ def paste(
     PasteWarning
         Part of the placed region falls outside the target and is cut.
     """
-    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, _stacklevel=3).image
+    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, _stacklevel=3).image
 
 
 # --- files ------------------------------------------------------------------------------------------

@@ -6,6 +6,6 @@ a pure ``apply(image, params)``. The pipeline composes them as
 ``T = T_shading ∘ T_geometric`` with ``T_shading`` mixing two ``T_color``.
 """
 
-from . import color, crop, geometric, mask, mix, shading
+from . import color, crop, geometric, mask, mix, shading, strength
 
-__all__ = ["color", "crop", "geometric", "mask", "mix", "shading"]
+__all__ = ["color", "crop", "geometric", "mask", "mix", "shading", "strength"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from .datasets import (
     DATA_ROOT_ENV,
     DATASET_NAMES,
+    DATASET_PRESETS,
     SPLITS,
     dataset_paths,
     resolve_data_root,
@@ -34,6 +35,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "DATA_ROOT_ENV",
     "DATASET_NAMES",
+    "DATASET_PRESETS",
     "SPLITS",
     "decode_image",
     "read_image_size",

@@ -14,6 +14,8 @@ dataset         layout
                 which serves splits ``train`` and ``all`` only
 ``cityscapes``  ``<root>/cityscapes/leftImg8bit/<split>/<city>/*_leftImg8bit.png``
 ``scenes``      ``<root>/scenes/<split>/**/<image>`` (generic street scenes, e.g. CamVid frames)
+``faces-wild``  ``<root>/faces-wild/<split>/**/<image>`` (FFHQ-aligned faces in the wild; the
+                ``faces`` spec preset applies)
 ``sample``      no data root needed: :func:`sample_image_paths`
 ==============  ===============================================================================
 """
@@ -31,6 +33,7 @@ from .discover import _walk_images
 __all__ = [
     "DATA_ROOT_ENV",
     "DATASET_NAMES",
+    "DATASET_PRESETS",
     "SPLITS",
     "resolve_data_root",
     "dataset_paths",
@@ -41,7 +44,10 @@ __all__ = [
 DATA_ROOT_ENV = "PASTEGEN_DATA_ROOT"
 
 #: Named datasets that :func:`dataset_paths` knows.
-DATASET_NAMES: tuple[str, ...] = ("faces", "cityscapes", "scenes", "sample")
+DATASET_NAMES: tuple[str, ...] = ("faces", "cityscapes", "scenes", "sample", "faces-wild")
+
+#: The spec preset of each named dataset whose name is not a preset itself.
+DATASET_PRESETS = {"faces-wild": "faces"}
 
 #: Split folder names; ``"all"`` is also accepted by :func:`dataset_paths`.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -219,7 +225,20 @@ def dataset_paths(
         return _faces_paths(root, split)
     if name == "cityscapes":
         return _cityscapes_paths(root, split)
+    if name == "faces-wild":
+        return _split_folder_paths(root, "faces-wild", split, "FFHQ-aligned face photos")
     return _scenes_paths(root, split)
+
+
+def _split_folder_paths(root: Path, dataset: str, split: str, what: str) -> list[str]:
+    """``<root>/<dataset>/<split>/**``: the layout of datasets that always have split folders."""
+    base = root / dataset
+    if not base.is_dir():
+        raise DatasetNotFoundError(f"dataset {dataset!r} not found: looked for {base}/<split>/; put {what} there, or pass --data-root")
+    wanted = [s for s in SPLITS if (base / s).is_dir()] if split == "all" else [split]
+    if not wanted:
+        raise DatasetNotFoundError(f"dataset {dataset!r} has no split folder in {base}/; put {what} in {base / 'train'}/")
+    return _images_in_splits(dataset, base, wanted, what, "or pass --data-root")
 
 
 # Colour photographs of at least 256x256 shipped inside the wheels (checked by the tests). Other

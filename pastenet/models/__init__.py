@@ -2,12 +2,17 @@
 
 from .discriminator import Discriminator, crop_windows, local_window_origin
 from .generator import Generator, compose, receptive_radius
+from .heads import apply_head, network_output, network_size, predict
 from .layers import NoiseAdd, PixelNorm
 
 __all__ = [
     "Generator",
     "Discriminator",
     "compose",
+    "predict",
+    "apply_head",
+    "network_size",
+    "network_output",
     "receptive_radius",
     "local_window_origin",
     "crop_windows",

@@ -146,7 +146,10 @@ class Generator(nn.Module):
         self.fuse = nn.ModuleList(
             conv_block(2 * ch[i - 1], ch[i - 1], slope=s, eps=e) for i in range(len(ch) - 1, 0, -1)
         )
-        self.to_rgb = nn.Conv2d(ch[0], 3, 3, padding=1)
+        self.to_rgb = nn.Conv2d(ch[0], config.out_channels, 3, padding=1)
+        if config.output == "affine":  # start at the identity colour map: Y = the naive paste
+            nn.init.zeros_(self.to_rgb.weight)
+            nn.init.zeros_(self.to_rgb.bias)
 
     @property
     def receptive_radius(self) -> int:
@@ -196,7 +199,8 @@ class Generator(nn.Module):
         Returns
         -------
         Tensor
-            ``[B, 3, H, W]``, the residual (unbounded).
+            ``[B, 3, H, W]``, the residual (unbounded); ``[B, 12, H, W]`` for the affine head
+            (see :mod:`pastenet.models.heads`).
 
         Raises
         ------

@@ -92,7 +92,7 @@ def _resume_options(run_dir: Path, changes: Mapping[str, Any]) -> TrainOptions:
 
 def _data_description(options: TrainOptions) -> str:
     if options.stream:
-        return f"stream-{options.dataset or Path(options.images or 'images').name}"
+        return f"stream-{(options.dataset or Path(options.images or 'images').name).replace(',', '+')}"
     return Path(options.data or "data").stem
 
 
@@ -113,9 +113,15 @@ def _build_source(options: TrainOptions, resolution_hint: int, world: World):
     if options.sigma is not None:
         changes["sigma"] = float(options.sigma)
     try:
+        if options.color_mix or options.geometric_mix:
+            from pastegen.components.strength import strength_spec
+
+            changes["strength"] = strength_spec(options.color_mix, options.geometric_mix)
         spec = pastegen.preset(spec_name, **changes)
-        if options.dataset is not None:
-            paths = pastegen.dataset_paths(options.dataset, split=options.split, data_root=options.data_root)
+        if options.dataset is not None:  # "faces,faces-wild": the photos of every named dataset
+            paths = []
+            for name in _dataset_names(options.dataset):
+                paths += pastegen.dataset_paths(name, split=options.split, data_root=options.data_root)
         else:
             paths = pastegen.find_images(options.images)
     except pastegen.PastegenError as e:
@@ -128,12 +134,20 @@ def _build_source(options: TrainOptions, resolution_hint: int, world: World):
     return D.StreamDataset(stream), resolution_hint, items
 
 
+def _dataset_names(text: str) -> list[str]:
+    return [n.strip() for n in str(text).split(",") if n.strip()]
+
+
 def _stream_spec_name(options: TrainOptions) -> str:
+    """The spec preset of a stream: that of its (first) dataset, else ``photos``."""
     if options.dataset is None:
         return "photos"
     import pastegen
+    from pastegen.sources import DATASET_PRESETS
 
-    return options.dataset if options.dataset in pastegen.PRESETS else "photos"
+    first = _dataset_names(options.dataset)[0]
+    name = DATASET_PRESETS.get(first, first)
+    return name if name in pastegen.PRESETS else "photos"
 
 
 class _StopFlag:
@@ -198,7 +212,7 @@ def train(
     """
     from ..checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from ..data import make_loader, prepare
-    from ..models import Discriminator, Generator, compose
+    from ..models import Discriminator, Generator, predict
 
     if (options is None) == (resume is None):
         raise ConfigError("give the options of a new run, or a run folder to resume, not both")
@@ -228,6 +242,10 @@ def train(
     if options.resolution is not None and resolution != options.resolution:
         raise ConfigError(f"--resolution {options.resolution}, but the tuples in {options.data} are {resolution}x{resolution}")
     config = options.model_config(resolution)
+    if options.model is None and config.work_side is None:
+        # the data's pixel scale: every pastegen crop mode brings the shorter side to the tuple's
+        # side (cityscapes' scale-crop halves it first), so the photos' shorter side is `resolution`
+        config = config.replace(work_side=int(resolution))
     options = options.replace(model=config.to_record())
     if dry_run:
         return TrainResult(run_dir=None, options=options, step=0)
@@ -331,7 +349,7 @@ def train(
                     sums, count = {}, 0
                     t_last, step_last = now, step
                 if world.main and grid_batch is not None and (step % options.sample_every == 0 or step == options.steps):
-                    image = _sample_grid(G, grid_batch, device, channels_last, options.seed, prepare, compose)
+                    image = _sample_grid(G, grid_batch, device, channels_last, options.seed, prepare, predict)
                     assert run_dir is not None
                     save_png(run_dir / "samples" / f"step-{step:08d}.png", image)
                     if log is not None:
@@ -367,19 +385,22 @@ def _init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config) ->
         record = model_from_record(read_model_record(path))
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    if record != config:
+    if record.replace(work_side=config.work_side) != config:
         raise CheckpointError(f"--init-from {path}: its model ({record}) differs from this run's ({config})")
     load_checkpoint(path, modules={"G": G, "D": D_net}, map_location=next(G.parameters()).device)
 
 
 @torch.no_grad()
-def _sample_grid(G, batch, device, channels_last, seed, prepare, compose) -> np.ndarray:
+def _sample_grid(G, batch, device, channels_last, seed, prepare, predict) -> np.ndarray:
     """Rows of (input X with the mask outlined, output Y, ground truth I) on fixed inputs and noise."""
+    from ..models import network_size
+
     b = prepare(batch, device, channels_last=channels_last)
     gen = torch.Generator(device=device).manual_seed(step_seed(seed, 0, purpose=1))
     n = b["X"].shape[0]
-    noise = [torch.randn(shape, generator=gen, device=device) for shape in G.noise_shapes(n, b["X"].shape[-2], b["X"].shape[-1])]
-    Y = compose(G(b["X"], noise=noise).float(), b["composite"], b["M"])
+    hs, ws = network_size(G.config, b["X"].shape[-2], b["X"].shape[-1])
+    noise = [torch.randn(shape, generator=gen, device=device) for shape in G.noise_shapes(n, hs, ws)]
+    Y = predict(G, b["composite"], b["M"], noise=noise)
     rows = []
     for i in range(n):
         x = to_uint8_image(b["composite"][i])

@@ -40,6 +40,8 @@ class TrainOptions:
     spec_preset: str | None = None  # stream: pastegen spec preset (default: the dataset's)
     sigma: float | None = None  # stream: corner offset range of T_geometric (pixels)
     data_seed: int = 0  # stream: pastegen root seed of the tuples
+    color_mix: str | None = None  # stream, beyond the paper: per-tuple colour strengths "S:W,..." (pastegen --color-mix)
+    geometric_mix: str | None = None  # stream, beyond the paper: per-tuple factors on sigma "S:W,..."
     # -- model -------------------------------------------------------------------------------
     preset: str = "paper-512"  # model preset (pastenet.config.PRESETS)
     resolution: int | None = None  # stream: tuple size (default: the preset's); a file's size must equal it
@@ -54,6 +56,9 @@ class TrainOptions:
     alpha: float = 1e-4  # weight of the adversarial term in G's objective (eq. 7)
     gp_lambda: float = 10.0  # gradient penalty weight λ (eq. 5)
     drift_gamma: float = 1e-3  # weight γ of E[D(I)²] (eq. 7)
+    recon: str = "image"  # reconstruction loss: "image" (eq. 6) or "mask" (beyond the paper: L1 per masked pixel)
+    border_weight: float = 0.0  # beyond the paper: extra L1 weight within border_px inside the mask's border (recon "mask")
+    border_px: int = 4  # width of that band in pixels
     seed: int = 0  # seed of the weights, the data order and the GAN's noise
     # -- machine -----------------------------------------------------------------------------
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
@@ -99,6 +104,22 @@ class TrainOptions:
             raise ConfigError(f"resolution must be at least 16, got {self.resolution}")
         if self.workers < 0 or self.seed < 0 or self.data_seed < 0:
             raise ConfigError("workers, seed and data_seed must be non-negative")
+        if self.recon not in ("image", "mask"):
+            raise ConfigError(f"recon must be image or mask, got {self.recon!r}")
+        if not float(self.border_weight) >= 0 or int(self.border_px) < 1:
+            raise ConfigError("border_weight must be non-negative and border_px at least 1")
+        if self.border_weight and self.recon != "mask":
+            raise ConfigError("border_weight needs recon 'mask'")
+        if (self.color_mix or self.geometric_mix) and not self.stream:
+            raise ConfigError("color_mix and geometric_mix shape streamed tuples; for a file, pass them to `pastegen make`")
+        if self.color_mix or self.geometric_mix:
+            from pastegen.components.strength import strength_spec
+            from pastegen.errors import SpecError
+
+            try:
+                strength_spec(self.color_mix, self.geometric_mix)
+            except SpecError as e:
+                raise ConfigError(str(e)) from None
         if self.amp not in ("auto", "bf16", "off"):
             raise ConfigError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         if self.channels_last not in ("auto", "on", "off"):

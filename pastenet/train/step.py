@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..losses import discriminator_loss, generator_loss, gradient_penalty
-from ..models import compose, local_window_origin
+from ..models import local_window_origin, network_size, predict
 from .distributed import World, average_gradients
 
 __all__ = ["GanStep", "step_seed"]
@@ -46,25 +46,30 @@ class GanStep:
         self.G_run = compiled_G or G
         self.opt_g = torch.optim.Adam(G.parameters(), lr=options.lr_g, betas=(options.beta1, options.beta2))
         self.opt_d = torch.optim.Adam(D.parameters(), lr=options.lr_d, betas=(options.beta1, options.beta2))
+        #: α = 0 (beyond the paper): a pure reconstruction model; D is neither run nor updated.
+        self.adversarial = float(options.alpha) > 0
         self.autocast: Callable[[], Any] = (lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)) if amp else nullcontext
 
     def __call__(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """Update D then G on ``batch`` (this process's share of global step ``step``).
 
-        Returns the loss terms as detached 0-d tensors (no device sync).
+        Returns the loss terms as detached 0-d tensors (no device sync). With α = 0 only G is
+        updated, on the reconstruction loss.
         """
         G, D, o, dev = self.G, self.D, self.options, self.device
         I, comp, M, X = batch["I"], batch["composite"], batch["M"], batch["X"]
         B, W, r = X.shape[0], self.world.size, self.world.rank
         mine = slice(r * B, (r + 1) * B)
         gen = torch.Generator(device=dev).manual_seed(step_seed(o.seed, step))
-        noise = [torch.randn(shape, generator=gen, device=dev)[mine] for shape in G.noise_shapes(B * W, X.shape[-2], X.shape[-1])]
+        hs, ws = network_size(self.config, X.shape[-2], X.shape[-1])
+        noise = [torch.randn(shape, generator=gen, device=dev)[mine] for shape in G.noise_shapes(B * W, hs, ws)]
         eps = torch.rand(B * W, generator=gen, device=dev)[mine]
-        origin = local_window_origin(M, self.config.window)
 
         with self.autocast():
-            residual = self.G_run(X, noise=noise)
-        Y = compose(residual.float(), comp, M)
+            Y = predict(G, comp, M, noise=noise, run=self.G_run)
+        if not self.adversarial:
+            return self._reconstruction_step(Y, I, M)
+        origin = local_window_origin(M, self.config.window)
 
         # D: E[D(Y)] - E[D(I)] + λ·GP + γ·E[D(I)²]
         D.requires_grad_(True)
@@ -84,7 +89,7 @@ class GanStep:
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             d_fake_g = D(Y, comp, M, origin).float()
-        loss_g, terms_g = generator_loss(Y, I, d_fake_g, alpha=o.alpha)
+        loss_g, terms_g = generator_loss(Y, I, d_fake_g, alpha=o.alpha, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
         loss_g.backward()
         average_gradients(G, self.world)
         self.opt_g.step()
@@ -93,6 +98,15 @@ class GanStep:
         terms.update({f"G.{k}": v for k, v in terms_g.items() if k not in ("total", "l1")})
         terms["loss_d"], terms["loss_g"], terms["l1"] = terms_d["total"], terms_g["total"], terms_g["l1"]
         return terms
+
+    def _reconstruction_step(self, Y: torch.Tensor, I: torch.Tensor, M: torch.Tensor) -> dict[str, torch.Tensor]:
+        o = self.options
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g, terms_g = generator_loss(Y, I, None, alpha=0.0, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
+        loss_g.backward()
+        average_gradients(self.G, self.world)
+        self.opt_g.step()
+        return {"loss_g": terms_g["total"], "l1": terms_g["l1"]}
 
     def state_dict(self) -> dict[str, Any]:
         return {"opt_G": self.opt_g.state_dict(), "opt_D": self.opt_d.state_dict()}
