@@ -16,6 +16,7 @@ Usage::
     python benchmarks/training_speed.py                                  # paper-512 at batch 5, small-256 at 5 and 16
     python benchmarks/training_speed.py --device cpu --presets tiny --steps 5
     python benchmarks/training_speed.py --compile                        # torch.compile G (CUDA)
+    python benchmarks/training_speed.py --device cpu --presets colormap:8 --channels-last on   # the zoo preset
 
 Writes ``benchmarks/results/training_speed-<device>.json``.
 """
@@ -42,6 +43,14 @@ from pastenet.train.options import TrainOptions  # noqa: E402
 from pastenet.train.step import GanStep  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}
+
+#: The training options each preset is timed with: the paper's for its presets; the model zoo's
+#: recipe for ``colormap`` (beyond the paper: reconstruction only, so D is never run).
+RECIPES = {"colormap": dict(alpha=0.0, recon="mask", border_weight=2.0, beta1=0.9)}
+
+
+def _options(name: str, batch: int) -> TrainOptions:
+    return TrainOptions(data="-", preset=name, batch=batch, **RECIPES.get(name, {}))
 
 
 def synthetic_batch(batch: int, size: int, device: torch.device, channels_last: bool, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -82,7 +91,7 @@ def count_flops(name: str, device: torch.device) -> float:
     config = preset(name)
     torch.manual_seed(0)
     G, D = Generator(config).to(device), Discriminator(config).to(device)
-    step = GanStep(G, D, config, TrainOptions(data="-", preset=name, batch=1), device, World())
+    step = GanStep(G, D, config, _options(name, 1), device, World())
     batch = synthetic_batch(1, config.resolution, device, False)
     with Counter():
         step(batch, 0)
@@ -105,7 +114,7 @@ def measure(name: str, batch: int, device: torch.device, *, steps: int, warmup: 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     G = Generator(config).to(device=device, memory_format=fmt)
     D = Discriminator(config).to(device=device, memory_format=fmt)
-    options = TrainOptions(data="-", preset=name, batch=batch)
+    options = _options(name, batch)
     step = GanStep(G, D, config, options, device, World(), amp=amp, compiled_G=torch.compile(G) if compile_g else None)
     data = synthetic_batch(batch, config.resolution, device, channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -153,11 +162,14 @@ def main() -> None:
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
     ap.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--no-flops", action="store_true")
     ap.add_argument("--flops-only", action="store_true", help="count FLOPs per iteration without timing (e.g. paper-512 on a CPU)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else torch.device(args.device)
     amp = args.amp == "bf16" or (args.amp == "auto" and device.type == "cuda")
     channels_last = args.channels_last == "on" or (args.channels_last == "auto" and device.type == "cuda")

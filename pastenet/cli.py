@@ -184,9 +184,11 @@ class _Offset(click.ParamType):
 @click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--full", is_flag=True, help="Process the whole image instead of a window around the region (same result, slower).")
 @click.option("--margin", type=click.IntRange(min=0), default=None, help="Window margin in pixels.  [default: the generator's receptive radius: exact]")
+@click.option("--scale", default="auto", help="Run G on the image shrunk by this factor in (0, 1] and apply its output at full resolution; auto: the pixel scale the model was trained at.")
+@click.option("--seam", type=click.Choice(["auto", "poisson", "none"]), default="auto", help="poisson: make the region meet the target exactly along its border (auto: for colour-map models).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 def paste(model_path: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
-          device: str, full: bool, margin: int | None, quiet: bool) -> None:
+          device: str, full: bool, margin: int | None, scale: str, seam: str, quiet: bool) -> None:
     """Paste the MASK region of SOURCE into TARGET and harmonise it with a trained generator.
 
     Images of any size and aspect; pixels outside the pasted region are written unchanged, and
@@ -219,7 +221,8 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
         model = api.load_generator(model_path, device=device)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", api.PasteWarning)
-            result = api.paste_with_details(model, tgt, src, msk, offset=offset, seed=seed, roi=not full, margin=margin)
+            result = api.paste_with_details(model, tgt, src, msk, offset=offset, seed=seed, roi=not full, margin=margin,
+                                            scale=_scale_value(scale), seam=seam)
         for w in caught:
             if issubclass(w.category, api.PasteWarning):
                 click.echo(f"Warning: {w.message}", err=True)
@@ -266,6 +269,15 @@ def demo(model_path: str, output: str, size: int | None, seed: int, device: str,
         raise click.ClickException(_one_line(e)) from None
     if not quiet:
         click.echo(f"{output}: example paste with {model.checkpoint}", err=True)
+
+
+def _scale_value(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not 'auto' or a number in (0, 1]", param_hint="--scale") from None
 
 
 def _cli_name(key: str) -> str:

@@ -287,3 +287,43 @@ def test_training_speed_benchmark_runs(monkeypatch):
     assert row["it_s"] > 0 and row["G_params"] == 288395
     flops = training_speed.count_flops("tiny", torch.device("cpu"))
     assert 1e9 < flops < 1e11  # about 1.6 GFLOP per sample at 128x128
+
+
+def _colormap64() -> dict:
+    from pastenet.config import preset
+
+    return preset("colormap", resolution=64, local_window=32, d_channels=(8, 16, 32, 64), d_local_channels=(8, 16, 32)).to_record()
+
+
+def test_reconstruction_only_colormap_resumes_exactly(tuples, tmp_path):
+    # alpha = 0 (beyond the paper): D is never run or updated, G's update is still exact on resume.
+    changes = dict(preset="colormap", alpha=0.0, recon="mask", border_weight=2.0, beta1=0.9, model=_colormap64())
+    straight = train(_options(tuples, tmp_path / "a", steps=6, checkpoint_every=3, **changes))
+    first = train(_options(tuples, tmp_path / "b", steps=3, checkpoint_every=3, **changes))
+    resumed = train(resume=first.run_dir, changes={"steps": 6})
+    wa, wb = _weights(straight.run_dir), _weights(resumed.run_dir)
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    d0 = _weights(straight.run_dir, 3)
+    assert all(torch.equal(wa[k], d0[k]) for k in wa if k.startswith("D."))  # D untouched
+    assert not all(torch.equal(wa[k], d0[k]) for k in wa if k.startswith("G."))
+    assert set(_stats(straight.run_dir)[-1]) == {"step", "l1", "loss_g"}
+    resolved = train(_options(tuples, tmp_path / "c", preset="colormap", alpha=0.0), dry_run=True).options
+    assert resolved.model["work_side"] == SIZE and resolved.model["output"] == "affine"  # the data's pixel scale
+
+
+def test_stream_with_strength_mixtures_and_two_datasets(tmp_path):
+    options = TrainOptions(
+        stream=True, dataset="sample,sample", preset="colormap", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path),
+        log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False, alpha=0.0,
+        color_mix="0:1,1:1", geometric_mix="0.5", resolution=64,
+    )
+    options = options.replace(model=_colormap64())
+    result = train(options)
+    assert result.step == 2 and result.run_dir.name.endswith("stream-sample-sample")
+    with pytest.raises(ConfigError):
+        TrainOptions(stream=True, dataset="sample", color_mix="2:1")
+    with pytest.raises(ConfigError):
+        TrainOptions(data="x.h5", color_mix="0:1")  # a file's tuples are fixed: use pastegen make
+    with pytest.raises(ConfigError):
+        TrainOptions(data="x.h5", border_weight=1.0)  # needs recon mask

@@ -92,7 +92,7 @@ def _resume_options(run_dir: Path, changes: Mapping[str, Any]) -> TrainOptions:
 
 def _data_description(options: TrainOptions) -> str:
     if options.stream:
-        return f"stream-{(options.dataset or Path(options.images or 'images').name).replace(',', '+')}"
+        return f"stream-{(options.dataset or Path(options.images or 'images').name).replace(',', '-')}"
     return Path(options.data or "data").stem
 
 

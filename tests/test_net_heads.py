@@ -1,0 +1,144 @@
+"""G's output heads (residual, affine colour map), low-resolution maps, the Poisson seam, masked L1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pastenet.config import preset
+from pastenet.errors import ConfigError
+from pastenet.losses import border_band, masked_l1
+from pastenet.models import Generator, apply_head, compose, network_size, predict
+from pastenet.seam import membrane, poisson_seam
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+def _inputs(h=64, w=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    comp = torch.rand(2, 3, h, w, generator=g) * 2 - 1
+    mask = torch.zeros(2, 1, h, w)
+    mask[:, :, 16:40, 20:50] = 1
+    return comp, mask
+
+
+def test_affine_head_matches_the_formula():
+    comp, mask = _inputs()
+    out = torch.randn(2, 12, 64, 64) * 0.1
+    y = apply_head(preset("colormap"), out, comp, mask)
+    s = (comp[0, :, 20, 30] + 1) / 2
+    A = out[0, :9, 20, 30].reshape(3, 3)
+    expected = 2 * (s + A @ s + out[0, 9:12, 20, 30]) - 1
+    torch.testing.assert_close(y[0, :, 20, 30], expected)
+    assert torch.equal(y[mask.expand_as(y) == 0], comp[mask.expand_as(comp) == 0])
+
+
+def test_untrained_affine_model_is_the_naive_paste():
+    comp, mask = _inputs()
+    G = Generator(preset("colormap", resolution=64))
+    torch.testing.assert_close(predict(G, comp, mask), comp, rtol=0, atol=0)
+
+
+def test_residual_head_without_resampling_is_the_paper():
+    comp, mask = _inputs()
+    torch.manual_seed(0)
+    G = Generator(preset("tiny", resolution=64))
+    noise = [torch.randn(s) for s in G.noise_shapes(2, 64, 64)]
+    torch.testing.assert_close(predict(G, comp, mask, noise=noise), compose(G(torch.cat([comp, mask], 1), noise=noise), comp, mask))
+
+
+def test_network_size():
+    cm = preset("colormap")
+    assert network_size(cm, 256, 256) == (64, 64)
+    assert network_size(cm, 512, 512, scale=0.5) == (64, 64)
+    assert network_size(cm, 100, 30) == (24, 8)  # rounded to multiples of 8, at least one
+    assert network_size(preset("tiny"), 128, 96) == (128, 96)
+    with pytest.raises(ConfigError):
+        network_size(cm, 64, 64, scale=0)
+
+
+def test_colormap_preset_validation():
+    with pytest.raises(ConfigError):
+        preset("colormap", output="rgb")
+    with pytest.raises(ConfigError):
+        preset("colormap", resolution=80)  # not a multiple of map_stride x 8
+    assert preset("colormap").out_channels == 12 and preset("tiny").out_channels == 3
+
+
+def test_membrane_is_harmonic_and_meets_the_boundary():
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(30, 40, 2))
+    m = np.zeros((30, 40), bool)
+    m[5:25, 8:30] = True
+    f = membrane(d, m)
+    ring = np.zeros_like(m)
+    ring[4:26, 7:31] = True
+    ring &= ~m
+    g = np.where(ring[..., None], d, f)  # boundary values substituted around the mask
+    lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+    assert np.abs(lap[m[1:-1, 1:-1]]).max() < 1e-9
+    # a constant offset is carried in unchanged
+    np.testing.assert_allclose(membrane(np.full((30, 40, 1), 3.0), m)[m], 3.0)
+
+
+def test_poisson_seam_equals_poisson_image_editing():
+    from benchmarks.baselines import BASELINES
+
+    rng = np.random.default_rng(1)
+    t = rng.integers(0, 256, (48, 56, 3)).astype(np.uint8)
+    s = rng.integers(0, 256, (48, 56, 3)).astype(np.uint8)
+    m = np.zeros((48, 56), bool)
+    m[10:30, 5:40] = True
+    m[0:4, 50:56] = True  # touching the image border: zero flux there
+    y = np.clip(np.floor(poisson_seam(s.astype(float), t.astype(float), m) + 0.5), 0, 255)
+    np.testing.assert_array_equal(y, BASELINES["poisson_normal"](t, s, m))
+
+
+def test_poisson_seam_on_a_mask_without_boundary_keeps_the_pasted_pixels():
+    p = np.random.default_rng(2).random((8, 8, 3))
+    np.testing.assert_allclose(poisson_seam(p, np.zeros_like(p), np.ones((8, 8), bool)), p, atol=1e-6)
+
+
+def test_masked_l1_weighs_small_and_large_masks_alike():
+    y, i = torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32)
+    m = torch.zeros(2, 1, 32, 32)
+    m[0, :, 2:6, 2:6] = 1
+    m[1, :, 0:30, 0:30] = 1
+    y = y * m + i * (1 - m)  # error 1 inside each mask, 0 outside
+    assert masked_l1(y, i, m).item() == pytest.approx(1.0)
+    assert masked_l1(y, i, m, border_weight=3.0).item() == pytest.approx(1.0)
+    band = border_band(m, 1)
+    assert band[0].sum() == 12 and band[1].sum() == 4 * 30 - 4  # beyond the image counts as outside
+
+
+def test_untrained_colormap_paste_is_poisson_normal():
+    from PIL import Image
+    from skimage import data
+
+    from benchmarks.baselines import BASELINES
+    from pastenet.paste import PasteModel, paste
+
+    t = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128)))
+    s = np.asarray(Image.fromarray(data.chelsea()).resize((128, 128)))
+    m = np.zeros((128, 128), bool)
+    m[30:80, 40:100] = True
+    pm = PasteModel.from_generator(Generator(preset("colormap", work_side=64)), device="cpu")
+    y = paste(pm, t, s, m)
+    assert np.abs(y.astype(int) - BASELINES["poisson_normal"](t, s, m)).max() <= 1
+    assert np.array_equal(y[~m], t[~m])
+    naive = paste(pm, t, s, m, seam="none", scale=1.0)
+    assert np.array_equal(naive, np.where(m[..., None], s, t))
+
+
+def test_paste_scale_and_seam_are_checked():
+    from pastenet.errors import PasteError
+    from pastenet.paste import PasteModel, paste
+
+    pm = PasteModel.from_generator(Generator(preset("colormap", resolution=64)), device="cpu")
+    img = np.zeros((64, 64, 3), np.uint8)
+    m = np.zeros((64, 64), bool)
+    m[10:20, 10:20] = True
+    for bad in (dict(scale=0), dict(scale=1.5), dict(scale="big"), dict(seam="soft")):
+        with pytest.raises(PasteError):
+            paste(pm, img, img, m, **bad)
