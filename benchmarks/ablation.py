@@ -71,7 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--size", type=int, default=128, help="training resolution")
     p.add_argument("--n", type=int, default=24, help="synthetic samples per setting")
-    p.add_argument("--eval-only", action="store_true")
+    p.add_argument("--eval-only", action="store_true", help="evaluate the runs there, train nothing")
+    p.add_argument("--train-only", action="store_true", help="train (or resume) the runs, evaluate nothing")
     p.add_argument("--only", default=None, help="comma-separated trainings to run (default: all)")
     return p.parse_args(argv)
 
@@ -107,6 +108,8 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     only = set(a.only.split(",")) if a.only else set(TRAININGS)
     runs = {name: train_variant(name, TRAININGS[name], a) for name in TRAININGS if name in only}
+    if a.train_only:
+        return 0
     from benchmarks.evaluation import quick
 
     rows = {row: (runs[run], kw) for row, (run, kw) in ROWS.items() if run in runs}

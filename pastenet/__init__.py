@@ -23,6 +23,7 @@ _LAZY = {
     "Discriminator": "models",
     "compose": "models",
     "load_generator": "paste",
+    "list_models": "zoo",
 }
 
 

@@ -174,7 +174,7 @@ class _Offset(click.ParamType):
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--model", "model_path", required=True, type=click.Path(), help="Run folder (latest checkpoint), checkpoint folder or weights.safetensors.")
+@click.option("--model", "model_path", required=True, type=click.Path(), help="A model-zoo name (pastenet models), run folder (latest checkpoint), checkpoint folder or weights.safetensors.")
 @click.option("--target", required=True, type=click.Path(), help="The photo to paste into (PNG, JPEG, ...; grey, RGB, RGBA, 8 or 16 bits).")
 @click.option("--source", default=None, type=click.Path(), help="The photo the region comes from.  [default: the target]")
 @click.option("--mask", required=True, type=click.Path(), help="The region in source coordinates, the source's size; any non-zero pixel is inside.")
@@ -269,6 +269,72 @@ def demo(model_path: str, output: str, size: int | None, seed: int, device: str,
         raise click.ClickException(_one_line(e)) from None
     if not quiet:
         click.echo(f"{output}: example paste with {model.checkpoint}", err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="The registry entries as JSON.")
+def models(name: str | None, as_json: bool) -> None:
+    """List the model zoo's shipped generators, or print NAME's model card.
+
+    \b
+    Examples:
+      pastenet models
+      pastenet models faces-colormap-256
+    """
+    from .zoo import get_model, list_models
+
+    try:
+        if name is not None:
+            entry = get_model(name)
+            click.echo(json.dumps(entry.to_record(), indent=2) if as_json else entry.card_path.read_text())
+            return
+        entries = list_models()
+    except (PastenetError, OSError) as e:
+        raise click.ClickException(_one_line(e)) from None
+    if as_json:
+        click.echo(json.dumps({e.name: e.to_record() for e in entries}, indent=2))
+        return
+    if not entries:
+        click.echo("the zoo is empty")
+        return
+    rows = [("name", "preset/output", "trained at", "steps", "data", "KB", "description")]
+    for e in entries:
+        size = e.path.stat().st_size // 1024 if e.path.is_file() else "missing"
+        rows.append((e.name, f"{e.model.get('output', 'residual')}/{e.model.get('map_stride', 1)}", str(e.model.get("resolution")),
+                     str(e.steps), e.data, str(size), e.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run", type=click.Path())
+@click.argument("name")
+@click.option("--to", type=click.Path(file_okay=False), default=None, help="Zoo folder.  [default: the installed package's pastenet/zoo]")
+@click.option("--description", default="", help="One line for the registry and the card.")
+@click.option("--data", default=None, help="What it was trained on.  [default: the run's dataset or file]")
+@click.option("--licence", default="", help="Licence of the weights (and of the data they come from).")
+@click.option("--figures", type=click.Path(dir_okay=False, exists=True), default=None, help="A JSON object of measured figures for the card.")
+@click.option("--overwrite", is_flag=True, help="Replace an entry of the same name.")
+@click.option("--no-golden", is_flag=True, help="Do not write the golden output.")
+def export(run: str, name: str, to: str | None, description: str, data: str | None, licence: str, figures: str | None, overwrite: bool, no_golden: bool) -> None:
+    """Export RUN's generator into the model zoo as NAME (weights, model card, registry entry).
+
+    \b
+    Examples:
+      pastenet export runs/00004-colormap-stream-faces-faces-wild faces-colormap-256 --description "faces"
+      pastenet export runs/00000-tiny-sample my-tiny --to my-zoo
+    """
+    from .zoo.export import export_model
+
+    try:
+        extra = json.loads(open(figures).read()) if figures else None
+        entry = export_model(run, name, to=to, description=description, data=data, licence=licence, figures=extra,
+                             overwrite=overwrite, golden=not no_golden)
+    except (PastenetError, OSError, ValueError) as e:
+        raise click.ClickException(_one_line(e)) from None
+    click.echo(f"{entry.path}: {name} (sha256 {entry.sha256[:12]}...), card {entry.card_path}", err=True)
 
 
 def _scale_value(text: str) -> float | str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "PastenetError",
+    "ZooError",
     "ConfigError",
     "DataError",
     "CheckpointError",
@@ -36,6 +37,10 @@ class CheckpointError(PastenetError):
 
 class ResumeError(CheckpointError):
     """``--resume`` cannot continue the run: no checkpoint, or one of other options."""
+
+
+class ZooError(PastenetError):
+    """An unknown model-zoo name, a damaged shipped weights file, or a bad export."""
 
 
 class PasteError(PastenetError, ValueError):

@@ -136,9 +136,10 @@ def load_generator(path: str | os.PathLike, *, device: str | torch.device = "aut
 
     Parameters
     ----------
-    path : path
-        A run folder (its latest checkpoint), a checkpoint folder (``checkpoints/step-N``) or a
-        ``weights.safetensors`` file (checked against its sha256 when it sits in a checkpoint).
+    path : path or str
+        A model-zoo name (``pastenet models``; its sha256 is checked), a run folder (its latest
+        checkpoint), a checkpoint folder (``checkpoints/step-N``) or a ``weights.safetensors``
+        file (checked against its sha256 when it sits in a checkpoint).
     device : str or torch.device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
 
@@ -155,6 +156,13 @@ def load_generator(path: str | os.PathLike, *, device: str | torch.device = "aut
     """
     dev = resolve_device(device)
     p = Path(path)
+    if not p.exists() and isinstance(path, str):
+        from .zoo import is_model_name, model_file
+
+        if is_model_name(path):  # a model-zoo name: its shipped, sha256-checked weights
+            p = model_file(path)
+        elif "/" not in path and not path.endswith(".safetensors"):
+            raise CheckpointError(f"{path!r} is neither a checkpoint path nor a model-zoo name (see `pastenet models`)")
     if p.is_file():  # a weights file: name its checkpoint folder when it sits in one
         where = p.parent if p.name == WEIGHTS_FILE and (p.parent / META_FILE).is_file() else p
     else:
