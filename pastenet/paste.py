@@ -150,19 +150,21 @@ def load_generator(path: str | os.PathLike, *, device: str | torch.device = "aut
     Raises
     ------
     CheckpointError
-        Nothing there, a damaged or foreign file, or weights that do not fit the stored model record.
+        Nothing there (and not a zoo name), a damaged or foreign file, or weights that do not fit
+        the stored model record.
+    ZooError
+        A zoo model whose shipped weights are missing or damaged (sha256 mismatch).
     ConfigError
         An unknown or unavailable device.
     """
     dev = resolve_device(device)
     p = Path(path)
-    if not p.exists() and isinstance(path, str):
+    if not p.exists():
         from .zoo import is_model_name, model_file
 
-        if is_model_name(path):  # a model-zoo name: its shipped, sha256-checked weights
-            p = model_file(path)
-        elif "/" not in path and not path.endswith(".safetensors"):
-            raise CheckpointError(f"{path!r} is neither a checkpoint path nor a model-zoo name (see `pastenet models`)")
+        if not is_model_name(path):
+            raise CheckpointError(f"checkpoint {p} does not exist, and {os.fspath(path)!r} is not a model-zoo name (`pastenet models` lists them)")
+        p = model_file(os.fspath(path))  # a model-zoo name: its shipped, sha256-checked weights
     if p.is_file():  # a weights file: name its checkpoint folder when it sits in one
         where = p.parent if p.name == WEIGHTS_FILE and (p.parent / META_FILE).is_file() else p
     else:
@@ -390,6 +392,24 @@ def _resolve_seam(seam: Any, config: ModelConfig) -> str:
     return str(seam)
 
 
+DETAILS = ("auto", "source", "map")
+
+
+def _detail_sigma(detail: Any, config: ModelConfig, scale: float) -> float:
+    """σ (full-resolution px) of the detail transfer, or 0 for none (see :func:`paste`)."""
+    if detail not in DETAILS:
+        raise PasteError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
+    if config.output != "affine" or detail == "map":
+        return 0.0
+    return config.map_stride / scale  # one cell of the network's grid
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT_101)
+
+
 def _poisson_seam_window(y: np.ndarray, composite: np.ndarray, m: np.ndarray) -> np.ndarray:
     """:func:`pastenet.seam.poisson_seam` on the mask's bounding box grown by one pixel.
 
@@ -420,12 +440,13 @@ def paste_with_details(
     margin: int | None = None,
     scale: float | str = "auto",
     seam: str = "auto",
+    detail: str = "auto",
 ) -> PasteResult:
     """:func:`paste`, also returning the placed mask, the processed window and whether it cut.
 
     See :func:`paste` for the parameters.
     """
-    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, _stacklevel=3)
+    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, detail=detail, _stacklevel=3)
 
 
 def _paste(
@@ -441,6 +462,7 @@ def _paste(
     _stacklevel: int,
     scale: float | str = "auto",
     seam: str = "auto",
+    detail: str = "auto",
 ) -> PasteResult:
     if not isinstance(model, PasteModel):
         raise PasteError(f"model must be a PasteModel (from load_generator), got {type(model).__name__}")
@@ -515,14 +537,20 @@ def _paste(
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(model.device)
     with torch.inference_mode():
         out = network_output(G, xt[:, :3], xt[:, 3:4], noise=noise, scale=s_factor)
-        if seam_mode == "poisson":  # the head on the placed source everywhere: its values around the mask set the membrane
+        detail_sigma = _detail_sigma(detail, config, s_factor)
+        if seam_mode == "poisson" or detail_sigma:
+            # the head on the placed source everywhere: its values around the mask set the membrane
             st = torch.from_numpy(np.ascontiguousarray(placed_source.transpose(2, 0, 1)))[None].to(model.device)
             y = apply_head(config, out, st, torch.ones_like(xt[:, 3:4]))
         else:
             y = apply_head(config, out, xt[:, :3], xt[:, 3:4]).clamp_(-1.0, 1.0)
     y = y[0].permute(1, 2, 0).float().cpu().numpy()
+    if detail_sigma:  # the map's colours at coarse scales, the source's own detail at fine ones
+        y = _blur(y, detail_sigma) + placed_source - _blur(placed_source, detail_sigma)
     if seam_mode == "poisson":
         y = np.clip(_poisson_seam_window(y, composite, m_win), -1.0, 1.0)
+    elif detail_sigma:
+        y = np.where(m_win[:, :, None], np.clip(y, -1.0, 1.0), composite)
 
     # Back to the target: only pixels of M_t change (inside the unpadded part of the window).
     oy1, ox1 = min(wy1, H), min(wx1, W)
@@ -549,6 +577,7 @@ def paste(
     margin: int | None = None,
     scale: float | str = "auto",
     seam: str = "auto",
+    detail: str = "auto",
 ) -> np.ndarray:
     """Paste the masked region of ``source`` into ``target`` and let G harmonise it.
 
@@ -585,6 +614,11 @@ def paste(
         ``"poisson"``: add the Poisson membrane that makes the region meet the target along its
         border (:mod:`pastenet.seam`). ``"auto"``: ``"poisson"`` for affine-head models, ``"none"``
         for the paper's residual head.
+    detail : {"auto", "source", "map"}
+        Affine-head models only. ``"source"`` (``"auto"``): the colour map's result is kept at
+        coarse scales (a Gaussian of σ = one cell of G's grid, ``map_stride / scale`` px) and the
+        source's own detail is added back above that scale, so fine detail passes at full
+        amplitude; ``"map"``: the map applied to every frequency, as in training.
 
     Returns
     -------
@@ -605,7 +639,7 @@ def paste(
     PasteWarning
         Part of the placed region falls outside the target and is cut.
     """
-    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, _stacklevel=3).image
+    return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, detail=detail, _stacklevel=3).image
 
 
 # --- files ------------------------------------------------------------------------------------------

@@ -37,6 +37,16 @@ Without ground truth (also reported on the real cases):
     ``| |∇Y| − |∇T| |``, with ``|∇·|`` the magnitude of the forward differences of the luminance
     (Rec. 601) and ``T`` the target: how much the result's gradients around the seam depart from
     the target's own (for the real cases, whose target has content under the mask).
+``detail_corr``, ``detail_amp`` (need the placed source ``S``)
+    the high-pass of the luminance (Rec. 601), ``L − GaussianBlur_σ=3(L)`` (``scipy.ndimage.
+    gaussian_filter``, reflected border), of the result and of the source, compared over the mask
+    eroded by 4 px: Pearson correlation (1: every detail of the source kept, in place) and the ratio
+    of their standard deviations (1: kept at full amplitude; below 1: blurred or veiled). NaN when
+    the eroded mask has fewer than 16 pixels.
+``ring_de`` (needs nothing more)
+    CIE76 ΔE between the mean CIELAB colour (``skimage.color.rgb2lab``) of the result in the 6 px
+    ring just inside the mask and the mean colour of the target in the 6 px ring just outside it: a
+    colour cast or a halo along the border. NaN when either ring is empty.
 """
 
 from __future__ import annotations
@@ -61,6 +71,8 @@ __all__ = [
     "seam_grad",
     "all_metrics",
     "no_reference_metrics",
+    "detail_kept",
+    "ring_de",
     "METRICS",
     "NO_REFERENCE_METRICS",
 ]
@@ -83,7 +95,13 @@ NO_REFERENCE_METRICS = {
     "seam_jump": {"higher": False, "label": "seam jump"},
     "seam_grad": {"higher": False, "label": "seam gradient error"},
     "outside_changed": {"higher": False, "label": "outside changed (px)"},
+    "detail_corr": {"higher": True, "label": "detail corr"},
+    "detail_amp": {"higher": True, "label": "detail amplitude"},
+    "ring_de": {"higher": False, "label": "ring ΔE"},
 }
+HIGHPASS_SIGMA = 3.0
+DETAIL_ERODE = 4
+RING = 6
 
 
 def _f(a: np.ndarray) -> np.ndarray:
@@ -225,10 +243,50 @@ def all_metrics(y: np.ndarray, gt: np.ndarray, target: np.ndarray, mask: np.ndar
     }
 
 
-def no_reference_metrics(y: np.ndarray, target: np.ndarray, mask: np.ndarray, *, k: int = 3) -> dict[str, float]:
-    """The metrics of :data:`NO_REFERENCE_METRICS` (no ground truth needed)."""
-    return {
+def _highpass(img: np.ndarray) -> np.ndarray:
+    lum = _f(img) @ np.array([0.299, 0.587, 0.114])
+    return lum - ndimage.gaussian_filter(lum, HIGHPASS_SIGMA, mode="reflect")
+
+
+def detail_kept(y: np.ndarray, source: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """``(detail_corr, detail_amp)`` of the result against the placed source (module docstring)."""
+    inner = ndimage.binary_erosion(_mask(mask), iterations=DETAIL_ERODE, border_value=0)
+    if inner.sum() < 16:
+        return math.nan, math.nan
+    a, b = _highpass(y)[inner], _highpass(source)[inner]
+    sa, sb = a.std(), b.std()
+    if sb == 0:
+        return math.nan, math.nan
+    corr = float(np.corrcoef(a, b)[0, 1]) if sa > 0 else 0.0
+    return corr, float(sa / sb)
+
+
+def ring_de(y: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """ΔE (CIE76) between the result's mean Lab just inside the border and the target's just outside."""
+    from skimage.color import rgb2lab
+
+    m = _mask(mask)
+    inner = m & ~ndimage.binary_erosion(m, iterations=RING, border_value=1)
+    outer = ndimage.binary_dilation(m, iterations=RING) & ~m
+    if not inner.any() or not outer.any():
+        return math.nan
+    lab_in = rgb2lab(np.asarray(y)[inner][None].astype(np.uint8))[0].mean(0)
+    lab_out = rgb2lab(np.asarray(target)[outer][None].astype(np.uint8))[0].mean(0)
+    return float(np.linalg.norm(lab_in - lab_out))
+
+
+def no_reference_metrics(y: np.ndarray, target: np.ndarray, mask: np.ndarray, *, k: int = 3, source: np.ndarray | None = None) -> dict[str, float]:
+    """The metrics of :data:`NO_REFERENCE_METRICS` (no ground truth needed).
+
+    ``detail_corr`` and ``detail_amp`` need the placed source (aligned with the target); without it
+    they are left out.
+    """
+    out = {
         "seam_jump": seam_jump(y, mask),
         "seam_grad": seam_grad(y, target, mask, k),
         "outside_changed": outside_changed(y, target, mask),
+        "ring_de": ring_de(y, target, mask),
     }
+    if source is not None:
+        out["detail_corr"], out["detail_amp"] = detail_kept(y, source, mask)
+    return out
