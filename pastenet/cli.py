@@ -36,6 +36,9 @@ def main() -> None:
       pastenet train --resume runs/00000-paper-512-out --steps 500000
       pastenet paste --model runs --target t.png --source s.png --mask m.png -o out.png
       pastenet demo --model runs -o demo.png
+      pastenet models                            # the model zoo (shipped weights)
+      pastenet paste --model faces-colormap-256 --target t.png --source s.png --mask m.png -o out.png
+      pastenet export runs/00004-colormap-stream-faces my-model --to my-zoo
     """
 
 
@@ -241,7 +244,7 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--model", "model_path", required=True, type=click.Path(), help="A run folder, checkpoint folder, weights.safetensors, or a folder of runs (its newest).")
+@click.option("--model", "model_path", required=True, type=click.Path(), help="A model-zoo name (pastenet models), run folder, checkpoint folder, weights.safetensors, or a folder of runs (its newest).")
 @click.option("-o", "--output", default="demo.png", type=click.Path(dir_okay=False), help="The side-by-side PNG.")
 @click.option("--size", type=click.IntRange(min=32), default=None, help="Width of the target photo (default: the model's training resolution).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of G's noise.")
@@ -256,6 +259,7 @@ def demo(model_path: str, output: str, size: int | None, seed: int, device: str,
     \b
     Examples:
       pastenet demo --model runs -o demo.png
+      pastenet demo --model faces-colormap-256 -o demo.png
       pastenet demo --model runs/00003-small-256-faces --size 256 -o demo.png
     """
     from . import paste as api
@@ -273,68 +277,96 @@ def demo(model_path: str, output: str, size: int | None, seed: int, device: str,
 
 @main.command(context_settings=CONTEXT)
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="The registry entries as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="The registry entries (or NAME's entry) as JSON.")
 def models(name: str | None, as_json: bool) -> None:
     """List the model zoo's shipped generators, or print NAME's model card.
+
+    Load one with `pastenet paste --model NAME ...` or `load_generator("NAME")`. The environment
+    variable PASTENET_ZOO names another zoo folder (e.g. one written by `pastenet export --to`).
 
     \b
     Examples:
       pastenet models
       pastenet models faces-colormap-256
+      pastenet models --json
     """
-    from .zoo import get_model, list_models
+    from .zoo import get_model, list_models, zoo_dir
 
     try:
         if name is not None:
             entry = get_model(name)
-            click.echo(json.dumps(entry.to_record(), indent=2) if as_json else entry.card_path.read_text())
+            if as_json:
+                click.echo(json.dumps({entry.name: entry.to_record()}, indent=2, sort_keys=True))
+            else:
+                try:
+                    click.echo(entry.card_path.read_text(encoding="utf-8"), nl=False)
+                except OSError:
+                    raise click.ClickException(f"the model card {entry.card_path} of {name!r} is missing; reinstall the package") from None
             return
         entries = list_models()
-    except (PastenetError, OSError) as e:
+    except PastenetError as e:
         raise click.ClickException(_one_line(e)) from None
     if as_json:
-        click.echo(json.dumps({e.name: e.to_record() for e in entries}, indent=2))
+        click.echo(json.dumps({e.name: e.to_record() for e in entries}, indent=2, sort_keys=True))
         return
     if not entries:
-        click.echo("the zoo is empty")
+        click.echo(f"the zoo in {zoo_dir()} is empty; add a model with `pastenet export RUN NAME`")
         return
-    rows = [("name", "preset/output", "trained at", "steps", "data", "KB", "description")]
+    click.echo(_models_table(entries))
+
+
+def _models_table(entries: list[Any]) -> str:
+    """Name, preset/output, resolution, steps, data, size and description, one model a line."""
+    rows = [("name", "preset/output", "res", "steps", "data", "KB", "description")]
     for e in entries:
-        size = e.path.stat().st_size // 1024 if e.path.is_file() else "missing"
-        rows.append((e.name, f"{e.model.get('output', 'residual')}/{e.model.get('map_stride', 1)}", str(e.model.get("resolution")),
-                     str(e.steps), e.data, str(size), e.description))
+        size = str(e.path.stat().st_size // 1024) if e.path.is_file() else "missing"
+        data = e.data if len(e.data) <= 40 else e.data[:39] + "…"
+        rows.append((e.name, e.label, str(e.model.get("resolution")), str(e.steps), data, size, e.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("run", type=click.Path())
 @click.argument("name")
-@click.option("--to", type=click.Path(file_okay=False), default=None, help="Zoo folder.  [default: the installed package's pastenet/zoo]")
+@click.option("--to", type=click.Path(file_okay=False), default=None, help="Zoo folder.  [default: $PASTENET_ZOO, else the package's pastenet/zoo]")
 @click.option("--description", default="", help="One line for the registry and the card.")
-@click.option("--data", default=None, help="What it was trained on.  [default: the run's dataset or file]")
-@click.option("--licence", default="", help="Licence of the weights (and of the data they come from).")
-@click.option("--figures", type=click.Path(dir_okay=False, exists=True), default=None, help="A JSON object of measured figures for the card.")
+@click.option("--data", default=None, help="What it was trained on.  [default: from the run's options]")
+@click.option("--licence", default=None, help="Licence of the weights (and a summary of the data's).  [default: MIT, with the named datasets' licences]")
+@click.option("--figures", type=click.Path(dir_okay=False), default=None, help="A JSON object of measured figures for the registry and the card.")
 @click.option("--overwrite", is_flag=True, help="Replace an entry of the same name.")
 @click.option("--no-golden", is_flag=True, help="Do not write the golden output.")
-def export(run: str, name: str, to: str | None, description: str, data: str | None, licence: str, figures: str | None, overwrite: bool, no_golden: bool) -> None:
-    """Export RUN's generator into the model zoo as NAME (weights, model card, registry entry).
+def export(run: str, name: str, to: str | None, description: str, data: str | None, licence: str | None, figures: str | None,
+           overwrite: bool, no_golden: bool) -> None:
+    """Export RUN's generator into the model zoo as NAME (weights, model card, golden output, registry entry).
+
+    RUN is a run folder (its latest checkpoint) or a checkpoint folder; the training command is
+    rebuilt from the run's options.json. NAME: lower-case letters, digits, '.', '_' and '-'.
 
     \b
     Examples:
       pastenet export runs/00004-colormap-stream-faces-faces-wild faces-colormap-256 --description "faces"
-      pastenet export runs/00000-tiny-sample my-tiny --to my-zoo
+      pastenet export runs/00000-tiny-sample my-tiny --to my-zoo --figures figures.json
     """
+    from .errors import ZooError
     from .zoo.export import export_model
 
     try:
-        extra = json.loads(open(figures).read()) if figures else None
+        extra = None
+        if figures is not None:
+            try:
+                extra = json.loads(open(figures, encoding="utf-8").read())
+            except OSError as e:
+                raise ZooError(f"cannot read the figures file {figures}: {e.strerror or e}") from None
+            except ValueError as e:
+                raise ZooError(f"the figures file {figures} is not JSON ({_one_line(e)})") from None
         entry = export_model(run, name, to=to, description=description, data=data, licence=licence, figures=extra,
                              overwrite=overwrite, golden=not no_golden)
-    except (PastenetError, OSError, ValueError) as e:
+    except PastenetError as e:
         raise click.ClickException(_one_line(e)) from None
-    click.echo(f"{entry.path}: {name} (sha256 {entry.sha256[:12]}...), card {entry.card_path}", err=True)
+    except OSError as e:
+        raise click.ClickException(f"cannot write the zoo: {e.strerror or e}{f' ({e.filename})' if e.filename else ''}") from None
+    click.echo(f"{entry.path}: {name} (sha256 {entry.sha256[:12]}..., {entry.steps} steps), card {entry.card_path}", err=True)
 
 
 def _scale_value(text: str) -> float | str:

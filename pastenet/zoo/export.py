@@ -1,54 +1,106 @@
-"""``pastenet export RUN NAME``: a run's generator into a zoo folder (weights, card, registry, golden)."""
+"""``pastenet export RUN NAME``: a run's generator into a zoo folder (weights, card, golden, registry).
+
+The files are written in this order, each atomically (a temporary file, fsync, rename):
+``weights/NAME.safetensors`` (G only, "G." keys, the model record in the metadata, as in a
+checkpoint), ``golden/NAME.png``, ``cards/NAME.md`` and last the entry in ``registry.json``: a
+crash leaves the registry as it was.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import os
-import shlex
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from pastegen._fsync import fsync_dir
+
 from ..errors import ZooError
-from .registry import NAME_PATTERN, REGISTRY_FILE, ZooEntry, file_sha256, load_registry, zoo_dir
+from .card import render_card
+from .command import api_only_options, train_command
+from .registry import (
+    CARDS_DIR,
+    GOLDEN_DIR,
+    REGISTRY_FILE,
+    REGISTRY_FORMAT,
+    REGISTRY_VERSION,
+    WEIGHTS_DIR,
+    ZooEntry,
+    check_name,
+    file_sha256,
+    load_registry,
+    zoo_dir,
+)
 
-__all__ = ["export_model", "train_command"]
+__all__ = ["export_model", "train_command", "describe_data", "default_licence", "DATA_LICENCES", "WEIGHTS_LICENCE"]
 
-#: TrainOptions fields -> ``pastenet train`` flags (booleans are flags; ``data`` is the argument).
-_FLAGS = {
-    "stream": "--stream", "dataset": "--dataset", "images": "--images", "sigma": "--sigma", "data_seed": "--data-seed",
-    "color_mix": "--color-mix", "geometric_mix": "--geometric-mix", "preset": "--preset", "resolution": "--resolution",
-    "steps": "--steps", "batch": "--batch", "lr_g": "--lr-g", "lr_d": "--lr-d", "beta1": "--beta1", "beta2": "--beta2",
-    "alpha": "--alpha", "gp_lambda": "--gp-lambda", "drift_gamma": "--gamma", "recon": "--recon",
-    "border_weight": "--border-weight", "border_px": "--border-px", "seed": "--seed",
+#: Licence of exported weights unless ``--licence`` says otherwise: the project's.
+WEIGHTS_LICENCE = "MIT (this project)"
+#: Licence summaries of the named datasets (see ``../shared/data/README.md``).
+DATA_LICENCES = {
+    "faces": "CC BY 4.0 (Face Research Lab London and Canada sets), CC0 and public domain (US Congress portraits)",
+    "faces-wild": "mixed repository licences (MIT/Apache/BSD, non-commercial, GPL-3.0): research use only",
+    "scenes": "CamVid: research and non-commercial use only",
+    "cityscapes": "Cityscapes: non-commercial use, no redistribution",
+    "sample": "photos shipped in the scikit-image and matplotlib wheels",
+    "photos": "Kodak (unrestricted) and Pixabay licence",
 }
 
 
-def train_command(options: Mapping[str, Any]) -> str:
-    """The ``pastenet train`` command line that gives these recorded options (defaults left out).
+def describe_data(options: Mapping[str, Any]) -> str:
+    """What a run was trained on, in one line, from its recorded options."""
+    res = (options.get("model") or {}).get("resolution") or options.get("resolution")
+    size = f", {res}x{res}" if res else ""
+    if not options.get("stream"):
+        return f"tuple file {Path(str(options.get('data'))).name}{size}"
+    what = f"datasets {options['dataset']} ({options.get('split', 'train')} split)" if options.get("dataset") else f"photos {options.get('images')}"
+    parts = [f"pastegen stream of {what}{size}"]
+    if options.get("sigma") is not None:
+        parts.append(f"sigma {options['sigma']:g}")
+    if options.get("color_mix"):
+        parts.append(f"colour mix {options['color_mix']}")
+    if options.get("geometric_mix"):
+        parts.append(f"geometric mix {options['geometric_mix']}")
+    parts.append(f"data seed {options.get('data_seed', 0)}")
+    return ", ".join(parts)
 
-    The data root (``PASTEGEN_DATA_ROOT``) is written as an environment variable when the run
-    streamed a named dataset.
-    """
-    from ..train import TrainOptions
 
-    defaults = TrainOptions(data="-")
-    words = ["pastenet", "train"]
-    if options.get("data") and not options.get("stream"):
-        words.append(str(options["data"]))
-    for key, flag in _FLAGS.items():
-        value = options.get(key)
-        if value is None or value == getattr(defaults, key):
-            continue
-        words += [flag] if value is True else [] if value is False else [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    prefix = "PASTEGEN_DATA_ROOT=../shared/data " if options.get("stream") and options.get("dataset") else ""
-    return prefix + " ".join(shlex.quote(w) for w in words)
+def default_licence(options: Mapping[str, Any]) -> str:
+    """The weights' licence with the training data's licences summarised (named datasets only)."""
+    names = [n.strip() for n in str(options.get("dataset") or "").split(",") if n.strip()] if options.get("stream") else []
+    if names:
+        data = "; ".join(f"{n}: {DATA_LICENCES.get(n, 'see the dataset')}" for n in names)
+    else:
+        data = "the photos of the tuple file or image folder: see their sources"
+    return f"weights: {WEIGHTS_LICENCE}; training data: {data}. Check the data's terms before using the weights."
+
+
+def _training_figures(run_dir: Path, step: int | None) -> dict[str, Any]:
+    """The last ``stats.jsonl`` line at or before ``step``: the L1 and speed the run reported."""
+    path = run_dir / "stats.jsonl"
+    last = None
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and (step is None or int(row.get("step", 0)) <= step):
+                last = row
+    except OSError:
+        return {}
+    if not last:
+        return {}
+    keep = {"step": "step", "l1": "L1 (training batch)", "it_s": "it/s", "samples_s": "samples/s"}
+    out = {label: last[k] for k, label in keep.items() if isinstance(last.get(k), (int, float))}
+    return {"training (last logged step)": out} if out else {}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -56,42 +108,37 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
 
-def _card(entry: ZooEntry) -> str:
-    m = entry.model
-    beyond = []
-    if m.get("output") == "affine":
-        beyond.append("the affine colour-map head (G predicts a 3x3 colour matrix and a bias per pixel, applied to the full-resolution source)")
-    if int(m.get("map_stride", 1)) > 1:
-        beyond.append(f"G runs at 1/{m['map_stride']} of the resolution")
-    if "--alpha 0" in entry.command:
-        beyond.append("no adversarial term (reconstruction loss only)")
-    if "--color-mix" in entry.command:
-        beyond.append("per-tuple colour/geometric strength mixtures")
-    if "--recon mask" in entry.command:
-        beyond.append("L1 per masked pixel with a weighted border band")
-    lines = [f"# {entry.name}", "", entry.description or "A copy-paste generator.", "",
-             "| | |", "|---|---|",
-             f"| architecture | G widths {'-'.join(str(c) for c in m.get('channels', []))}, dilations {m.get('dilations')}, output `{m.get('output', 'residual')}`, map stride {m.get('map_stride', 1)}, noise {m.get('noise')} |",
-             f"| trained at | {m.get('resolution')}x{m.get('resolution')}, photos' shorter side {m.get('work_side')} px |",
-             f"| steps | {entry.steps} |", f"| data | {entry.data} |", f"| licence | {entry.licence} |",
-             f"| weights | `weights/{entry.file}`, sha256 `{entry.sha256}` |", f"| created | {entry.created} |", ""]
-    if beyond:
-        lines += ["Beyond the paper: " + "; ".join(beyond) + ". At paste time the Poisson seam and the scale-aware mode "
-                  "are on by default for colour-map models (`--seam`, `--scale`).", ""]
-    lines += ["Trained with:", "", "```bash", entry.command, "```", ""]
-    if entry.figures:
-        lines += ["Measured (`benchmarks/quality.py`; see `benchmarks/README.md`):", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in entry.figures.items()]
-        lines += [""]
-    lines += ["Use:", "", "```bash", f"pastenet paste --model {entry.name} --target t.png --source s.png --mask m.png -o out.png", "```", "",
-              "```python", "from pastenet.paste import load_generator", f'model = load_generator("{entry.name}")', "```", ""]
-    return "\n".join(lines)
+def _weights_blob(run: str | os.PathLike, name: str) -> tuple[bytes, dict[str, Any], Path, int | None, int]:
+    """``(safetensors bytes, model record, checkpoint dir, step, number of weights)`` of G."""
+    from safetensors.torch import save
+
+    from .._version import __version__
+    from ..checkpoint import FORMAT_NAME, FORMAT_VERSION, META_FILE, load_generator_weights, resolve_checkpoint
+
+    ck = resolve_checkpoint(run)
+    state, record = load_generator_weights(ck)  # sha256-checked when it sits in a checkpoint
+    step = None
+    if (ck / META_FILE).is_file():
+        step = json.loads((ck / META_FILE).read_text(encoding="utf-8")).get("step")
+    tensors = {f"G.{k}": v.detach().to("cpu").contiguous() for k, v in state.items()}
+    metadata = {
+        "format": "pt",
+        "checkpoint_format": FORMAT_NAME,
+        "checkpoint_format_version": str(FORMAT_VERSION),
+        "step": str(step),
+        "modules": json.dumps(["G"]),
+        "model": json.dumps(record, sort_keys=True),
+        "pastenet_version": __version__,
+        "zoo_name": name,
+    }
+    return save(tensors, metadata=metadata), record, ck, step, sum(int(t.numel()) for t in state.values())
 
 
 def export_model(
@@ -101,7 +148,7 @@ def export_model(
     to: str | os.PathLike | None = None,
     description: str = "",
     data: str | None = None,
-    licence: str = "",
+    licence: str | None = None,
     figures: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     golden: bool = True,
@@ -111,15 +158,22 @@ def export_model(
     Parameters
     ----------
     run : path
-        A run folder (its latest checkpoint) or a checkpoint folder.
+        A run folder (its latest checkpoint) or one of its checkpoint folders
+        (:func:`pastenet.checkpoint.resolve_checkpoint`); the run's ``options.json`` gives the
+        training command.
     name : str
         The model's name (``[a-z0-9][a-z0-9._-]*``).
     to : path, optional
-        The zoo folder; default :func:`~pastenet.zoo.registry.zoo_dir` (the package's).
-    description, data, licence : str
-        For the registry and the card; ``data`` defaults to the run's dataset or file.
+        The zoo folder; default :func:`~pastenet.zoo.registry.zoo_dir` (the package's own).
+    description : str
+        One line for the registry and the card.
+    data : str, optional
+        What it was trained on; default :func:`describe_data` of the run's options.
+    licence : str, optional
+        Of the weights and the data; default :func:`default_licence`.
     figures : mapping, optional
-        Measured figures, shown in the card.
+        Measured figures (free-form, e.g. ``{"real cases": {...}}``); the run's last logged
+        training figures are added.
     overwrite : bool
         Replace an existing entry of that name.
     golden : bool
@@ -128,49 +182,67 @@ def export_model(
     Returns
     -------
     ZooEntry
+
+    Raises
+    ------
+    ZooError
+        A bad or taken name, a run without ``options.json``, figures that are not a JSON object.
+    CheckpointError
+        No checkpoint there, or a damaged one.
     """
-    import torch
-    from safetensors.torch import save
+    from .._version import __version__
 
-    from ..checkpoint import FORMAT_NAME, FORMAT_VERSION, load_generator_weights, resolve_checkpoint
-
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ZooError(f"model name {name!r} must match [a-z0-9][a-z0-9._-]*")
+    check_name(name)
     root = Path(to) if to is not None else zoo_dir()
     registry = load_registry(root)
     if name in registry and not overwrite:
         raise ZooError(f"the zoo in {root} already has {name!r}; pass --overwrite to replace it")
+    if figures is not None and not isinstance(figures, Mapping):
+        raise ZooError(f"figures must be a JSON object (e.g. {{\"real cases\": {{...}}}}), got {type(figures).__name__}")
+    blob, record, ck, step, parameters = _weights_blob(run, name)
+    run_dir = ck.parent.parent
+    options_path = run_dir / "options.json"
     try:
-        ck = resolve_checkpoint(run)
-    except Exception as e:  # CheckpointError with its own message
-        raise ZooError(str(e)) from None
-    state, record = load_generator_weights(ck)
-    options_path = ck.parent.parent / "options.json"
-    options = json.loads(options_path.read_text()) if options_path.is_file() else {}
-    step = json.loads((ck / "meta.json").read_text()).get("step") if (ck / "meta.json").is_file() else None
-    tensors = {f"G.{k}": v.detach().to(torch.float32).contiguous() for k, v in state.items()}
-    blob = save(tensors, metadata={
-        "checkpoint_format": FORMAT_NAME, "checkpoint_format_version": str(FORMAT_VERSION),
-        "model": json.dumps(record, sort_keys=True), "zoo_name": name,
-    })
-    weights = root / "weights" / f"{name}.safetensors"
+        options = json.loads(options_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ZooError(f"{options_path} is missing or unreadable: export needs a run folder made by `pastenet train`") from None
+    replay = dict(options, steps=step) if step else dict(options)  # the checkpoint's step (resume is exact)
+
+    weights = root / WEIGHTS_DIR / f"{name}.safetensors"
     _write_atomic(weights, blob)
     entry = ZooEntry(
-        name=name, file=weights.name, sha256=file_sha256(weights), model=dict(record),
-        command=train_command(options) if options else "", steps=step,
-        data=data if data is not None else str(options.get("dataset") or options.get("images") or options.get("data") or ""),
-        licence=licence, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        description=description, figures=dict(figures or {}), card=f"{name}.md", root=root,
+        name=name,
+        file=weights.name,
+        sha256=file_sha256(weights),
+        model=dict(record),
+        command=train_command(replay),
+        data=data if data is not None else describe_data(options),
+        licence=licence if licence else default_licence(options),
+        steps=step,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        description=description,
+        figures={**_training_figures(run_dir, step), **dict(figures or {})},
+        card=f"{name}.md",
+        preset=options.get("preset"),
+        golden=f"{name}.png" if golden else None,
+        size=weights.stat().st_size,
+        run=run_dir.name,
+        pastenet_version=__version__,
+        root=root,
     )
-    _write_atomic(entry.card_path, _card(entry).encode())
+    golden_path = root / GOLDEN_DIR / f"{name}.png"
     if golden:
-        from .golden import golden_paste
         from ..paste import load_generator, write_image
+        from .golden import golden_paste
 
-        entry.golden_path.parent.mkdir(parents=True, exist_ok=True)
-        write_image(entry.golden_path, golden_paste(load_generator(weights, device="cpu")))
+        golden_path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(golden_path, golden_paste(load_generator(weights, device="cpu")))
+    elif golden_path.exists():  # a stale golden output of the entry being replaced
+        golden_path.unlink()
+    card = render_card(entry, options=options, api_only=api_only_options(options), parameters=parameters)
+    _write_atomic(root / CARDS_DIR / entry.card, card.encode("utf-8"))
     models = {n: e.to_record() for n, e in registry.items()}
     models[name] = entry.to_record()
-    text = json.dumps({"format": "pastenet-zoo", "version": 1, "models": dict(sorted(models.items()))}, indent=1, sort_keys=True)
-    _write_atomic(root / REGISTRY_FILE, (text + "\n").encode())
+    text = json.dumps({"format": REGISTRY_FORMAT, "version": REGISTRY_VERSION, "models": models}, indent=1, sort_keys=True)
+    _write_atomic(root / REGISTRY_FILE, (text + "\n").encode("utf-8"))
     return entry

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["golden_inputs", "golden_paste", "compare"]
+__all__ = ["golden_inputs", "golden_paste", "compare", "write_golden", "SIZE"]
 
 SIZE = 256
 
@@ -28,7 +28,7 @@ def golden_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def golden_paste(model) -> np.ndarray:
-    """The golden output of ``model`` (a :class:`pastenet.paste.PasteModel`)."""
+    """The golden output of ``model`` (a :class:`pastenet.paste.PasteModel`): uint8 RGB 256x256."""
     from ..paste import paste
 
     target, source, mask = golden_inputs()
@@ -39,3 +39,27 @@ def compare(output: np.ndarray, expected: np.ndarray) -> tuple[int, float]:
     """``(max, mean)`` absolute difference in levels."""
     d = np.abs(np.asarray(output, dtype=np.int16) - np.asarray(expected, dtype=np.int16))
     return int(d.max()), float(d.mean())
+
+
+def write_golden(name: str, root=None):
+    """Recompute and store ``golden/NAME.png`` of a registered model (after a change of paste's defaults).
+
+    Parameters
+    ----------
+    name : str
+        A registered model name.
+    root : path, optional
+        The zoo folder; default :func:`pastenet.zoo.registry.zoo_dir`.
+
+    Returns
+    -------
+    Path
+        The golden file.
+    """
+    from ..paste import load_generator, write_image
+    from .registry import get_model, model_file
+
+    entry = get_model(name, root)
+    path = entry.golden_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_image(path, golden_paste(load_generator(model_file(name, root=root), device="cpu")))

@@ -1,0 +1,137 @@
+"""Model cards: one markdown page per zoo model, written by ``pastenet export``.
+
+A card holds the name and description, the architecture (from the model record), what goes
+beyond the paper, the exact training command, the data, the steps, the licence, the measured
+figures, the sha256 and how to use the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .registry import ZooEntry
+
+__all__ = ["render_card", "beyond_the_paper", "figures_table"]
+
+
+def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
+    """What of the model and its training goes beyond the paper, one phrase each."""
+    notes = []
+    if model.get("output") == "affine":
+        notes.append(
+            "the affine colour-map head: G predicts a 3x3 colour matrix and a bias per pixel, applied to the "
+            "full-resolution source, so the source's detail is kept by construction (`pastenet/models/heads.py`)"
+        )
+    stride = int(model.get("map_stride", 1) or 1)
+    if stride > 1:
+        notes.append(f"G runs on the input shrunk by {stride} (map stride {stride}); its output is upsampled bilinearly")
+    if options.get("alpha") == 0:
+        notes.append("no adversarial term (`--alpha 0`: the reconstruction loss only, D is not run)")
+    if options.get("recon") == "mask":
+        band = f", the {options.get('border_px')} px band inside the border weighted 1 + {options.get('border_weight')}" if options.get("border_weight") else ""
+        notes.append(f"L1 per masked pixel (`--recon mask`{band})")
+    if options.get("color_mix") or options.get("geometric_mix"):
+        notes.append(f"per-tuple strength mixtures (colour `{options.get('color_mix')}`, geometric `{options.get('geometric_mix')}`)")
+    if options.get("beta1", 0.0) != 0.0 or options.get("beta2", 0.9) != 0.9:
+        notes.append(f"Adam betas ({options.get('beta1')}, {options.get('beta2')}) instead of the paper's (0, 0.9)")
+    return notes
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def figures_table(figures: Mapping[str, Any]) -> list[str]:
+    """Markdown rows of a free-form figures dict: ``| figure | value |``, or with groups (dicts of
+    figures) ``| group | figure | value |``."""
+    if not figures:
+        return []
+    if not any(isinstance(v, Mapping) for v in figures.values()):
+        return ["| figure | value |", "|---|---|"] + [f"| {_cell(k)} | {_cell(v)} |" for k, v in figures.items()]
+    rows = ["| group | figure | value |", "|---|---|---|"]
+    for group, value in figures.items():
+        if isinstance(value, Mapping):
+            rows += [f"| {_cell(group)} | {_cell(k)} | {_cell(v)} |" for k, v in value.items()]
+        else:
+            rows.append(f"| | {_cell(group)} | {_cell(value)} |")
+    return rows
+
+
+def render_card(
+    entry: ZooEntry,
+    *,
+    options: Mapping[str, Any] | None = None,
+    api_only: Mapping[str, Any] | None = None,
+    parameters: int | None = None,
+) -> str:
+    """The model card of ``entry`` (markdown).
+
+    Parameters
+    ----------
+    entry : ZooEntry
+    options : mapping, optional
+        The run's recorded training options (for the beyond-the-paper notes).
+    api_only : mapping, optional
+        Recorded options without a command-line flag (:func:`pastenet.zoo.command.api_only_options`).
+    parameters : int, optional
+        G's number of weights.
+    """
+    m, options = entry.model, dict(options or {})
+    res = m.get("resolution")
+    arch = (
+        f"G widths {'-'.join(str(c) for c in m.get('channels', []))}, dilations {'-'.join(str(d) for d in m.get('dilations', []))}, "
+        f"output head `{m.get('output', 'residual')}`, map stride {m.get('map_stride', 1)}, noise layers {'on' if m.get('noise', True) else 'off'}"
+    )
+    if parameters is not None:
+        arch += f", {parameters:,} weights"
+    lines = [
+        f"# {entry.name}",
+        "",
+        entry.description or "A copy-paste generator.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| preset | `{entry.preset}` |" if entry.preset else "| preset | (not recorded) |",
+        f"| architecture | {arch} |",
+        f"| trained at | {res}x{res} tuples; photos' shorter side {m.get('work_side') or 'unknown'} px (`--scale auto` shrinks larger photos to it) |",
+        f"| steps | {entry.steps} |",
+        f"| data | {_cell(entry.data)} |",
+        f"| licence | {_cell(entry.licence)} |",
+        f"| weights | `weights/{entry.file}`, {entry.size // 1024 if entry.size else '?'} KB, sha256 `{entry.sha256}` |",
+        f"| created | {entry.created}{f' from run `{entry.run}`' if entry.run else ''}{f' (pastenet {entry.pastenet_version})' if entry.pastenet_version else ''} |",
+        "",
+    ]
+    notes = beyond_the_paper(m, options)
+    if notes:
+        lines += ["## Beyond the paper", ""] + [f"- {n}" for n in notes]
+        if m.get("output") == "affine":
+            lines += ["- at paste time the Poisson seam (`--seam poisson`) is on by default for colour-map models"]
+        lines += [""]
+    lines += ["## Training", "", "```bash", entry.command or "(not recorded)", "```", ""]
+    if api_only:
+        lines += ["Options set through the Python API (no command-line flag): "
+                  + ", ".join(f"`{k}={v!r}`" for k, v in api_only.items()) + ".", ""]
+    if entry.figures:
+        lines += ["## Measured figures", ""] + figures_table(entry.figures) + [""]
+    lines += [
+        "## Use",
+        "",
+        "```bash",
+        f"pastenet paste --model {entry.name} --target t.png --source s.png --mask m.png -o out.png",
+        f"pastenet demo --model {entry.name} -o demo.png",
+        "```",
+        "",
+        "```python",
+        "from pastenet.paste import load_generator, paste, read_image, write_image",
+        "",
+        f'model = load_generator("{entry.name}")    # the shipped weights, sha256 checked',
+        'out = paste(model, read_image("t.png"), read_image("s.png"), read_image("m.png"))',
+        "```",
+        "",
+    ]
+    if entry.golden:
+        lines += [f"Golden output: `golden/{entry.golden}` (`pastenet.zoo.golden`: the astronaut and chelsea photos of "
+                  "scikit-image, pasted with the default options); the test suite recomputes it.", ""]
+    return "\n".join(lines)
