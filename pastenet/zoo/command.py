@@ -18,6 +18,20 @@ from typing import Any, Mapping
 
 __all__ = ["train_command", "api_only_options", "DATA_ROOT_ENV"]
 
+#: Options that say where and how a run ran, not what it trained: left out unless ``machine=True``.
+_MACHINE_FIELDS = {k: True for k in ("device", "out", "workers", "log_every", "sample_every", "checkpoint_every", "keep", "compile")}
+
+
+def _portable_root(root: str) -> str:
+    """``../shared/data`` for this repository's development data root, else ``root`` as recorded."""
+    from pathlib import Path
+
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    try:
+        return "../shared/data" if Path(root).resolve() == shared.resolve() else root
+    except OSError:
+        return root
+
 DATA_ROOT_ENV = "PASTEGEN_DATA_ROOT"
 
 # click parameter name -> TrainOptions field, where they differ
@@ -46,8 +60,12 @@ def _word(value: Any) -> str:
     return str(value)
 
 
-def train_command(options: Mapping[str, Any], *, program: str = "pastenet train") -> str:
+def train_command(options: Mapping[str, Any], *, program: str = "pastenet train", machine: bool = True) -> str:
     """The ``pastenet train`` command that gives the recorded ``options``.
+
+    With ``machine=False`` the options that only say where and how the run ran (device, output
+    folder, workers, intervals, progress; the resumable ones) are left out, and this repository's
+    development data root is written as ``../shared/data``: the portable form for model cards.
 
     Parameters
     ----------
@@ -73,12 +91,14 @@ def train_command(options: Mapping[str, Any], *, program: str = "pastenet train"
                 words.append(str(value))
             continue
         if param.name == "quiet":  # the record holds progress = not quiet
-            if value is False:
+            if value is False and machine:
                 words.append("-q")
             continue
         if param.name == "data_root":
             if value is not None:
-                prefix = f"{DATA_ROOT_ENV}={shlex.quote(str(value))} "
+                prefix = f"{DATA_ROOT_ENV}={shlex.quote(_portable_root(str(value)))} "
+            continue
+        if _MACHINE_FIELDS.get(field) is not None and not machine:
             continue
         default = param.default
         if value is None or value == default:

@@ -215,7 +215,7 @@ def export_model(
         file=weights.name,
         sha256=file_sha256(weights),
         model=dict(record),
-        command=train_command(replay),
+        command=train_command(replay, machine=False),
         data=data if data is not None else describe_data(options),
         licence=licence if licence else default_licence(options),
         steps=step,
