@@ -189,9 +189,10 @@ class _Offset(click.ParamType):
 @click.option("--margin", type=click.IntRange(min=0), default=None, help="Window margin in pixels.  [default: the generator's receptive radius: exact]")
 @click.option("--scale", default="auto", help="Run G on the image shrunk by this factor in (0, 1] and apply its output at full resolution; auto: the pixel scale the model was trained at.")
 @click.option("--seam", type=click.Choice(["auto", "poisson", "none"]), default="auto", help="poisson: make the region meet the target exactly along its border (auto: for colour-map models).")
+@click.option("--detail", type=click.Choice(["auto", "source", "map"]), default="auto", help="Colour-map models: keep the source's fine detail (source; auto) or apply the map to every frequency (map).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 def paste(model_path: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
-          device: str, full: bool, margin: int | None, scale: str, seam: str, quiet: bool) -> None:
+          device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, quiet: bool) -> None:
     """Paste the MASK region of SOURCE into TARGET and harmonise it with a trained generator.
 
     Images of any size and aspect; pixels outside the pasted region are written unchanged, and
@@ -225,7 +226,7 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", api.PasteWarning)
             result = api.paste_with_details(model, tgt, src, msk, offset=offset, seed=seed, roi=not full, margin=margin,
-                                            scale=_scale_value(scale), seam=seam)
+                                            scale=_scale_value(scale), seam=seam, detail=detail)
         for w in caught:
             if issubclass(w.category, api.PasteWarning):
                 click.echo(f"Warning: {w.message}", err=True)
