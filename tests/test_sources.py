@@ -699,7 +699,7 @@ def test_dataset_paths_uses_the_environment(data_root, monkeypatch):
 
 
 def test_dataset_name_and_split_validation(data_root):
-    assert DATASET_NAMES == ("faces", "cityscapes", "scenes", "sample")
+    assert DATASET_NAMES == ("faces", "cityscapes", "scenes", "sample", "faces-wild")
     with pytest.raises(SourceError, match="unknown dataset"):
         dataset_paths("imagenet", data_root=data_root)
     with pytest.raises(SourceError, match="unknown split"):
@@ -861,3 +861,18 @@ def test_real_photos_decode():
         assert array.dtype == np.uint8 and array.shape == (image.height, image.width, 3)
         assert read_image_size(image.path) == (image.height, image.width)
         assert min(array.shape[:2]) >= 256
+
+
+def test_faces_wild_dataset(tmp_path):
+    from pastegen.sources import DATASET_PRESETS, dataset_paths
+    from pastegen.errors import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match="faces-wild"):
+        dataset_paths("faces-wild", data_root=tmp_path)
+    (tmp_path / "faces-wild" / "train").mkdir(parents=True)
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "faces-wild" / "train" / "a.png")
+    assert [p.split("/")[-1] for p in dataset_paths("faces-wild", data_root=tmp_path)] == ["a.png"]
+    assert DATASET_PRESETS["faces-wild"] == "faces"
