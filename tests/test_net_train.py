@@ -327,3 +327,18 @@ def test_stream_with_strength_mixtures_and_two_datasets(tmp_path):
         TrainOptions(data="x.h5", color_mix="0:1")  # a file's tuples are fixed: use pastegen make
     with pytest.raises(ConfigError):
         TrainOptions(data="x.h5", border_weight=1.0)  # needs recon mask
+
+
+def test_a_compiled_generator_is_used_even_when_falsy():
+    # torch.compile's wrapper raises on len() and an empty Sequential is falsy: neither may be
+    # mistaken for "no compiled G".
+    from pastenet.config import preset
+    from pastenet.models import Discriminator, Generator
+    from pastenet.train.distributed import World
+    from pastenet.train.step import GanStep
+
+    config = preset("colormap", resolution=64, local_window=32, d_channels=(8, 16, 32, 64), d_local_channels=(8, 16, 32))
+    G, D = Generator(config), Discriminator(config)
+    stand_in = torch.nn.Sequential()
+    step = GanStep(G, D, config, TrainOptions(data="-", preset="colormap"), torch.device("cpu"), World(), compiled_G=stand_in)
+    assert step.G_run is stand_in

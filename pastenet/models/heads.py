@@ -116,7 +116,7 @@ def network_output(
     x = torch.cat([composite, mask], dim=1)
     if (hs, ws) != (h, w):
         x = F.interpolate(x, size=(hs, ws), mode="bilinear", antialias=True, align_corners=False)
-    out = (run or G)(x, noise=noise, generator=generator).float()
+    out = (run if run is not None else G)(x, noise=noise, generator=generator).float()
     if (hs, ws) != (h, w):
         out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
     return out

@@ -43,7 +43,7 @@ class GanStep:
     def __init__(self, G, D, config, options, device: torch.device, world: World, *, amp: bool = False, compiled_G: Callable | None = None) -> None:
         self.G, self.D, self.config, self.options = G, D, config, options
         self.device, self.world = device, world
-        self.G_run = compiled_G or G
+        self.G_run = compiled_G if compiled_G is not None else G  # a compiled module has no truth value
         self.opt_g = torch.optim.Adam(G.parameters(), lr=options.lr_g, betas=(options.beta1, options.beta2))
         self.opt_d = torch.optim.Adam(D.parameters(), lr=options.lr_d, betas=(options.beta1, options.beta2))
         #: α = 0 (beyond the paper): a pure reconstruction model; D is neither run nor updated.
