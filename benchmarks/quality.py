@@ -4,17 +4,29 @@ One command produces everything in ``--out`` (default ``benchmarks/results/quali
 
     PASTEGEN_DATA_ROOT=../shared/data python benchmarks/quality.py [--model RUN_OR_CHECKPOINT] [--quick]
 
+- ``cases.csv``: the real pastes (no ground truth) at the working size: the 30 cases of
+  ``cases/crosspaste.csv`` (group ``crosspaste``) and the 48 cross-person landmark cases of
+  ``faces/test`` (group ``crossperson``, :mod:`benchmarks.evaluation.landmark_cases`), every
+  method's no-reference metrics (seam jump, seam gradient error, detail correlation and
+  amplitude, ring ΔE, outside changed) and the ``target (own border)`` reference row; sheets
+  zoomed on the region, ``cases-<k>.jpg`` and ``crossperson-<k>.jpg``;
+- ``mild.csv`` and ``mild.jpg``: the same-photo mild-change test (:mod:`benchmarks.evaluation.mild`):
+  mean L1 to the original inside the mask;
 - ``samples.csv``: every metric of every method on every sample of the frozen evaluation set
   (faces and scenes test photos, sweeps over σ and over the colour transforms' strength);
 - ``summary.md``: tables methods x metrics x σ (and x colour strength), the real cases, speed;
 - ``plot-<dataset>-<sweep>.png``: each metric against σ / colour strength;
 - ``sheet-<dataset>.jpg``: input X, every method and the ground truth on fixed samples;
-- ``cases.csv`` and ``cases-<k>.jpg``: the 30 real cases of ``cases/crosspaste.csv`` (no ground
-  truth: seam metrics and the outside-unchanged check), sheets of every method;
 - ``speed.csv``: time per image of every method at 512x512 and 1024x2048 (CPU, and CUDA when present);
 - ``evalset.json``: the SHA-256 of every setting's arrays; a rerun checks them (``--refreeze``
   accepts a changed set);
 - ``results.json``: the machine, the command, the checkpoint, the summary and the speed rows.
+
+Several networks can be compared: ``--model A --model B`` (or ``--model A,B``) with
+``--model-label a,b`` (method columns; default ``network``) and ``--model-name`` (default: the
+weights file's stem); the report names each with the SHA-256 of the weights file loaded.
+``--only-real`` runs the real cases and the mild test only (no synthetic sweeps, no speed): the
+fast evaluation of an ablation.
 
 ``--readme benchmarks/README.md`` rewrites the README's Quality section (between its markers)
 from the same figures. The evaluation set and the metrics are described in
@@ -40,9 +52,8 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from benchmarks.evaluation import cases as _cases  # noqa: E402
-from benchmarks.evaluation import evalset, metrics, report, sheets, speed  # noqa: E402
-from benchmarks.evaluation.methods import LABELS, build_methods, load_network, prepare_target  # noqa: E402
+from benchmarks.evaluation import evalset, metrics, mild, networks, realrun, report, sheets, speed  # noqa: E402
+from benchmarks.evaluation.methods import LABELS, build_methods, prepare_target  # noqa: E402
 
 # The generator the committed results used: the `tiny` preset trained on the CPU for 5,483 steps at
 # 256x256 on faces/train (`pastenet train --stream --dataset faces --resolution 256 --sigma 7.5
@@ -52,6 +63,8 @@ DEFAULT_OUT = REPO / "benchmarks" / "results" / "quality"
 QUIET_LOCK = Path("/tmp/quiet.lock")
 README_BEGIN = "<!-- quality:begin (written by benchmarks/quality.py --readme) -->"
 README_END = "<!-- quality:end -->"
+#: Sheet file stems of the real-case groups.
+SHEET_NAMES = {"crosspaste": "cases", "crossperson": "crossperson"}
 
 
 def _floats(text: str) -> list[float]:
@@ -60,9 +73,15 @@ def _floats(text: str) -> list[float]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default=str(DEFAULT_MODEL) if DEFAULT_MODEL.exists() else None,
-                   help="run folder, checkpoint folder or weights.safetensors of the network (its latest checkpoint)")
+    p.add_argument("--model", action="append", default=None,
+                   help="run folder, checkpoint folder or weights file of a network (a run: its latest checkpoint); "
+                        f"repeat it or give a comma list to compare several (default: {DEFAULT_MODEL.relative_to(REPO)} when present)")
+    p.add_argument("--model-label", action="append", default=None,
+                   help="method column of each --model, in order (repeat or comma list; default 'network', or network-1, network-2, ...)")
+    p.add_argument("--model-name", action="append", default=None,
+                   help="name of each --model in the report, in order (default: its weights file's stem)")
     p.add_argument("--no-network", action="store_true", help="baselines only")
+    p.add_argument("--only-real", action="store_true", help="the real cases and the mild test only (no synthetic sweeps, no speed)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder")
     p.add_argument("--data-root", default=None, help="pastegen data root (default: PASTEGEN_DATA_ROOT or ../shared/data)")
     p.add_argument("--datasets", default="faces,scenes", help="comma-separated: faces, scenes, sample (the wheels' photos)")
@@ -77,16 +96,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sheet-samples", type=int, default=6, help="samples in each comparison sheet")
     p.add_argument("--sheet-sigma", type=float, default=10.0, help="σ (px at 512) of the samples shown in the sheets")
     p.add_argument("--no-cases", action="store_true", help="skip the real cases")
+    p.add_argument("--no-mild", action="store_true", help="skip the same-photo mild-change test")
+    p.add_argument("--n-mild", type=int, default=mild.N, help="photos of the mild-change test")
     p.add_argument("--no-speed", action="store_true", help="skip the speed part")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per method and size (median)")
     p.add_argument("--refreeze", action="store_true", help="accept a changed evaluation set (rewrite its hashes)")
     p.add_argument("--readme", default=None, help="rewrite this README's Quality section from the results")
     p.add_argument("--torch-threads", type=int, default=1,
                    help="torch CPU threads for the network (1: steadiest on a shared machine; 0: torch's default)")
-    p.add_argument("--quick", action="store_true", help="a smoke run: 2 samples, 2 σ, 1 strength, 2 cases, small speed inputs")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 2 samples, 2 σ, 1 strength, 2 cases per real group, 4 mild photos, small speed inputs")
     a = p.parse_args(argv)
+    a.models = networks.split_list(a.model) or ([str(DEFAULT_MODEL)] if DEFAULT_MODEL.exists() else [])
+    a.model_labels, a.model_names = networks.split_list(a.model_label), networks.split_list(a.model_name)
     if a.quick:
-        a.n, a.n_scenes, a.repeats = 2, 1, 1
+        a.n, a.n_scenes, a.repeats, a.n_mild = 2, 1, 1, 4
         a.sigmas, a.strengths, a.sheet_samples = "0,20", "0.5", 2
         a.sheet_sigma = 0.0
     return a
@@ -111,28 +135,6 @@ def _settings(a: argparse.Namespace) -> list[evalset.Setting]:
             for c in strengths:
                 out.append(evalset.Setting(ds, "color", a.color_sigma, c, n, a.size, a.seed))
     return out
-
-
-def _checkpoint_info(model: str | None) -> dict:
-    if not model:
-        return {}
-    info: dict = {"path": str(model)}
-    try:
-        from pastenet.checkpoint import resolve_checkpoint
-
-        ck = resolve_checkpoint(model)
-        info["checkpoint"] = str(ck)
-        meta = json.loads((ck / "meta.json").read_text())
-        info["step"] = meta.get("step")
-        info["weights_sha256"] = meta.get("sha256", {}).get("weights.safetensors") or meta.get("weights_sha256")
-        info["path"] = str(ck.parent.parent) if ck.parent.name == "checkpoints" else str(ck)
-        opts = ck.parent.parent / "options.json"
-        if opts.is_file():
-            o = json.loads(opts.read_text())
-            info["preset"], info["resolution"], info["sigma"], info["dataset"] = o.get("preset"), o.get("resolution"), o.get("sigma"), o.get("dataset")
-    except Exception as e:  # informational only
-        info["error"] = str(e)
-    return info
 
 
 def run_synthetic(a, methods, out: Path, root) -> tuple[list[dict], dict]:
@@ -172,56 +174,68 @@ def run_synthetic(a, methods, out: Path, root) -> tuple[list[dict], dict]:
     return rows, hashes
 
 
-def run_cases(a, methods, out: Path, root) -> list[dict]:
-    cases = _cases.load_cases(root, a.size, limit=2 if a.quick else None)
-    rows, grid, labels = [], [], []
-    for c in cases:
+def _clear(out: Path, *stems: str) -> None:
+    """Remove the numbered sheets ``<stem>-<k>.jpg`` of an earlier run (a smaller run writes fewer)."""
+    for stem in stems:
+        for f in out.glob(f"{stem}-*.jpg"):
+            if f.stem[len(stem) + 1:].isdigit():
+                f.unlink()
+
+
+def run_real(a, methods, out: Path, root) -> list[dict]:
+    """The real cases of both groups at the working size (:func:`benchmarks.evaluation.realrun.real_rows`), with sheets."""
+    _clear(out, "cases", "crossperson")
+    timed = {name: _quiet(f) for name, f in methods.items()}
+    return realrun.real_rows(timed, root, size=a.size, limit=2 if a.quick else None, k=a.band, sheet_dir=out,
+                             sheet_names=SHEET_NAMES, labels=LABELS, cell=128)
+
+
+def run_mild(a, methods, out: Path, root) -> list[dict]:
+    """The same-photo mild-change test at the working size, with its sheet ``mild.jpg``."""
+    timed = {name: _quiet(f) for name, f in methods.items()}
+    return realrun.mild_rows(timed, root, n=a.n_mild, size=a.size, sheet=out / "mild.jpg", labels=LABELS, cell=128)
+
+
+def _quiet(f):
+    """``f`` that first waits while another process is timing (:func:`_wait_quiet`)."""
+    def run(target, source, mask):
         _wait_quiet()
-        row_imgs = [sheets.outline(c.target, c.mask), c.source]
-        for name, f in methods.items():
-            y = f(c.target, c.source, c.mask)
-            rows.append({"case": c.name, "region": c.region, "method": name, **metrics.no_reference_metrics(y, c.target, c.mask, k=a.band)})
-            row_imgs.append(y)
-        y0, y1, x0, x1 = sheets.crop_box(c.mask, grow=0.6)
-        grid.append([im[y0:y1, x0:x1] for im in row_imgs])
-        labels.append(c.name)
-    cols = ["target (mask)", "source"] + [LABELS[n] for n in methods]
-    per = 10
-    for k in range(0, len(grid), per):
-        sheets.sheet(out / f"cases-{k // per + 1}.jpg", grid[k:k + per], cols, labels[k:k + per], cell=128)
-    return rows
+        return f(target, source, mask)
+
+    return run
 
 
-def run_speed(a, network_model: str | None, methods, root) -> list[dict]:
+def run_speed(a, nets: list, methods, root) -> list[dict]:
+    """Time per image of every method (CPU), each network also on the whole image, and on CUDA when present."""
     use_sample = a.datasets.strip() == "sample"
     sizes = ((128, 128), (256, 512)) if a.quick else ((512, 512), (1024, 2048))
     inputs = speed.speed_inputs(root, sizes=sizes, use_sample=use_sample)
     _wait_quiet()
     timed = dict(methods)
-    if "network" in timed and network_model:
-        try:
-            from pastenet.paste import load_generator, paste
-
-            pm = load_generator(network_model, device="cpu")
-            timed["network (whole image)"] = lambda t, s, m: paste(pm, t, s, m, roi=False)
-        except Exception as e:  # pragma: no cover - informational
-            print(f"  network (whole image) not timed: {e}")
+    loaded = [n for n in nets if n.method is not None]
+    try:
+        from pastenet.paste import load_generator, paste
+    except ImportError:
+        loaded = []
+    for n in loaded:
+        pm = load_generator(n.note, device="cpu")
+        timed[f"{n.label} (whole image)"] = lambda t, s, m, pm=pm: paste(pm, t, s, m, roi=False)
     rows = speed.time_methods(timed, inputs, repeats=a.repeats)
     for r in rows:
         r["device"] = "cpu"
     try:
         import torch
-
-        if network_model and torch.cuda.is_available():
-            from pastenet.paste import load_generator, paste
-
-            pm = load_generator(network_model, device="cuda")
-            gpu = {"network": lambda t, s, m: paste(pm, t, s, m), "network (whole image)": lambda t, s, m: paste(pm, t, s, m, roi=False)}
-            for r in speed.time_methods(gpu, inputs, repeats=max(a.repeats, 5)):
-                r["device"] = "cuda:" + torch.cuda.get_device_name(0)
-                rows.append(r)
     except ImportError:
-        pass
+        return rows
+    if loaded and torch.cuda.is_available():
+        gpu = {}
+        for n in loaded:
+            pm = load_generator(n.note, device="cuda")
+            gpu[n.label] = lambda t, s, m, pm=pm: paste(pm, t, s, m)
+            gpu[f"{n.label} (whole image)"] = lambda t, s, m, pm=pm: paste(pm, t, s, m, roi=False)
+        for r in speed.time_methods(gpu, inputs, repeats=max(a.repeats, 5)):
+            r["device"] = "cuda:" + torch.cuda.get_device_name(0)
+            rows.append(r)
     return rows
 
 
@@ -241,54 +255,129 @@ def _machine() -> dict:
     return info
 
 
-def write_summary(out: Path, a, summary: dict, case_rows, speed_rows, ck: dict, network_note: str, command: str, hashes: dict,
-                  elapsed: float = 0.0) -> str:
-    took = f"{elapsed / 60:.0f} minutes" if elapsed >= 90 else f"{elapsed:.0f} s"
-    lines = ["## Quality", "", f"`benchmarks/quality.py` (issue 5) measures the network against the baselines of `benchmarks/baselines/`; "
-             f"this section is written by the command below ({took} on {os.cpu_count()} shared CPU cores; outputs in `results/quality/`):",
-             "", "```bash", command, "```", ""]
-    if ck:
-        step = f", step {ck['step']}" if ck.get("step") is not None else ""
-        train = f" (`{ck.get('preset')}` preset trained at {ck.get('resolution')}x{ck.get('resolution')} on {ck.get('dataset')}, σ = {ck.get('sigma')})" if ck.get("preset") else ""
-        where = Path(str(ck.get("checkpoint", ck.get("path"))))
+def _network_lines(nets: list, none_note: str = "--no-network") -> list[str]:
+    """One paragraph per network: label, name, the weights file loaded and its SHA-256, the training."""
+    lines = []
+    for n in nets:
+        if n.method is None:
+            lines += [f"Network `{n.label}`: not evaluated ({n.note}).", ""]
+            continue
+        ck = n.info
+        where = Path(str(ck.get("weights", ck.get("path"))))
         try:
             where = where.resolve().relative_to(REPO)
         except ValueError:
             pass
-        lines += [f"Network: `{where}`{step}{train}.", ""]
+        step = f", step {ck['step']}" if ck.get("step") is not None else ""
+        train = (f" (`{ck.get('preset')}` preset trained at {ck.get('resolution')}x{ck.get('resolution')} on {ck.get('dataset')}, "
+                 f"σ = {ck.get('sigma')})") if ck.get("preset") else ""
+        sha = f", sha256 `{ck['weights_sha256']}`" if ck.get("weights_sha256") else ""
+        lines += [f"Network `{n.label}`: **{ck.get('name')}**, `{where}`{sha}{step}{train}.", ""]
         if where == DEFAULT_MODEL.relative_to(REPO):
             lines += ["This file is the generator of the `tiny` preset trained on 2 CPU cores for 5,483 steps (batch 5, "
                       "about 90 minutes of wall time, shared with other jobs) on `faces/train` at 256x256, σ = 7.5, exported without D: "
                       "`pastenet train --stream --dataset faces --resolution 256 --sigma 7.5 --preset tiny --batch 5`. "
                       "It never saw street scenes.", ""]
-    else:
-        lines += [f"Network: not evaluated ({network_note}).", ""]
-    lines += [
-        f"Evaluation set: pastegen tuples of the held-out test photos at {a.size}x{a.size}, seed {a.seed}, frozen by "
-        f"SHA-256 in `evalset.json` ({len(hashes)} settings). σ is in pixels at 512 (scaled to the working size); "
-        "colour strength s scales the ranges of both colour transforms towards the identity (s = 1: the paper's). "
-        "Every method gets the target I_T = I·(1−M) (the mixed-gradient ones a membrane-filled I_T) and the whole "
-        f"transformed photo T(I) as source. Metrics on the 0-255 scale as iHarmony4 defines them; seam band k = {a.band} px.",
-        "",
-    ]
+    return lines or [f"Network: not evaluated ({none_note}).", ""]
+
+
+def _outside_note(rows: list[dict]) -> str:
+    bad = sum(int(r.get("outside_changed", 0)) for r in rows)
+    return ("Every method leaves the outside of the mask unchanged (checked: 0 pixels)." if not bad else
+            f"**{bad} pixels outside the masks were changed** (column `outside_changed` of `cases.csv`).")
+
+
+def _real_lines(a, real_rows: list[dict]) -> list[str]:
+    """The real-case tables: each group, then all."""
+    present = list(dict.fromkeys(r["group"] for r in real_rows))
+    titles = {"crosspaste": "`cases/crosspaste.csv` (box masks)",
+              "crossperson": "cross-person landmark cases of `faces/test` (mouth, eyes, nose, inner face; hull, ellipse, rotated rectangle)"}
+    lines = [f"### Real cases ({a.size}x{a.size}, no ground truth)", "",
+             "Mean over the cases (NaN from degenerate masks left out). Seam jump: mean over the 4-neighbour edges crossing the mask's border of the "
+             "channel-mean |Y_in − Y_out|; seam grad err: mean ||∇Y| − |∇target|| within "
+             f"{a.band} px of the border, both sides; detail corr / amplitude: Pearson correlation and std ratio of the "
+             "luma high-pass (luma − `scipy.ndimage.gaussian_filter` σ = 3) of the output and the placed source inside the mask "
+             "eroded by 4 px (1 / 1: the source's detail kept); ring ΔE: CIE76 distance between the output's mean Lab in the 6 px "
+             "ring just inside the mask and the target's in the 6 px ring just outside. `target (own border)`: the target "
+             "itself across the same border (its seam jump and ring ΔE are what a paste of matching content would show). "
+             + _outside_note(real_rows), ""]
+    for g in present:
+        lines += [f"{titles.get(g, g)}:", "", realrun.real_table(real_rows, g, LABELS), ""]
+    if len(present) > 1:
+        lines += ["All:", "", realrun.real_table(real_rows, None, LABELS), ""]
+    sheets_ = ", ".join(f"`{SHEET_NAMES.get(g, g)}-*.jpg`" for g in present)
+    lines += [f"Sheets zoomed on each region (target with the mask outlined, source, every method): {sheets_}.", ""]
+    return lines
+
+
+def _mild_lines(a, mild_rows: list[dict]) -> list[str]:
+    return [f"### Same-photo mild change ({a.size}x{a.size})", "",
+            "A held-out photo I of `faces/test`, a landmark mask (a rotated rectangle where there are no landmarks) and a "
+            f"source = I with a mild change (per-channel gain in [{mild.GAIN[0]:g}, {mild.GAIN[1]:g}], gamma in "
+            f"[{mild.GAMMA[0]:g}, {mild.GAMMA[1]:g}], offset in [{mild.OFFSET[0]:g}, {mild.OFFSET[1]:g}] levels), pasted into I "
+            "itself: mean L1 (0-255) to I inside the mask; sheet `mild.jpg`.", "",
+            realrun.mild_table(mild_rows, LABELS), ""]
+
+
+def write_summary(out: Path, a, summary: dict, real_rows, mild_rows, speed_rows, nets: list, command: str, hashes: dict,
+                  elapsed: float = 0.0) -> str:
+    """The Quality section: networks, the real cases, the mild test, the synthetic sweeps, speed (Markdown)."""
+    took = f"{elapsed / 60:.0f} minutes" if elapsed >= 90 else f"{elapsed:.0f} s"
+    lines = ["## Quality", "", f"`benchmarks/quality.py` (issue 5) measures the network against the baselines of `benchmarks/baselines/`; "
+             f"this section is written by the command below ({took} on {os.cpu_count()} shared CPU cores; outputs in `results/quality/`):",
+             "", "```bash", command, "```", ""]
+    lines += _network_lines(nets, "--no-network" if a.no_network else "no --model given")
+    if real_rows:
+        lines += _real_lines(a, real_rows)
+    if mild_rows:
+        lines += _mild_lines(a, mild_rows)
+    if summary:
+        lines += [
+            f"### Synthetic evaluation set ({a.size}x{a.size}, with ground truth)", "",
+            f"pastegen tuples of the held-out test photos, seed {a.seed}, frozen by "
+            f"SHA-256 in `evalset.json` ({len(hashes)} settings). σ is in pixels at 512 (scaled to the working size); "
+            "colour strength s scales the ranges of both colour transforms towards the identity (s = 1: the paper's). "
+            "Every method gets the target I_T = I·(1−M) (the mixed-gradient ones a membrane-filled I_T) and the whole "
+            f"transformed photo T(I) as source. Metrics on the 0-255 scale as iHarmony4 defines them; seam band k = {a.band} px.",
+            "",
+        ]
     for key in summary:
         ds, sweep = key
         n = max(summary[key]["n"].values())
         what = "σ sweep (colour strength 1)" if sweep == "sigma" else f"colour-strength sweep (σ = {a.color_sigma:g})"
-        lines += [f"### {ds}: {what}, {n} samples per setting", "", "PSNR (dB) / fMSE, mean over samples:", "",
+        lines += [f"#### {ds}: {what}, {n} samples per setting", "", "PSNR (dB) / fMSE, mean over samples:", "",
                   report.headline_table(summary, key), "", f"![{ds} {sweep}](results/quality/plot-{ds}-{sweep}.png)", ""]
-    if case_rows:
-        lines += ["### Real cases (`cases/crosspaste.csv`, no ground truth)", "",
-                  "Mean over the cases; seam jump: mean |Y_p − Y_q| over the edges crossing the mask's border; "
-                  f"seam gradient error: mean ||∇Y| − |∇target|| within {a.band} px of the border; outside changed: pixels "
-                  "outside the mask that differ from the target (summed; must be 0).", "",
-                  report.cases_table(case_rows), ""]
     if speed_rows:
         lines += ["### Speed", "", f"Milliseconds per image (median of {a.repeats} after a warm-up), a mask of about 100-150 px side; "
                   f"torch on {a.torch_threads or 'its default number of'} CPU thread(s); the network pastes "
                   "a window around the mask (`roi=True`) unless marked whole image:", "", report.speed_table(speed_rows), ""]
-    text = "\n".join(lines)
-    return text
+    return "\n".join(lines)
+
+
+#: Options that change the figures, echoed in the report's command when not at their defaults.
+ECHOED = ("datasets", "size", "seed", "sigmas", "strengths", "color_sigma", "n", "n_scenes", "n_mild", "band",
+          "no_cases", "no_mild", "no_speed", "repeats")
+
+
+def _command(a) -> str:
+    """The command line that reproduces this run (data root as in the README; options at their defaults left out)."""
+    parts = ["PASTEGEN_DATA_ROOT=../shared/data python benchmarks/quality.py"]
+    parts += [flag for flag, on in (("--quick", a.quick), ("--only-real", a.only_real), ("--no-network", a.no_network)) if on]
+    quick = parse_args(["--quick"]) if a.quick else parse_args([])
+    for dest in ECHOED:
+        v = getattr(a, dest)
+        if v != getattr(quick, dest):
+            flag = "--" + dest.replace("_", "-")
+            parts.append(flag if v is True else f"{flag} {v}")
+    if not a.no_network and a.models != [str(DEFAULT_MODEL)]:
+        parts += [f"--model {m}" for m in a.models]
+    if a.model_labels:
+        parts.append("--model-label " + ",".join(a.model_labels))
+    if a.model_names:
+        parts.append("--model-name " + ",".join(a.model_names))
+    if a.readme:
+        parts.append(f"--readme {a.readme}")
+    return " ".join(parts)
 
 
 def update_readme(path: Path, text: str) -> None:
@@ -318,72 +407,97 @@ def main(argv=None) -> int:
             torch.set_num_threads(a.torch_threads)
         except ImportError:
             pass
-    network, note = (None, "--no-network") if a.no_network else load_network(a.model, device="cpu")
-    # the checkpoint actually loaded (a training run may write a newer one meanwhile)
-    resolved = note if network is not None else None
-    ck = _checkpoint_info(resolved) if resolved else {}
-    print(f"network: {note}" if network is None else f"network: {note}", flush=True)
-    methods = build_methods(network)
+    specs = [] if a.no_network else networks.network_specs(a.models, a.model_labels, a.model_names)
+    nets = networks.load_networks(specs, device="cpu")  # each note: the checkpoint actually loaded
+    for n in nets:
+        print(f"{n.label}: {n.note}" + (f" (sha256 {n.info.get('weights_sha256', '?')[:12]})" if n.method else ""), flush=True)
+    methods = build_methods({n.label: n.method for n in nets if n.method is not None})
+    bad = 0
 
-    print("synthetic evaluation set:", flush=True)
-    rows, hashes = run_synthetic(a, methods, out, root)
-    report.write_csv(out / "samples.csv", rows)
-    summary = report.summarise(rows)
-    for key in summary:
-        ds, sweep = key
-        report.plot_sweep(out / f"plot-{ds}-{sweep}.png", summary, key, f"{ds}, {'σ' if sweep == 'sigma' else 'colour strength'} sweep")
-    bad = sum(r["outside_changed"] for r in rows)
+    real_rows: list[dict] = []
+    if not a.no_cases:
+        print("real cases:", flush=True)
+        t0 = time.perf_counter()
+        real_rows = run_real(a, methods, out, root)
+        if real_rows:
+            report.write_csv(out / "cases.csv", real_rows)
+            n_cases = len({(r["group"], r["case"]) for r in real_rows})
+            print(f"  {n_cases} cases, {time.perf_counter() - t0:.1f} s", flush=True)
+        else:
+            print(f"  skipped: neither {root / 'cases' / 'crosspaste.csv'} nor {root / 'faces' / 'landmarks.json'}", flush=True)
+        bad += sum(int(r.get("outside_changed", 0)) for r in real_rows)
+
+    mild_rows: list[dict] = []
+    if not a.no_mild:
+        if (root / "faces" / "test").is_dir() and (root / "faces" / "landmarks.json").is_file():
+            print("mild-change test:", flush=True)
+            t0 = time.perf_counter()
+            mild_rows = run_mild(a, methods, out, root)
+            report.write_csv(out / "mild.csv", mild_rows)
+            print(f"  {len({r['case'] for r in mild_rows})} photos, {time.perf_counter() - t0:.1f} s", flush=True)
+        else:
+            print(f"mild-change test skipped: no {root / 'faces' / 'test'} with landmarks", flush=True)
+
+    rows: list[dict] = []
+    summary: dict = {}
+    hashes: dict = {}
+    if not a.only_real:
+        print("synthetic evaluation set:", flush=True)
+        rows, hashes = run_synthetic(a, methods, out, root)
+        report.write_csv(out / "samples.csv", rows)
+        summary = report.summarise(rows)
+        for key in summary:
+            ds, sweep = key
+            report.plot_sweep(out / f"plot-{ds}-{sweep}.png", summary, key, f"{ds}, {'σ' if sweep == 'sigma' else 'colour strength'} sweep")
+        bad += sum(r["outside_changed"] for r in rows)
     if bad:
         print(f"WARNING: {bad} pixels outside the masks were changed", flush=True)
 
-    case_rows: list[dict] = []
-    if not a.no_cases:
-        if (root / "cases" / "crosspaste.csv").is_file():
-            print("real cases:", flush=True)
-            case_rows = run_cases(a, methods, out, root)
-            report.write_csv(out / "cases.csv", case_rows)
-        else:
-            print(f"real cases skipped: no {root / 'cases' / 'crosspaste.csv'}", flush=True)
-
     speed_rows: list[dict] = []
-    if not a.no_speed:
+    if not a.no_speed and not a.only_real:
         print("speed:", flush=True)
-        speed_rows = run_speed(a, resolved, methods, root)
+        speed_rows = run_speed(a, nets, methods, root)
         report.write_csv(out / "speed.csv", speed_rows)
 
-    command = "PASTEGEN_DATA_ROOT=../shared/data python benchmarks/quality.py" + (" --quick" if a.quick else "")
-    if a.model and network is not None and Path(a.model).resolve() != DEFAULT_MODEL.resolve():
-        command += f" --model {a.model}"
-    if a.readme:
-        command += f" --readme {a.readme}"
-    text = write_summary(out, a, summary, case_rows, speed_rows, ck, note, command, hashes, time.perf_counter() - t_start)
-    full = [text, "", "## All metrics", ""]
+    command = _command(a)
+    text = write_summary(out, a, summary, real_rows, mild_rows, speed_rows, nets, command, hashes, time.perf_counter() - t_start)
+    full = [text, ""] + (["## All metrics", ""] if summary else [])
     for key in summary:
         full += [f"### {key[0]}, {key[1]} sweep", "", report.sweep_tables(summary, key), ""]
     (out / "summary.md").write_text("\n".join(full) + "\n")
+    first = next((n for n in nets if n.method is not None), None)
     results = {
         "benchmark": "quality",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
         "command": command,
         "argv": sys.argv[1:] if argv is None else list(argv),
-        "checkpoint": ck,
-        "network": note,
+        "checkpoint": first.info if first else {},
+        "network": first.note if first else ("--no-network" if a.no_network else "no --model given"),
+        "networks": [{"label": n.label, "note": n.note, **n.info} for n in nets],
         "evalset": hashes,
         "summary": {f"{k[0]}/{k[1]}": {"n": {str(x): n for x, n in v["n"].items()},
                                         "mean": {m: {met: {str(x): val for x, val in d.items()} for met, d in mm.items()} for m, mm in v["mean"].items()}}
                     for k, v in summary.items()},
-        "cases": case_rows,
+        "cases": real_rows,
+        "mild": mild_rows,
         "speed": speed_rows,
         "outside_changed_total": int(bad),
         "seconds": time.perf_counter() - t_start,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
     if a.readme:
         update_readme(Path(a.readme), text.replace("](results/quality/", f"]({os.path.relpath(out, Path(a.readme).resolve().parent)}/"))
     print(text)
     print(f"done in {time.perf_counter() - t_start:.0f} s; outputs in {out}", flush=True)
     return 0
+
+
+def _json_default(v):
+    """NaN-safe JSON of numpy scalars (NaN itself is written as JSON's NaN token, as before)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 if __name__ == "__main__":

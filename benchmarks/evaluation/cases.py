@@ -15,24 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from .landmark_cases import resize
 
 __all__ = ["Case", "load_cases"]
 
 
 @dataclass
 class Case:
+    """One case of ``crosspaste.csv`` at the working size (``shape`` is always ``"box"``)."""
+
     name: str
     region: str
     target: np.ndarray
     source: np.ndarray
     mask: np.ndarray  # bool
-
-
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    if img.shape[:2] == (size, size):
-        return img
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS))
+    target_path: str = ""
+    source_path: str = ""
+    shape: str = "box"
 
 
 def load_cases(root: Path, size: int = 256, limit: int | None = None) -> list[Case]:
@@ -51,8 +51,8 @@ def load_cases(root: Path, size: int = 256, limit: int | None = None) -> list[Ca
         x0, y0, x1, y1 = (float(v) for v in r["source_box_xyxy"].split())
         h, w = t.shape[:2]
         sy, sx = size / h, size / w
-        t, s = _resize(t, size), _resize(s, size)
+        t, s = resize(t, size), resize(s, size)
         yy, xx = np.mgrid[0:size, 0:size] + 0.5
         m = (xx >= x0 * sx) & (xx <= x1 * sx) & (yy >= y0 * sy) & (yy <= y1 * sy)
-        out.append(Case(r["case"], r["region"], t, s, m))
+        out.append(Case(r["case"], r["region"], t, s, m, r["target"], r["source"]))
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -55,11 +55,21 @@ def load_network(model: str | Path | None, device: str = "cpu"):
     return network, str(getattr(pm, "checkpoint", path))
 
 
-def build_methods(network: Callable | None) -> dict[str, Callable]:
-    """The methods in :data:`ORDER`, the network last when given."""
+def build_methods(network: Callable | Mapping[str, Callable] | None) -> dict[str, Callable]:
+    """The baselines in :data:`ORDER`, then the network(s).
+
+    Parameters
+    ----------
+    network : callable, mapping or None
+        One network (named ``network``), ``{label: method}`` for several (in order), or None.
+    """
     methods = {k: BASELINES[k] for k in ORDER if k in BASELINES}
-    if network is not None:
-        methods["network"] = network
+    if callable(network):
+        network = {"network": network}
+    for label, f in (network or {}).items():
+        if label in methods:
+            raise ValueError(f"network label {label!r} is a baseline's name")
+        methods[label] = f
     return methods
 
 

@@ -47,6 +47,9 @@ Without ground truth (also reported on the real cases):
     CIE76 ΔE between the mean CIELAB colour (``skimage.color.rgb2lab``) of the result in the 6 px
     ring just inside the mask and the mean colour of the target in the 6 px ring just outside it: a
     colour cast or a halo along the border. NaN when either ring is empty.
+``target (own border)`` (:func:`own_border_metrics`)
+    the reference row of the real-case tables: the seam jump (and ring ΔE) of the target itself
+    across the same border, what a paste of matching content would show.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ __all__ = [
     "no_reference_metrics",
     "detail_kept",
     "ring_de",
+    "rings",
+    "own_border_metrics",
     "METRICS",
     "NO_REFERENCE_METRICS",
 ]
@@ -198,7 +203,21 @@ def outside_changed(y: np.ndarray, target: np.ndarray, mask: np.ndarray) -> int:
 
 
 def seam_jump(y: np.ndarray, mask: np.ndarray) -> float:
-    """Mean over 4-neighbour edges crossing the mask's border of the channel-mean ``|Y_p − Y_q|``."""
+    """Mean over 4-neighbour edges crossing the mask's border of the channel-mean ``|Y_p − Y_q|``.
+
+    Parameters
+    ----------
+    y : ndarray
+        HxWx3 image (0-255).
+    mask : ndarray
+        HxW, non-zero inside.
+
+    Returns
+    -------
+    float
+        0-255 scale; 0 when no edge crosses the border (empty or full mask). Applied to the
+        target itself it is the target's own jump across the same border (:func:`own_border_metrics`).
+    """
     m = _mask(mask)
     yf = _f(y)
     total, count = 0.0, 0
@@ -244,12 +263,42 @@ def all_metrics(y: np.ndarray, gt: np.ndarray, target: np.ndarray, mask: np.ndar
 
 
 def _highpass(img: np.ndarray) -> np.ndarray:
+    """Luma (Rec. 601) minus its ``scipy.ndimage.gaussian_filter`` (σ = 3, reflected border)."""
     lum = _f(img) @ np.array([0.299, 0.587, 0.114])
     return lum - ndimage.gaussian_filter(lum, HIGHPASS_SIGMA, mode="reflect")
 
 
 def detail_kept(y: np.ndarray, source: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """``(detail_corr, detail_amp)`` of the result against the placed source (module docstring)."""
+    """``(detail_corr, detail_amp)``: how much of the placed source's fine detail the result keeps.
+
+    The high-pass ``L − G_σ=3 * L`` of the luma (Rec. 601; the blur is
+    ``scipy.ndimage.gaussian_filter``, reflected border, the same on both images) of ``y`` and of
+    ``source`` is compared over the mask eroded by ``DETAIL_ERODE`` = 4 px (4-connected erosion;
+    the image border counts as outside).
+
+    Parameters
+    ----------
+    y : ndarray
+        The result, HxWx3 (0-255).
+    source : ndarray
+        The source placed where it is pasted (aligned with ``y``), HxWx3.
+    mask : ndarray
+        HxW, non-zero inside.
+
+    Returns
+    -------
+    detail_corr : float
+        Pearson correlation of the two high-passes (1: every detail kept, in place); 0 when the
+        result's high-pass is flat there (no detail left).
+    detail_amp : float
+        Standard deviation of the result's high-pass over the source's (1: full amplitude; below
+        1: blurred or veiled; above 1: sharpened or noisier).
+
+    Notes
+    -----
+    Both are NaN when the eroded mask has fewer than 16 pixels (a tiny or thin mask: erosion
+    leaves nothing to compare) or when the source's high-pass is flat there (nothing to keep).
+    """
     inner = ndimage.binary_erosion(_mask(mask), iterations=DETAIL_ERODE, border_value=0)
     if inner.sum() < 16:
         return math.nan, math.nan
@@ -261,13 +310,40 @@ def detail_kept(y: np.ndarray, source: np.ndarray, mask: np.ndarray) -> tuple[fl
     return corr, float(sa / sb)
 
 
+def rings(mask: np.ndarray, width: int = RING) -> tuple[np.ndarray, np.ndarray]:
+    """``(inner, outer)``: the mask pixels within ``width`` px of its border, and the outside pixels within ``width`` px.
+
+    Distances are 4-connected (city block): ``width`` iterations of the cross-shaped erosion
+    (the image border does not count as a border) and dilation.
+    """
+    m = _mask(mask)
+    inner = m & ~ndimage.binary_erosion(m, iterations=width, border_value=1)
+    outer = ndimage.binary_dilation(m, iterations=width) & ~m
+    return inner, outer
+
+
 def ring_de(y: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
-    """ΔE (CIE76) between the result's mean Lab just inside the border and the target's just outside."""
+    """CIE76 ΔE between the result's mean Lab just inside the border and the target's just outside.
+
+    Parameters
+    ----------
+    y : ndarray
+        The result, uint8 HxWx3 (sRGB).
+    target : ndarray
+        The target, uint8 HxWx3.
+    mask : ndarray
+        HxW, non-zero inside.
+
+    Returns
+    -------
+    float
+        ``‖mean Lab(y | inner ring) − mean Lab(target | outer ring)‖₂`` with the 6 px rings of
+        :func:`rings`, Lab from ``skimage.color.rgb2lab`` (D65) per pixel, then averaged. NaN
+        when either ring is empty (an empty mask, or one that covers the whole image).
+    """
     from skimage.color import rgb2lab
 
-    m = _mask(mask)
-    inner = m & ~ndimage.binary_erosion(m, iterations=RING, border_value=1)
-    outer = ndimage.binary_dilation(m, iterations=RING) & ~m
+    inner, outer = rings(mask)
     if not inner.any() or not outer.any():
         return math.nan
     lab_in = rgb2lab(np.asarray(y)[inner][None].astype(np.uint8))[0].mean(0)
@@ -276,10 +352,27 @@ def ring_de(y: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
 
 
 def no_reference_metrics(y: np.ndarray, target: np.ndarray, mask: np.ndarray, *, k: int = 3, source: np.ndarray | None = None) -> dict[str, float]:
-    """The metrics of :data:`NO_REFERENCE_METRICS` (no ground truth needed).
+    """The metrics of :data:`NO_REFERENCE_METRICS` of one result (no ground truth needed).
 
-    ``detail_corr`` and ``detail_amp`` need the placed source (aligned with the target); without it
-    they are left out.
+    Parameters
+    ----------
+    y : ndarray
+        The result, uint8 HxWx3.
+    target : ndarray
+        The target it was pasted into (aligned).
+    mask : ndarray
+        HxW, non-zero inside.
+    k : int
+        Band width of ``seam_grad``.
+    source : ndarray, optional
+        The placed source (aligned with the target).
+
+    Returns
+    -------
+    dict
+        ``seam_jump``, ``seam_grad``, ``outside_changed``, ``ring_de`` (it needs only the target,
+        so it is always there) and, when ``source`` is given, ``detail_corr`` and ``detail_amp``.
+        NaN marks a degenerate case (see :func:`detail_kept`, :func:`ring_de`).
     """
     out = {
         "seam_jump": seam_jump(y, mask),
@@ -290,3 +383,24 @@ def no_reference_metrics(y: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     if source is not None:
         out["detail_corr"], out["detail_amp"] = detail_kept(y, source, mask)
     return out
+
+
+def own_border_metrics(target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """The target's own figures across the mask's border: the reference row ``target (own border)``.
+
+    Parameters
+    ----------
+    target : ndarray
+        uint8 HxWx3.
+    mask : ndarray
+        HxW, non-zero inside.
+
+    Returns
+    -------
+    dict
+        ``seam_jump`` of the target itself (what a paste of content that matches the target
+        would show across the same border) and ``ring_de`` of the target against itself (the
+        natural colour change between the inner and outer 6 px rings). The other metrics are
+        trivial for the target (``seam_grad`` 0, ``outside_changed`` 0) or meaningless (detail).
+    """
+    return {"seam_jump": seam_jump(target, mask), "ring_de": ring_de(target, target, mask)}

@@ -1,4 +1,7 @@
-"""Summaries of the per-sample rows: Markdown tables and matplotlib plots."""
+"""Summaries of the synthetic set's per-sample rows and of speed: Markdown tables and matplotlib plots.
+
+The real cases' and the mild test's tables are in :mod:`benchmarks.evaluation.realrun`.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .methods import LABELS, ORDER
-from .metrics import METRICS, NO_REFERENCE_METRICS
+from .metrics import METRICS
 
-__all__ = ["write_csv", "summarise", "sweep_tables", "headline_table", "cases_table", "speed_table", "plot_sweep", "PLOT_METRICS"]
+__all__ = ["write_csv", "summarise", "sweep_tables", "headline_table", "speed_table", "plot_sweep", "PLOT_METRICS"]
 
 PLOT_METRICS = ("psnr", "fmse", "ssim", "l1", "seam_mse", "seam_jump")
 
@@ -120,24 +123,6 @@ def headline_table(summary: dict, key: tuple[str, str]) -> str:
     lines = ["| method | " + " | ".join(_xlabel(key[1], x) for x in xs) + " |", "|---|" + "---|" * len(xs)]
     for m in methods:
         cells = [f"{s['mean'][m]['psnr'][x]:.2f} / {s['mean'][m]['fmse'][x]:,.0f}" for x in xs]
-        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def cases_table(rows: Sequence[dict]) -> str:
-    """Mean no-reference metrics over the real cases, per method (and per region)."""
-    by = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        for metric in NO_REFERENCE_METRICS:
-            by[r["method"]][metric].append(float(r[metric]))
-    methods = _methods(by)
-    head = [NO_REFERENCE_METRICS[m]["label"] for m in NO_REFERENCE_METRICS]
-    lines = ["| method | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
-    for m in methods:
-        cells = []
-        for metric in NO_REFERENCE_METRICS:
-            v = by[m][metric]
-            cells.append(f"{int(np.sum(v))}" if metric == "outside_changed" else f"{np.mean(v):.2f}")
         lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
