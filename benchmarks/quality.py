@@ -173,7 +173,7 @@ def run_synthetic(a, methods, out: Path, root) -> tuple[list[dict], dict]:
         names = list(methods)
         grid = [[sheets.outline(s.X, s.M)] + [o[n] for n in names] + [s.I] for s, o in items]
         labels = [f"{s.source_name} sigma={s.setting.sigma512:g} (512 px)" for s, _ in items]
-        sheets.sheet(out / f"sheet-{ds}.jpg", grid, ["input X"] + [LABELS[n] for n in names] + ["ground truth"], labels)
+        sheets.sheet(out / f"sheet-{ds}.jpg", grid, ["input X"] + [LABELS.get(n, n) for n in names] + ["ground truth"], labels)
     return rows, hashes
 
 
