@@ -13,7 +13,6 @@ Outputs in ``benchmarks/results/zoo/<name>/``: ``tables.md``, ``figures.json`` (
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -44,7 +43,9 @@ def main(argv=None) -> int:
     root = evalset.data_root()
     pm = load_generator(a.model, device="cpu")
     weights = pm.checkpoint if pm.checkpoint.is_file() else pm.checkpoint / "weights.safetensors"
-    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    from pastegen.sources.scan import hash_file
+
+    sha = hash_file(weights)
     out = Path(a.out) if a.out else REPO / "benchmarks" / "results" / "zoo" / Path(a.model).name
     out.mkdir(parents=True, exist_ok=True)
     label = Path(a.model).name

@@ -11,7 +11,6 @@ On the real cases every method gets the real target.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -39,20 +38,16 @@ def load_network(model: str | Path | None, device: str = "cpu"):
     if model is None:
         return None, "no --model given"
     try:
-        from pastenet.paste import load_generator, paste
+        from pastenet.paste import load_generator
     except ImportError as e:  # pastenet.paste not there yet, or torch missing
         return None, f"pastenet.paste is not importable ({e})"
     path = Path(model)
     if not path.exists():
         return None, f"no checkpoint at {path}"
     pm = load_generator(path, device=device)
+    from .realrun import paste_method
 
-    def network(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return paste(pm, target, source, mask, offset=(0, 0), seed=0, roi=True)
-
-    return network, str(getattr(pm, "checkpoint", path))
+    return paste_method(pm), str(getattr(pm, "checkpoint", path))
 
 
 def build_methods(network: Callable | Mapping[str, Callable] | None) -> dict[str, Callable]:

@@ -10,7 +10,6 @@ loaded (a training run may write a newer checkpoint meanwhile: the file is the o
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,13 +84,11 @@ def weights_file(checkpoint: str | Path) -> Path:
     return p if p.is_file() else p / WEIGHTS_FILE
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (:func:`pastegen.sources.scan.hash_file`)."""
+    from pastegen.sources.scan import hash_file
+
+    return hash_file(path)
 
 
 def checkpoint_info(checkpoint: str | Path, name: str | None = None) -> dict:

@@ -32,7 +32,6 @@ Use :func:`list_models`, :func:`get_model` and :func:`model_file`; ``load_genera
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -221,12 +220,10 @@ _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file (not cached)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """Hex sha256 of a file (not cached): :func:`pastegen.sources.scan.hash_file`."""
+    from pastegen.sources.scan import hash_file
+
+    return hash_file(path)
 
 
 def _cached_sha256(path: Path) -> str:
