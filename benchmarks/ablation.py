@@ -18,7 +18,9 @@ Variants (the rows of ``benchmarks/README.md``'s ablation table):
                no adversarial term; no seam
 ``colormap+seam`` the same weights with the Poisson seam at paste time
 ``chosen-noseam`` the combination (colour map, mixtures, masked/border L1, scale-aware) without seam
-``chosen``     the combination with the Poisson seam: the zoo recipe at the ablation budget
+``chosen``     the combination with the Poisson seam: the zoo recipe of the first zoo models
+``chosen+colours`` ``chosen`` trained towards the pasted content with its own colours
+               (``--truth colours``: ``T_geometric(I)`` inside the mask) instead of ``I``
 ============== ============================================================================
 
 Usage::
@@ -50,6 +52,9 @@ TRAININGS = {
     "maskloss": {**PAPER, **MASKLOSS},
     "colormap": COLORMAP,
     "chosen": {**COLORMAP, **MIX, **MASKLOSS},
+    "colours": {**COLORMAP, **MIX, **MASKLOSS, "truth": "colours"},
+    "prior": {**COLORMAP, **MIX, **MASKLOSS, "prior": "poisson"},
+    "prior-colours": {**COLORMAP, **MIX, **MASKLOSS, "prior": "poisson", "truth": "colours"},
 }
 ROWS = {
     "paper": ("paper", dict(scale=1.0, seam="none")),
@@ -60,6 +65,9 @@ ROWS = {
     "colormap+seam": ("colormap", dict(scale=1.0, seam="poisson")),
     "chosen-noseam": ("chosen", dict(scale="auto", seam="none")),
     "chosen": ("chosen", dict(scale="auto", seam="poisson")),
+    "chosen+colours": ("colours", dict(scale="auto", seam="poisson")),
+    "chosen+prior": ("prior", dict(scale="auto", seam="poisson")),
+    "chosen+prior+colours": ("prior-colours", dict(scale="auto", seam="poisson")),
 }
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "render",
     "render_numpy",
     "render_stages",
+    "geometric_only",
+    "grown_mask",
     "quantize",
     "TupleGenerator",
     "PhotoCache",
@@ -258,6 +260,31 @@ def param_fields(spec: TupleSpec) -> dict[str, tuple[tuple[int, ...], str]]:
         "mask": mask.FIELDS,
     }
     return {f"{name}/{key}": (tuple(shape), dtype) for name, schema in schemas.items() for key, (shape, dtype) in schema.items()}
+
+
+def geometric_only(params: TupleParams) -> TupleParams:
+    """``params`` with both colour transforms replaced by the identity: ``T`` reduced to ``T_geometric``.
+
+    Rendering the result gives ``I_S = T_geometric(I)·M``: the pasted content where ``T`` put it,
+    with the photo's own colours. That is the harmonisation target of the tuple (what a method that
+    only changes colours should turn ``T(I)·M`` into), where ``I`` is the target of a method that
+    also undoes the geometry (the paper's). The mixing field is kept; blending two identical
+    transforms is the identity.
+    """
+    return dataclasses.replace(params, color_a=color.identity(), color_b=color.identity())
+
+
+def grown_mask(params: TupleParams, pixels: float) -> TupleParams:
+    """``params`` with the mask's rectangle grown by ``pixels`` on every side (width and height + 2·pixels).
+
+    Rendering the result gives ``T(I)`` also around ``M``: with ``pixels = 1`` on every pixel
+    4-adjacent to ``M`` (the border values Poisson image editing reads from the source). Inside
+    ``M`` it equals the tuple's ``T(I)`` up to the contrast statistics, which ``T_c`` takes over
+    the grown region (:mod:`pastegen.components.color`); a transform without contrast change, or
+    :func:`geometric_only` parameters, give exactly the tuple's values there.
+    """
+    m = params.mask
+    return dataclasses.replace(params, mask=dataclasses.replace(m, width=m.width + 2 * float(pixels), height=m.height + 2 * float(pixels)))
 
 
 # --- rendering (pure) -------------------------------------------------------------------------

@@ -66,7 +66,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import SpecError
-from .pipeline import TrainingTuple, TupleGenerator, TupleSpec
+from .pipeline import TrainingTuple, TupleGenerator, TupleSpec, geometric_only, render
 from .rng import check_seed
 
 __all__ = ["TupleStream", "shard_of", "stream_indices", "STATE_VERSION"]
@@ -164,13 +164,17 @@ class TupleStream:
         Yield :class:`~pastegen.pipeline.TrainingTuple` objects (uint8) instead of dicts.
     scan : bool or None
         Scan path sources like ``make`` (the default for paths); ``False`` uses them as they are.
+    geometric_source : bool
+        Also yield ``"I_G"`` = ``T_geometric(I)·M``: the pasted content with the photo's own colours
+        (:func:`pastegen.pipeline.geometric_only`), the target of a colour-only harmonisation.
+        Not with ``as_tuple``.
     max_pixels, strict, jobs :
         Passed to the scan (``jobs`` processes for it), and ``max_pixels`` to the generator.
 
     Each item is a dict ``{"I", "I_T", "I_S", "M": arrays, "params": {"component/field":
     value}, "source_index": int, "index": int}``, the layout of :class:`pastegen.store.TupleFile`
     items (parameters in their stored dtypes, NumPy scalars for scalar fields) plus the global
-    ``index``.
+    ``index`` (and ``"I_G"`` with ``geometric_source``).
 
     Attributes
     ----------
@@ -201,6 +205,7 @@ class TupleStream:
         max_pixels: int | None = None,
         strict: bool = False,
         jobs: int = 1,
+        geometric_source: bool = False,
     ) -> None:
         from .sources import DEFAULT_MAX_PIXELS, SourceImage, SourceScan
 
@@ -221,6 +226,9 @@ class TupleStream:
         self.as_tuple = bool(as_tuple)
         if self.as_tuple and self.dtype != np.uint8:
             raise SpecError("as_tuple=True yields TrainingTuple objects, which are uint8; leave dtype at uint8")
+        self.geometric_source = bool(geometric_source)
+        if self.as_tuple and self.geometric_source:
+            raise SpecError("geometric_source=True adds I_G to dict items; as_tuple=True yields TrainingTuple objects without it")
         self.max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
         self.position = 0
 
@@ -326,10 +334,13 @@ class TupleStream:
 
     def render(self, index: int) -> dict[str, Any] | TrainingTuple:
         """The item of global tuple ``index`` (whatever the shard; does not move the position)."""
-        t = self._make_generator()[index]
+        gen = self._make_generator()
+        t = gen[index]
         if self.as_tuple:
             return t
         arrays = t.arrays()
+        if self.geometric_source:
+            arrays["I_G"] = render(t.I, geometric_only(t.params), gen.spec).I_S  # from the same crop I
         if self.dtype != np.uint8:
             full = self.dtype.type(255)
             arrays = {k: (v.astype(self.dtype) if k == "M" else v.astype(self.dtype) / full) for k, v in arrays.items()}

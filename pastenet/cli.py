@@ -96,6 +96,8 @@ class _Progress:
 @click.option("--recon", type=click.Choice(["image", "mask"]), default="image", help="Reconstruction loss: eq. 6 over the image, or (beyond the paper) L1 per masked pixel.")
 @click.option("--border-weight", type=click.FloatRange(min=0), default=0.0, help="--recon mask: extra L1 weight within --border-px inside the mask's border.")
 @click.option("--border-px", type=click.IntRange(min=1), default=4, help="Width of that band in pixels.")
+@click.option("--prior", type=click.Choice(["none", "poisson"]), default="none", help="Beyond the paper, colour-map presets: G sees the source Poisson-blended into the target inside the mask (poisson) instead of the source itself.")
+@click.option("--truth", type=click.Choice(["image", "colours"]), default="image", help="What Y is compared with: I (eq. 6), or (beyond the paper, --stream) the pasted content with its own colours, T_geometric(I), inside the mask: for colour-only heads.")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), default="auto", help="bf16 autocast (auto: on CUDA).")
 @click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", help="channels_last memory format (auto: on CUDA).")
 @click.option("--compile", is_flag=True, help="torch.compile the generator.")

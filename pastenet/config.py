@@ -33,10 +33,13 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "PRESETS", "OUTPUTS", "preset", "model_from_record"]
+__all__ = ["ModelConfig", "PRESETS", "OUTPUTS", "PRIORS", "preset", "model_from_record"]
 
 #: G's output heads (see :mod:`pastenet.models.heads`).
 OUTPUTS = ("residual", "affine")
+
+#: What G's input holds inside the mask: the source, or its Poisson blend into the target.
+PRIORS = ("none", "poisson")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,11 @@ class ModelConfig:
         The shorter side, in pixels, of the photos the model was trained on (the data's pixel
         scale); paste can shrink larger photos to it before running G (``scale="auto"``).
         ``None``: unknown (older checkpoints).
+    prior : {"none", "poisson"}
+        What G's input holds inside the mask: the pasted source as it is (the paper), or (beyond
+        the paper) its Poisson prior, the source Poisson-blended into the target (Poisson image
+        editing with the normal guidance field, :func:`pastenet.seam.poisson_seam`); the head
+        then maps the prior. Training and paste both prepare the input this way.
     """
 
     resolution: int = 512
@@ -92,6 +100,7 @@ class ModelConfig:
     output: str = "residual"
     map_stride: int = 1
     work_side: int | None = None
+    prior: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("channels", "dilations", "d_channels", "d_local_channels"):
@@ -123,6 +132,10 @@ class ModelConfig:
             if isinstance(self.work_side, bool) or int(self.work_side) != self.work_side or not (8 <= int(self.work_side) <= 65536):
                 raise ConfigError(f"work_side must be an integer between 8 and 65536 or None, got {self.work_side!r}")
             object.__setattr__(self, "work_side", int(self.work_side))
+        if self.prior not in PRIORS:
+            raise ConfigError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if self.prior != "none" and self.output != "affine":
+            raise ConfigError("a Poisson prior needs the affine colour-map head (output='affine')")
         if self.d_features < 1 or not (0 <= self.slope < 1) or not (self.eps > 0):
             raise ConfigError("d_features must be positive, slope in [0, 1) and eps positive")
 
@@ -145,8 +158,12 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
     def to_record(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        """JSON-ready dict (tuples as lists); ``prior`` is left out while it is ``"none"``, so the
+        records of models without one are those older versions wrote."""
+        record = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        if record["prior"] == "none":
+            del record["prior"]
+        return record
 
 
 def model_from_record(record: Mapping[str, Any]) -> ModelConfig:

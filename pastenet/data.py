@@ -10,6 +10,20 @@ the device; :func:`prepare` converts them to floats there)::
      "M": uint8 [1, H, W],          the paste mask, 0/1
      "index": int64}                the global tuple index
 
+Streams made with ``geometric_source=True`` (``pastenet train --truth colours``, beyond the paper)
+add ``"truth": uint8 [3, H, W]``: ``I`` outside the mask and ``T_geometric(I)`` inside it, the
+pasted content where T put it with the photo's own colours. A model that only changes colours
+(the affine colour-map head) cannot undo T's geometry; trained towards ``I`` it learns to lower
+the contrast wherever the warp misaligns the content (the L1-optimal answer under misalignment),
+trained towards ``truth`` it learns to undo the colour transforms alone.
+
+A :class:`StreamDataset` made with ``prior="poisson"`` (``pastenet train --prior poisson``, beyond
+the paper) puts Poisson image editing's blend of ``T(I)`` into ``I_T`` inside the mask of ``"X"``
+(:func:`with_poisson_prior`), rounded to uint8, and likewise that of ``T_geometric(I)`` into
+``"truth"``: the result Poisson editing would give if the source had its true colours. Paste
+prepares G's input the same way (:mod:`pastenet.paste`), so the network learns only what Poisson
+editing cannot do, and a network that changes nothing is Poisson editing.
+
 The default collate stacks them into ``[B, ...]`` tensors.
 
 Positions and the cursor
@@ -56,6 +70,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
+from .config import PRIORS
 from .errors import ConfigError, DataError
 
 __all__ = [
@@ -67,6 +82,7 @@ __all__ = [
     "position_index",
     "CursorSampler",
     "make_stream",
+    "with_poisson_prior",
     "make_loader",
     "Batches",
     "default_mp_context",
@@ -137,16 +153,70 @@ def open_training_file(path: str | os.PathLike) -> Any:
     return tf
 
 
-def _item(I: np.ndarray, I_T: np.ndarray, I_S: np.ndarray, M: np.ndarray, index: int) -> dict[str, torch.Tensor]:
-    """The item dict from HWC uint8 arrays (see the module docstring)."""
+def _chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)))
+
+
+def _check_prior(prior: str) -> str:
+    if prior not in PRIORS:
+        raise ConfigError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+    return prior
+
+
+def _item(I: np.ndarray, I_T: np.ndarray, I_S: np.ndarray, M: np.ndarray, index: int, I_G: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """The item dict from HWC uint8 arrays (see the module docstring); ``I_G``: add ``"truth"``."""
     m = np.asarray(M, dtype=np.uint8)
-    X = np.where(m[..., None] != 0, I_S, I_T)  # = I_T + I_S: the supports are disjoint
-    return {
-        "I": torch.from_numpy(np.ascontiguousarray(np.asarray(I, dtype=np.uint8).transpose(2, 0, 1))),
-        "X": torch.from_numpy(np.ascontiguousarray(X.astype(np.uint8, copy=False).transpose(2, 0, 1))),
+    inside = m[..., None] != 0
+    X = np.where(inside, I_S, I_T)  # = I_T + I_S: the supports are disjoint
+    item = {
+        "I": _chw(I),
+        "X": _chw(X),
         "M": torch.from_numpy(np.ascontiguousarray((m != 0).astype(np.uint8)[None])),
         "index": torch.tensor(int(index), dtype=torch.int64),
     }
+    if I_G is not None:
+        item["truth"] = _chw(np.where(inside, I_G, I))
+    return item
+
+
+def with_poisson_prior(item: Mapping[str, Any], spec: Any) -> dict[str, Any]:
+    """A stream item whose ``I_S`` (and ``I_G``) hold their Poisson blends into ``I_T`` (uint8).
+
+    Poisson image editing with the normal guidance field (:func:`pastenet.seam.poisson_seam`, the
+    function paste uses) reads the source on the pixels around the mask too, where a tuple has no
+    ``T(I)``: they are rendered from the tuple's crop with the mask grown by one pixel
+    (:func:`pastegen.pipeline.grown_mask`), inside the mask the tuple's own values are kept. Both
+    sources are solved at once (one factorisation).
+
+    Parameters
+    ----------
+    item : mapping
+        A :class:`pastegen.TupleStream` item (uint8 arrays, ``params``, ``index``, ``source_index``).
+    spec : pastegen.TupleSpec
+        The stream's spec.
+
+    Returns
+    -------
+    dict
+        A copy of ``item`` with ``I_S`` (and ``I_G`` when present) replaced, zero outside the mask.
+    """
+    from pastegen.pipeline import TupleParams, geometric_only, grown_mask, render
+
+    from .seam import poisson_seam
+
+    params = TupleParams.from_record(int(item["index"]), int(item["source_index"]), item["params"])
+    grown = grown_mask(params, 1)
+    inside = np.asarray(item["M"])[..., None] != 0
+    names = ["I_S"] + (["I_G"] if item.get("I_G") is not None else [])
+    around = {"I_S": grown, "I_G": geometric_only(grown)}
+    sources = [np.where(inside, item[n], render(item["I"], around[n], spec).I_S) for n in names]
+    target = np.asarray(item["I_T"], dtype=np.float32)
+    blended = poisson_seam(np.concatenate(sources, axis=2).astype(np.float32), np.concatenate([target] * len(names), axis=2), inside[..., 0])
+    blended = np.clip(np.rint(blended), 0, 255).astype(np.uint8) * inside
+    out = dict(item)
+    for k, n in enumerate(names):
+        out[n] = blended[..., 3 * k : 3 * k + 3]
+    return out
 
 
 class TupleFileDataset(Dataset):
@@ -294,9 +364,12 @@ class StreamDataset(IterableDataset):
     stream : pastegen.TupleStream
         Built with ``start = cursor``, ``block_size = batch`` and this process's ``rank`` /
         ``world_size`` (:func:`make_stream` does it); worker 0 of 1.
+    prior : {"none", "poisson"}
+        What ``"X"`` holds inside the mask (see the module docstring).
     """
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, *, prior: str = "none") -> None:
+        self.prior = _check_prior(prior)
         from pastegen import TupleStream
 
         if not isinstance(stream, TupleStream):
@@ -321,7 +394,9 @@ class StreamDataset(IterableDataset):
 
             numba.set_num_threads(1)
         for it in stream:
-            yield _item(it["I"], it["I_T"], it["I_S"], it["M"], it["index"])
+            if self.prior == "poisson":
+                it = with_poisson_prior(it, stream.spec)
+            yield _item(it["I"], it["I_T"], it["I_S"], it["M"], it["index"], it.get("I_G"))
 
     def __repr__(self) -> str:
         return f"StreamDataset({self.stream!r})"
@@ -337,6 +412,7 @@ def make_stream(
     rank: int = 0,
     world_size: int = 1,
     stop: int | None = None,
+    geometric_source: bool = False,
 ) -> Any:
     """Build the :class:`pastegen.TupleStream` a rank trains on.
 
@@ -357,6 +433,9 @@ def make_stream(
     rank, world_size : int
     stop : int, optional
         Global index to stop before (None: forever).
+    geometric_source : bool
+        Items also carry ``"truth"``: ``I`` with ``T_geometric(I)`` inside the mask, the target of
+        a colour-only model (``pastenet train --truth colours``; see the module docstring).
 
     Returns
     -------
@@ -390,8 +469,9 @@ def make_stream(
         spec = pastegen.preset(spec)
     try:
         return pastegen.TupleStream(
-            sources, spec, seed, start=start, stop=stop, rank=rank, world_size=world_size, block_size=batch, scan=scan
-        )
+            sources, spec, seed, start=start, stop=stop, rank=rank, world_size=world_size, block_size=batch, scan=scan,
+            geometric_source=geometric_source,
+        )  # fmt: skip
     except pe.SpecError as e:
         raise ConfigError(f"cannot stream tuples: {_first_line(e)}") from None
     except pe.PastegenError as e:
@@ -514,10 +594,11 @@ def make_loader(
             stream = TupleStream(
                 list(stream.sources), stream.spec, stream.seed, start=cursor, stop=stream.stop, rank=rank,
                 world_size=world_size, block_size=batch, scan=False, max_pixels=stream.max_pixels,
+                geometric_source=stream.geometric_source,
             )  # fmt: skip
         except Exception as e:  # a source record that no longer decodes
             raise DataError(f"cannot stream tuples: {_first_line(e)}") from None
-        loader = DataLoader(StreamDataset(stream), **kwargs)
+        loader = DataLoader(StreamDataset(stream, prior=source.prior if isinstance(source, StreamDataset) else "none"), **kwargs)
     else:
         raise ConfigError(f"make_loader needs a TupleFileDataset, StreamDataset or TupleStream, got {type(source).__name__}")
     return Batches(loader, cursor, batch * world_size)
@@ -542,8 +623,8 @@ def prepare(batch: Mapping[str, torch.Tensor], device: torch.device | str, *, ch
     dict
         ``I`` [B,3,H,W] in [-1, 1] (``u8 / 127.5 − 1``), ``composite`` [B,3,H,W] in [-1, 1],
         ``M`` [B,1,H,W] float 0/1, ``X`` [B,4,H,W] = ``cat(composite, M)`` (the generator's
-        input), ``index`` [B] int64. Transfers are non-blocking (overlapping with compute from
-        pinned memory).
+        input), ``index`` [B] int64, and ``truth`` [B,3,H,W] in [-1, 1] when the items carry it.
+        Transfers are non-blocking (overlapping with compute from pinned memory).
     """
     device = torch.device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -556,6 +637,8 @@ def prepare(batch: Mapping[str, torch.Tensor], device: torch.device | str, *, ch
     M = batch["M"].to(device, non_blocking=True).float()
     X = torch.cat([composite, M], dim=1)
     out = {"I": I, "composite": composite, "M": M, "X": X}
+    if "truth" in batch:
+        out["truth"] = image(batch["truth"])
     out = {k: v.contiguous(memory_format=fmt) for k, v in out.items()}
     out["index"] = batch["index"].to(device, non_blocking=True)
     return out

@@ -518,6 +518,10 @@ def _paste(
     s_pix = src.array[np.ix_(sy, sx)][:, :, : src.colour]
     placed_source = _to_unit(s_pix, src, grey=grey)
     composite = np.where(m_win[:, :, None], placed_source, _to_unit(t_pix, tgt, grey=grey))
+    if config.prior == "poisson":
+        # G's input and the map's argument: Poisson normal's blend of the source (as in training),
+        # the target itself outside the mask (so the seam below only fixes what the map changes)
+        placed_source = composite = np.where(m_win[:, :, None], _poisson_seam_window(placed_source, composite, m_win), composite)
 
     # Noise (CPU generator: the same on every device). At full resolution it is drawn for the
     # whole padded image and cropped per level, so the result does not depend on the window.

@@ -247,3 +247,60 @@ def test_prepare_ranges_and_shapes(ds):
     assert torch.equal(out["index"], batch["index"])
     cl = prepare(batch, "cpu", channels_last=True)
     assert cl["X"].is_contiguous(memory_format=torch.channels_last) and torch.equal(cl["X"], out["X"])
+
+
+def test_truth_items_carry_the_geometric_source_inside_the_mask(records):
+    """--truth colours: items gain "truth" = I outside M, T_geometric(I) inside; prepare scales it."""
+    plain = list(itertools.islice(iter(StreamDataset(make_stream(list(records), spec=SPEC, seed=SEED, batch=2))), 4))
+    stream = make_stream(list(records), spec=SPEC, seed=SEED, batch=2, geometric_source=True)
+    items = list(itertools.islice(iter(StreamDataset(stream)), 4))
+    for it, p in zip(items, plain):
+        assert set(it) - set(p) == {"truth"}
+        for k in p:
+            assert torch.equal(it[k], p[k])
+        ref = stream.render(int(it["index"]))
+        inside = ref["M"][..., None] != 0
+        np.testing.assert_array_equal(it["truth"].numpy().transpose(1, 2, 0), np.where(inside, ref["I_G"], ref["I"]))
+    loader = make_loader(stream, batch=2, seed=0, cursor=0, workers=0)  # the flag survives the re-derived stream
+    batch = next(loader)
+    assert torch.equal(batch["truth"], torch.stack([items[0]["truth"], items[1]["truth"]]))
+    out = prepare(batch, "cpu")
+    torch.testing.assert_close(out["truth"], batch["truth"].float() / 127.5 - 1)
+    outside = out["M"] == 0
+    assert torch.equal(out["truth"][outside.expand_as(out["I"])], out["I"][outside.expand_as(out["I"])])
+    assert "truth" not in prepare(next(make_loader(make_stream(list(records), spec=SPEC, seed=SEED, batch=2), batch=2, seed=0, cursor=0)), "cpu")
+
+
+
+def test_poisson_prior_items(records):
+    """--prior poisson: X holds Poisson normal's blend of T(I) (truth: of T_geometric(I)), rounded."""
+    from benchmarks.baselines import BASELINES
+    from pastegen.pipeline import TupleParams, geometric_only, grown_mask, render
+
+    stream = make_stream(list(records), spec=SPEC, seed=SEED, batch=2, geometric_source=True)
+    items = list(itertools.islice(iter(StreamDataset(stream, prior="poisson")), 3))
+    for it in items:
+        ref = stream.render(int(it["index"]))
+        m = ref["M"].astype(bool)
+        grown = grown_mask(TupleParams.from_record(int(it["index"]), ref["source_index"], ref["params"]), 1)
+        for key, src, params in (("X", "I_S", grown), ("truth", "I_G", geometric_only(grown))):
+            around = render(ref["I"], params, SPEC).I_S  # T(I) on the mask grown by a pixel
+            ring = _dilate4(m) & ~m
+            assert around[ring].any()
+            source = np.where(m[..., None], ref[src], around)
+            want = BASELINES["poisson_normal"](ref["I"], source, m)  # the target outside the mask is I
+            np.testing.assert_array_equal(it[key].numpy().transpose(1, 2, 0), want, err_msg=key)
+    loader = make_loader(StreamDataset(stream, prior="poisson"), batch=2, seed=0, cursor=0)
+    assert torch.equal(next(loader)["X"][0], items[0]["X"])  # make_loader keeps the dataset's prior
+    with pytest.raises(ConfigError, match="prior"):
+        StreamDataset(stream, prior="laplace")
+
+
+def _dilate4(m: np.ndarray) -> np.ndarray:
+    """The 4-neighbour dilation of a boolean mask."""
+    out = m.copy()
+    out[1:] |= m[:-1]
+    out[:-1] |= m[1:]
+    out[:, 1:] |= m[:, :-1]
+    out[:, :-1] |= m[:, 1:]
+    return out

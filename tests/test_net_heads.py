@@ -142,3 +142,29 @@ def test_paste_scale_and_seam_are_checked():
     for bad in (dict(scale=0), dict(scale=1.5), dict(scale="big"), dict(seam="soft")):
         with pytest.raises(PasteError):
             paste(pm, img, img, m, **bad)
+
+
+
+def test_prior_models_paste_poisson_normal_when_the_map_is_the_identity():
+    from PIL import Image
+    from skimage import data
+
+    from benchmarks.baselines import BASELINES
+    from pastenet.paste import PasteModel, paste
+
+    t = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128)))
+    s = np.asarray(Image.fromarray(data.chelsea()).resize((128, 128)))
+    m = np.zeros((128, 128), bool)
+    m[30:80, 40:100] = True
+    config = preset("colormap", work_side=64, prior="poisson")
+    pm = PasteModel.from_generator(Generator(config), device="cpu")
+    expected = BASELINES["poisson_normal"](t, s, m).astype(int)
+    for kw in (dict(), dict(seam="none"), dict(seam="none", detail="map", scale=1.0)):
+        y = paste(pm, t, s, m, **kw)
+        assert np.abs(y.astype(int) - expected).max() <= 1, kw
+        assert np.array_equal(y[~m], t[~m])
+    with pytest.raises(ConfigError, match="affine"):
+        preset("tiny", prior="poisson")
+    with pytest.raises(ConfigError, match="prior"):
+        preset("colormap", prior="laplace")
+    assert "prior" not in preset("colormap").to_record() and config.to_record()["prior"] == "poisson"

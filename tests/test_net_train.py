@@ -316,17 +316,54 @@ def test_stream_with_strength_mixtures_and_two_datasets(tmp_path):
     options = TrainOptions(
         stream=True, dataset="sample,sample", preset="colormap", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path),
         log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False, alpha=0.0,
-        color_mix="0:1,1:1", geometric_mix="0.5", resolution=64,
+        color_mix="0:1,1:1", geometric_mix="0.5", resolution=64, truth="colours", prior="poisson",
     )
     options = options.replace(model=_colormap64())
     result = train(options)
     assert result.step == 2 and result.run_dir.name.endswith("stream-sample-sample")
+    from pastenet.paste import load_generator
+
+    assert load_generator(result.run_dir, device="cpu").config.prior == "poisson"  # recorded for paste
     with pytest.raises(ConfigError):
         TrainOptions(stream=True, dataset="sample", color_mix="2:1")
     with pytest.raises(ConfigError):
         TrainOptions(data="x.h5", color_mix="0:1")  # a file's tuples are fixed: use pastegen make
     with pytest.raises(ConfigError):
         TrainOptions(data="x.h5", border_weight=1.0)  # needs recon mask
+    with pytest.raises(ConfigError, match="needs --stream"):
+        TrainOptions(data="x.h5", truth="colours")  # T_geometric(I) is rendered beside streamed tuples
+    with pytest.raises(ConfigError, match="truth must be"):
+        TrainOptions(stream=True, dataset="sample", truth="photo")
+    with pytest.raises(ConfigError, match="needs --stream"):
+        TrainOptions(data="x.h5", preset="colormap", prior="poisson")
+    with pytest.raises(ConfigError, match="colour-map preset"):
+        TrainOptions(stream=True, dataset="sample", preset="tiny", prior="poisson")
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-4])
+def test_the_reconstruction_compares_y_with_the_batch_truth(alpha):
+    """--truth colours: L1 against batch["truth"] (T_geometric(I) inside M), not I; D still sees I."""
+    from pastenet.config import preset
+    from pastenet.losses import masked_l1
+    from pastenet.models import Discriminator, Generator, predict
+    from pastenet.train.distributed import World
+    from pastenet.train.step import GanStep
+
+    torch.manual_seed(0)
+    config = preset("colormap", resolution=64, local_window=32, d_channels=(8, 16, 32, 64), d_local_channels=(8, 16, 32))
+    G, D = Generator(config), Discriminator(config)
+    I = torch.rand(2, 3, 64, 64) * 2 - 1
+    M = torch.zeros(2, 1, 64, 64)
+    M[:, :, 16:40, 20:44] = 1
+    comp = torch.where(M > 0, (I * 0.5 + 0.3).clamp(-1, 1), I)
+    truth = torch.where(M > 0, I.roll(3, dims=-1), I)
+    batch = {"I": I, "composite": comp, "M": M, "X": torch.cat([comp, M], 1), "truth": truth}
+    options = TrainOptions(stream=True, dataset="sample", preset="colormap", alpha=alpha, recon="mask", truth="colours")
+    with torch.no_grad():
+        Y = predict(G, comp, M)
+    terms = GanStep(G, D, config, options, torch.device("cpu"), World())(batch, 0)
+    assert terms["l1"].item() == pytest.approx(masked_l1(Y, truth, M).item(), rel=1e-5)
+    assert abs(masked_l1(Y, I, M).item() - terms["l1"].item()) > 1e-3
 
 
 def test_a_compiled_generator_is_used_even_when_falsy():

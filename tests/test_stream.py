@@ -207,3 +207,31 @@ def test_stream_works_in_a_spawned_worker_process(paths, made):
     with open_tuples(made) as tf:
         for i, data in got:
             assert data == tf[i]["I_S"].tobytes()
+
+
+def test_geometric_source_is_the_warped_content_with_its_own_colours(paths):
+    """I_G = T_geometric(I)·M: the colour transforms replaced by the identity, all else the same."""
+    from pastegen.components import geometric
+    from pastegen.pipeline import geometric_only, quantize, render
+
+    plain = TupleStream(paths, SPEC, 7)
+    with_g = TupleStream(paths, SPEC, 7, geometric_source=True)
+    changed = 0
+    for i in range(6):
+        a, b = plain.render(i), with_g.render(i)
+        assert_item_equal(b, a)  # the tuple itself does not change
+        assert set(b) - set(a) == {"I_G"} and b["I_G"].dtype == np.uint8
+        params = with_g._make_generator().sample_params(i)
+        q = geometric_only(params)
+        assert q.geometric == params.geometric and q.mask == params.mask and q.crop == params.crop
+        np.testing.assert_array_equal(b["I_G"], render(b["I"], q, SPEC).I_S)
+        m = b["M"][..., None].astype(bool)
+        assert not b["I_G"][~np.broadcast_to(m, b["I_G"].shape)].any()  # zero outside M, as I_S
+        warped = quantize(geometric.apply(b["I"], params.geometric, border=SPEC.geometric.border) / np.float32(255)) * m
+        assert np.abs(b["I_G"].astype(int) - warped.astype(int)).max() <= 1  # the geometric part alone
+        changed += int(np.abs(b["I_G"].astype(int) - b["I_S"].astype(int)).max() > 8)  # T's colours are gone
+    assert changed >= 5
+    floats = TupleStream(paths, SPEC, 7, geometric_source=True, dtype=np.float32).render(2)
+    np.testing.assert_allclose(floats["I_G"], with_g.render(2)["I_G"] / np.float32(255))
+    with pytest.raises(SpecError, match="geometric_source"):
+        TupleStream(paths, SPEC, 7, geometric_source=True, as_tuple=True)

@@ -126,12 +126,15 @@ def _build_source(options: TrainOptions, resolution_hint: int, world: World):
             paths = pastegen.find_images(options.images)
     except pastegen.PastegenError as e:
         raise DataError(str(e)) from None
-    stream = D.make_stream(paths, spec=spec, seed=options.data_seed, start=0, batch=options.batch, rank=world.rank, world_size=world.size)
+    colours = options.truth == "colours"
+    stream = D.make_stream(
+        paths, spec=spec, seed=options.data_seed, start=0, batch=options.batch, rank=world.rank, world_size=world.size, geometric_source=colours
+    )
     if not stream.sources:
         raise DataError("no usable photos to stream from")
-    grid = D.make_stream(list(stream.sources), spec=spec, seed=options.data_seed, start=0, stop=n_grid, batch=1)
-    items = list(D.StreamDataset(grid))
-    return D.StreamDataset(stream), resolution_hint, items
+    grid = D.make_stream(list(stream.sources), spec=spec, seed=options.data_seed, start=0, stop=n_grid, batch=1, geometric_source=colours)
+    items = list(D.StreamDataset(grid, prior=options.prior))
+    return D.StreamDataset(stream, prior=options.prior), resolution_hint, items
 
 
 def _dataset_names(text: str) -> list[str]:
@@ -242,6 +245,8 @@ def train(
     if options.resolution is not None and resolution != options.resolution:
         raise ConfigError(f"--resolution {options.resolution}, but the tuples in {options.data} are {resolution}x{resolution}")
     config = options.model_config(resolution)
+    if resume is None:
+        config = config.replace(prior=options.prior)  # how G's input is prepared: paste does the same
     if options.model is None and config.work_side is None:
         # the data's pixel scale: every pastegen crop mode brings the shorter side to the tuple's
         # side (cityscapes' scale-crop halves it first), so the photos' shorter side is `resolution`
@@ -392,7 +397,7 @@ def _init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config) ->
 
 @torch.no_grad()
 def _sample_grid(G, batch, device, channels_last, seed, prepare, predict) -> np.ndarray:
-    """Rows of (input X with the mask outlined, output Y, ground truth I) on fixed inputs and noise."""
+    """Rows of (input X with the mask outlined, output Y, the loss's truth) on fixed inputs and noise."""
     from ..models import network_size
 
     b = prepare(batch, device, channels_last=channels_last)
@@ -406,5 +411,5 @@ def _sample_grid(G, batch, device, channels_last, seed, prepare, predict) -> np.
         x = to_uint8_image(b["composite"][i])
         outline = mask_outline(b["M"][i, 0].cpu().numpy() > 0.5)
         x[outline] = (255, 0, 0)
-        rows.append([x, to_uint8_image(Y[i]), to_uint8_image(b["I"][i])])
+        rows.append([x, to_uint8_image(Y[i]), to_uint8_image(b.get("truth", b["I"])[i])])
     return grid_image(rows)

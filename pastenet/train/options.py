@@ -11,10 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..config import PRESETS, ModelConfig, model_from_record, preset
+from ..config import PRESETS, PRIORS, ModelConfig, model_from_record, preset
 from ..errors import ConfigError
 
-__all__ = ["TrainOptions", "RESUMABLE_CHANGES", "options_from_record"]
+__all__ = ["TrainOptions", "RESUMABLE_CHANGES", "TRUTHS", "options_from_record"]
+
+#: ``truth`` choices: what the reconstruction loss compares ``Y`` with (see :mod:`pastenet.data`).
+TRUTHS = ("image", "colours")
 
 #: Options a resumed run may change; everything else must equal the recorded value.
 RESUMABLE_CHANGES = frozenset(
@@ -59,6 +62,8 @@ class TrainOptions:
     recon: str = "image"  # reconstruction loss: "image" (eq. 6) or "mask" (beyond the paper: L1 per masked pixel)
     border_weight: float = 0.0  # beyond the paper: extra L1 weight within border_px inside the mask's border (recon "mask")
     border_px: int = 4  # width of that band in pixels
+    prior: str = "none"  # beyond the paper: G's input inside the mask, "none" (the source) or "poisson" (the source Poisson-blended into the target; affine head)
+    truth: str = "image"  # what Y is compared with: "image" (eq. 6: I) or "colours" (beyond the paper, stream: T_geometric(I) inside the mask)
     seed: int = 0  # seed of the weights, the data order and the GAN's noise
     # -- machine -----------------------------------------------------------------------------
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
@@ -110,6 +115,16 @@ class TrainOptions:
             raise ConfigError("border_weight must be non-negative and border_px at least 1")
         if self.border_weight and self.recon != "mask":
             raise ConfigError("border_weight needs recon 'mask'")
+        if self.prior not in PRIORS:
+            raise ConfigError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if self.prior != "none" and PRESETS[self.preset].output != "affine":
+            raise ConfigError(f"prior {self.prior!r} needs a colour-map preset (colormap), not {self.preset!r}")
+        if self.prior != "none" and not self.stream:
+            raise ConfigError(f"prior {self.prior!r} renders T(I) around each mask beside the tuple: it needs --stream")
+        if self.truth not in TRUTHS:
+            raise ConfigError(f"truth must be one of {', '.join(TRUTHS)}, got {self.truth!r}")
+        if self.truth == "colours" and not self.stream:
+            raise ConfigError("truth 'colours' renders T_geometric(I) beside each tuple: it needs --stream")
         if (self.color_mix or self.geometric_mix) and not self.stream:
             raise ConfigError("color_mix and geometric_mix shape streamed tuples; for a file, pass them to `pastegen make`")
         if self.color_mix or self.geometric_mix:

@@ -58,6 +58,7 @@ class GanStep:
         """
         G, D, o, dev = self.G, self.D, self.options, self.device
         I, comp, M, X = batch["I"], batch["composite"], batch["M"], batch["X"]
+        truth = batch.get("truth", I)  # the reconstruction's target (D's real images stay I)
         B, W, r = X.shape[0], self.world.size, self.world.rank
         mine = slice(r * B, (r + 1) * B)
         gen = torch.Generator(device=dev).manual_seed(step_seed(o.seed, step))
@@ -68,7 +69,7 @@ class GanStep:
         with self.autocast():
             Y = predict(G, comp, M, noise=noise, run=self.G_run)
         if not self.adversarial:
-            return self._reconstruction_step(Y, I, M)
+            return self._reconstruction_step(Y, truth, M)
         origin = local_window_origin(M, self.config.window)
 
         # D: E[D(Y)] - E[D(I)] + λ·GP + γ·E[D(I)²]
@@ -89,7 +90,7 @@ class GanStep:
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             d_fake_g = D(Y, comp, M, origin).float()
-        loss_g, terms_g = generator_loss(Y, I, d_fake_g, alpha=o.alpha, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
+        loss_g, terms_g = generator_loss(Y, truth, d_fake_g, alpha=o.alpha, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
         loss_g.backward()
         average_gradients(G, self.world)
         self.opt_g.step()
@@ -99,10 +100,10 @@ class GanStep:
         terms["loss_d"], terms["loss_g"], terms["l1"] = terms_d["total"], terms_g["total"], terms_g["l1"]
         return terms
 
-    def _reconstruction_step(self, Y: torch.Tensor, I: torch.Tensor, M: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _reconstruction_step(self, Y: torch.Tensor, truth: torch.Tensor, M: torch.Tensor) -> dict[str, torch.Tensor]:
         o = self.options
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g, terms_g = generator_loss(Y, I, None, alpha=0.0, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
+        loss_g, terms_g = generator_loss(Y, truth, None, alpha=0.0, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
         loss_g.backward()
         average_gradients(self.G, self.world)
         self.opt_g.step()
