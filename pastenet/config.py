@@ -81,10 +81,12 @@ class ModelConfig:
         scale); paste can shrink larger photos to it before running G (``scale="auto"``).
         ``None``: unknown (older checkpoints).
     prior : {"none", "poisson"}
-        What G's input holds inside the mask: the pasted source as it is (the paper), or (beyond
-        the paper) its Poisson prior, the source Poisson-blended into the target (Poisson image
-        editing with the normal guidance field, :func:`pastenet.seam.poisson_seam`); the head
-        then maps the prior. Training and paste both prepare the input this way.
+        ``"none"``: G sees the composite and the mask and its head maps the pasted source (the
+        paper). ``"poisson"`` (beyond the paper): G also sees the composite with the source
+        Poisson-blended into the target (Poisson image editing with the normal guidance field,
+        :func:`pastenet.seam.poisson_seam`), and its head maps that blend, so a map that changes
+        nothing gives Poisson editing's result; the raw composite still shows G how the source's
+        colours differ from the target's. Training and paste prepare the input alike.
     """
 
     resolution: int = 512
@@ -143,6 +145,11 @@ class ModelConfig:
     def size_multiple(self) -> int:
         """G's input sides must be multiples of this."""
         return 1 << (len(self.channels) - 1)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of G's input: the composite and the mask (4), and the Poisson prior (3) when it has one."""
+        return 4 if self.prior == "none" else 7
 
     @property
     def out_channels(self) -> int:

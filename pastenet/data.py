@@ -18,11 +18,13 @@ the contrast wherever the warp misaligns the content (the L1-optimal answer unde
 trained towards ``truth`` it learns to undo the colour transforms alone.
 
 A :class:`StreamDataset` made with ``prior="poisson"`` (``pastenet train --prior poisson``, beyond
-the paper) puts Poisson image editing's blend of ``T(I)`` into ``I_T`` inside the mask of ``"X"``
-(:func:`with_poisson_prior`), rounded to uint8, and likewise that of ``T_geometric(I)`` into
-``"truth"``: the result Poisson editing would give if the source had its true colours. Paste
-prepares G's input the same way (:mod:`pastenet.paste`), so the network learns only what Poisson
-editing cannot do, and a network that changes nothing is Poisson editing.
+the paper) adds ``"prior": uint8 [3, H, W]``: ``"X"`` with Poisson image editing's blend of
+``T(I)`` into ``I_T`` inside the mask (:func:`with_poisson_prior`), rounded to uint8; G sees it
+beside ``"X"`` and its colour map is applied to it. With ``geometric_source`` the ``"truth"``
+inside the mask is likewise the blend of ``T_geometric(I)``: the result Poisson editing would give
+if the source had its true colours. Paste prepares G's input the same way (:mod:`pastenet.paste`),
+so the network learns only what Poisson editing cannot do, and a map that changes nothing is
+Poisson editing.
 
 The default collate stacks them into ``[B, ...]`` tensors.
 
@@ -163,8 +165,10 @@ def _check_prior(prior: str) -> str:
     return prior
 
 
-def _item(I: np.ndarray, I_T: np.ndarray, I_S: np.ndarray, M: np.ndarray, index: int, I_G: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """The item dict from HWC uint8 arrays (see the module docstring); ``I_G``: add ``"truth"``."""
+def _item(
+    I: np.ndarray, I_T: np.ndarray, I_S: np.ndarray, M: np.ndarray, index: int, I_G: np.ndarray | None = None, P_S: np.ndarray | None = None
+) -> dict[str, torch.Tensor]:
+    """The item dict from HWC uint8 arrays (see the module docstring); ``I_G``: add ``"truth"``, ``P_S``: ``"prior"``."""
     m = np.asarray(M, dtype=np.uint8)
     inside = m[..., None] != 0
     X = np.where(inside, I_S, I_T)  # = I_T + I_S: the supports are disjoint
@@ -176,11 +180,13 @@ def _item(I: np.ndarray, I_T: np.ndarray, I_S: np.ndarray, M: np.ndarray, index:
     }
     if I_G is not None:
         item["truth"] = _chw(np.where(inside, I_G, I))
+    if P_S is not None:
+        item["prior"] = _chw(np.where(inside, P_S, I_T))
     return item
 
 
 def with_poisson_prior(item: Mapping[str, Any], spec: Any) -> dict[str, Any]:
-    """A stream item whose ``I_S`` (and ``I_G``) hold their Poisson blends into ``I_T`` (uint8).
+    """A stream item with ``P_S``, the Poisson blend of ``I_S`` into ``I_T``, and ``I_G`` blended too (uint8).
 
     Poisson image editing with the normal guidance field (:func:`pastenet.seam.poisson_seam`, the
     function paste uses) reads the source on the pixels around the mask too, where a tuple has no
@@ -198,7 +204,8 @@ def with_poisson_prior(item: Mapping[str, Any], spec: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        A copy of ``item`` with ``I_S`` (and ``I_G`` when present) replaced, zero outside the mask.
+        A copy of ``item`` with ``P_S`` added and ``I_G`` (when present) replaced by its blend;
+        both zero outside the mask.
     """
     from pastegen.pipeline import TupleParams, geometric_only, grown_mask, render
 
@@ -215,7 +222,7 @@ def with_poisson_prior(item: Mapping[str, Any], spec: Any) -> dict[str, Any]:
     blended = np.clip(np.rint(blended), 0, 255).astype(np.uint8) * inside
     out = dict(item)
     for k, n in enumerate(names):
-        out[n] = blended[..., 3 * k : 3 * k + 3]
+        out["P_S" if n == "I_S" else n] = blended[..., 3 * k : 3 * k + 3]
     return out
 
 
@@ -396,7 +403,7 @@ class StreamDataset(IterableDataset):
         for it in stream:
             if self.prior == "poisson":
                 it = with_poisson_prior(it, stream.spec)
-            yield _item(it["I"], it["I_T"], it["I_S"], it["M"], it["index"], it.get("I_G"))
+            yield _item(it["I"], it["I_T"], it["I_S"], it["M"], it["index"], it.get("I_G"), it.get("P_S"))
 
     def __repr__(self) -> str:
         return f"StreamDataset({self.stream!r})"
@@ -623,7 +630,8 @@ def prepare(batch: Mapping[str, torch.Tensor], device: torch.device | str, *, ch
     dict
         ``I`` [B,3,H,W] in [-1, 1] (``u8 / 127.5 − 1``), ``composite`` [B,3,H,W] in [-1, 1],
         ``M`` [B,1,H,W] float 0/1, ``X`` [B,4,H,W] = ``cat(composite, M)`` (the generator's
-        input), ``index`` [B] int64, and ``truth`` [B,3,H,W] in [-1, 1] when the items carry it.
+        input), ``index`` [B] int64, and ``truth`` and ``prior`` [B,3,H,W] in [-1, 1] when the
+        items carry them.
         Transfers are non-blocking (overlapping with compute from pinned memory).
     """
     device = torch.device(device)
@@ -637,8 +645,9 @@ def prepare(batch: Mapping[str, torch.Tensor], device: torch.device | str, *, ch
     M = batch["M"].to(device, non_blocking=True).float()
     X = torch.cat([composite, M], dim=1)
     out = {"I": I, "composite": composite, "M": M, "X": X}
-    if "truth" in batch:
-        out["truth"] = image(batch["truth"])
+    for key in ("truth", "prior"):
+        if key in batch:
+            out[key] = image(batch[key])
     out = {k: v.contiguous(memory_format=fmt) for k, v in out.items()}
     out["index"] = batch["index"].to(device, non_blocking=True)
     return out

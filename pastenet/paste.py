@@ -518,10 +518,13 @@ def _paste(
     s_pix = src.array[np.ix_(sy, sx)][:, :, : src.colour]
     placed_source = _to_unit(s_pix, src, grey=grey)
     composite = np.where(m_win[:, :, None], placed_source, _to_unit(t_pix, tgt, grey=grey))
+    prior = None
     if config.prior == "poisson":
-        # G's input and the map's argument: Poisson normal's blend of the source (as in training),
-        # the target itself outside the mask (so the seam below only fixes what the map changes)
-        placed_source = composite = np.where(m_win[:, :, None], _poisson_seam_window(placed_source, composite, m_win), composite)
+        # G's extra input and the map's argument: Poisson normal's blend of the source (as in
+        # training), the target itself outside the mask (so the seam below only fixes what the map
+        # changes)
+        blend = np.clip(_poisson_seam_window(placed_source, composite, m_win), -1.0, 1.0)  # the range training's uint8 holds
+        prior = np.where(m_win[:, :, None], blend, composite)
 
     # Noise (CPU generator: the same on every device). At full resolution it is drawn for the
     # whole padded image and cropped per level, so the result does not depend on the window.
@@ -537,20 +540,22 @@ def _paste(
         hs, ws = network_size(config, Hp, Wp, s_factor)
         noise = [torch.randn(shape, generator=gen).to(model.device) for shape in G.noise_shapes(1, hs, ws)]
 
-    x = np.concatenate([composite, m_win[:, :, None].astype(np.float32)], axis=2)
+    x = np.concatenate([composite, m_win[:, :, None].astype(np.float32)] + ([prior] if prior is not None else []), axis=2)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(model.device)
+    mapped = placed_source if prior is None else prior  # what the head maps
     with torch.inference_mode():
-        out = network_output(G, xt[:, :3], xt[:, 3:4], noise=noise, scale=s_factor)
+        out = network_output(G, xt[:, :3], xt[:, 3:4], noise=noise, scale=s_factor, prior=None if prior is None else xt[:, 4:7])
         detail_sigma = _detail_sigma(detail, config, s_factor)
         if seam_mode == "poisson" or detail_sigma:
             # the head on the placed source everywhere: its values around the mask set the membrane
-            st = torch.from_numpy(np.ascontiguousarray(placed_source.transpose(2, 0, 1)))[None].to(model.device)
+            st = torch.from_numpy(np.ascontiguousarray(mapped.transpose(2, 0, 1)))[None].to(model.device)
             y = apply_head(config, out, st, torch.ones_like(xt[:, 3:4]))
         else:
-            y = apply_head(config, out, xt[:, :3], xt[:, 3:4]).clamp_(-1.0, 1.0)
+            inside = xt[:, :3] if prior is None else xt[:, 4:7]
+            y = apply_head(config, out, inside, xt[:, 3:4]).clamp_(-1.0, 1.0)
     y = y[0].permute(1, 2, 0).float().cpu().numpy()
     if detail_sigma:  # the map's colours at coarse scales, the source's own detail at fine ones
-        y = _blur(y, detail_sigma) + placed_source - _blur(placed_source, detail_sigma)
+        y = _blur(y, detail_sigma) + mapped - _blur(mapped, detail_sigma)
     if seam_mode == "poisson":
         y = np.clip(_poisson_seam_window(y, composite, m_win), -1.0, 1.0)
     elif detail_sigma:

@@ -273,17 +273,19 @@ def test_truth_items_carry_the_geometric_source_inside_the_mask(records):
 
 
 def test_poisson_prior_items(records):
-    """--prior poisson: X holds Poisson normal's blend of T(I) (truth: of T_geometric(I)), rounded."""
+    """--prior poisson: "prior" holds Poisson normal's blend of T(I) (truth: of T_geometric(I)), rounded."""
     from benchmarks.baselines import BASELINES
     from pastegen.pipeline import TupleParams, geometric_only, grown_mask, render
 
     stream = make_stream(list(records), spec=SPEC, seed=SEED, batch=2, geometric_source=True)
     items = list(itertools.islice(iter(StreamDataset(stream, prior="poisson")), 3))
-    for it in items:
+    plain = list(itertools.islice(iter(StreamDataset(make_stream(list(records), spec=SPEC, seed=SEED, batch=2, geometric_source=True))), 3))
+    for it, p in zip(items, plain):
+        assert set(it) - set(p) == {"prior"} and torch.equal(it["X"], p["X"]) and torch.equal(it["I"], p["I"])
         ref = stream.render(int(it["index"]))
         m = ref["M"].astype(bool)
         grown = grown_mask(TupleParams.from_record(int(it["index"]), ref["source_index"], ref["params"]), 1)
-        for key, src, params in (("X", "I_S", grown), ("truth", "I_G", geometric_only(grown))):
+        for key, src, params in (("prior", "I_S", grown), ("truth", "I_G", geometric_only(grown))):
             around = render(ref["I"], params, SPEC).I_S  # T(I) on the mask grown by a pixel
             ring = _dilate4(m) & ~m
             assert around[ring].any()
@@ -291,7 +293,10 @@ def test_poisson_prior_items(records):
             want = BASELINES["poisson_normal"](ref["I"], source, m)  # the target outside the mask is I
             np.testing.assert_array_equal(it[key].numpy().transpose(1, 2, 0), want, err_msg=key)
     loader = make_loader(StreamDataset(stream, prior="poisson"), batch=2, seed=0, cursor=0)
-    assert torch.equal(next(loader)["X"][0], items[0]["X"])  # make_loader keeps the dataset's prior
+    batch = next(loader)
+    assert torch.equal(batch["prior"][0], items[0]["prior"])  # make_loader keeps the dataset's prior
+    out = prepare(batch, "cpu")
+    torch.testing.assert_close(out["prior"], batch["prior"].float() / 127.5 - 1)
     with pytest.raises(ConfigError, match="prior"):
         StreamDataset(stream, prior="laplace")
 

@@ -130,7 +130,7 @@ class Generator(nn.Module):
         self.config = config
         ch = config.channels
         s, e = config.slope, config.eps
-        self.stem = conv_block(4, ch[0], slope=s, eps=e)
+        self.stem = conv_block(config.in_channels, ch[0], slope=s, eps=e)
         self.down = nn.ModuleList(
             nn.Sequential(
                 conv_block(ch[i - 1], ch[i], stride=2, slope=s, eps=e),
@@ -167,10 +167,10 @@ class Generator(nn.Module):
         return [(batch, 1, height >> (l - 1), width >> (l - 1)) for l in range(levels, 0, -1)]
 
     def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != 4:
-            raise ConfigError(
-                f"the generator takes [B, 4, H, W] (composite RGB and mask), got shape {tuple(x.shape)}"
-            )
+        c = self.config.in_channels
+        if x.ndim != 4 or x.shape[1] != c:
+            what = "composite RGB and mask" if c == 4 else "composite RGB, mask and Poisson prior RGB"
+            raise ConfigError(f"the generator takes [B, {c}, H, W] ({what}), got shape {tuple(x.shape)}")
         m = self.config.size_multiple
         h, w = x.shape[-2:]
         if h < m or w < m or h % m or w % m:
@@ -188,7 +188,8 @@ class Generator(nn.Module):
         Parameters
         ----------
         x : Tensor
-            ``[B, 4, H, W]``: composite RGB in [-1, 1] and mask in {0, 1}.
+            ``[B, 4, H, W]``: composite RGB in [-1, 1] and mask in {0, 1}; ``[B, 7, H, W]`` with the
+            Poisson prior's composite RGB after them for models with ``config.prior = "poisson"``.
         noise : sequence of Tensor, optional
             One tensor per shape of :meth:`noise_shapes` (in that order). If omitted and the
             model has noise layers, drawn with ``torch.randn(shape, generator=generator,

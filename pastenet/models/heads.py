@@ -105,6 +105,7 @@ def network_output(
     generator: torch.Generator | None = None,
     scale: float = 1.0,
     run: torch.nn.Module | None = None,
+    prior: Tensor | None = None,
 ) -> Tensor:
     """G's output at the input's resolution (resampled as the module docstring says), float32.
 
@@ -113,7 +114,9 @@ def network_output(
     config: ModelConfig = G.config
     h, w = composite.shape[-2:]
     hs, ws = network_size(config, h, w, scale)
-    x = torch.cat([composite, mask], dim=1)
+    if (prior is None) != (config.prior == "none"):
+        raise ConfigError("this model takes the Poisson prior's composite (prior=...)" if prior is None else "this model has no prior; do not pass one")
+    x = torch.cat([composite, mask] + ([prior] if prior is not None else []), dim=1)
     if (hs, ws) != (h, w):
         x = F.interpolate(x, size=(hs, ws), mode="bilinear", antialias=True, align_corners=False)
     out = (run if run is not None else G)(x, noise=noise, generator=generator).float()
@@ -131,6 +134,7 @@ def predict(
     generator: torch.Generator | None = None,
     scale: float = 1.0,
     run: torch.nn.Module | None = None,
+    prior: Tensor | None = None,
 ) -> Tensor:
     """The pasted image ``Y`` for the composite ``X`` and the mask ``M`` (any size).
 
@@ -149,11 +153,15 @@ def predict(
         Extra shrink factor in (0, 1] (see :func:`network_size`).
     run : nn.Module, optional
         What to call instead of ``G`` (e.g. ``torch.compile(G)``).
+    prior : Tensor, optional
+        ``[B, 3, H, W]``: the composite with the source's Poisson blend inside the mask, for
+        models with ``config.prior = "poisson"`` (and only those): G's extra input and the image
+        the head maps.
 
     Returns
     -------
     Tensor
         ``[B, 3, H, W]`` float32.
     """
-    out = network_output(G, composite, mask, noise=noise, generator=generator, scale=scale, run=run)
-    return apply_head(G.config, out, composite.float(), mask.float())
+    out = network_output(G, composite, mask, noise=noise, generator=generator, scale=scale, run=run, prior=prior)
+    return apply_head(G.config, out, (composite if prior is None else prior).float(), mask.float())

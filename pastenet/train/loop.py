@@ -405,7 +405,7 @@ def _sample_grid(G, batch, device, channels_last, seed, prepare, predict) -> np.
     n = b["X"].shape[0]
     hs, ws = network_size(G.config, b["X"].shape[-2], b["X"].shape[-1])
     noise = [torch.randn(shape, generator=gen, device=device) for shape in G.noise_shapes(n, hs, ws)]
-    Y = predict(G, b["composite"], b["M"], noise=noise)
+    Y = predict(G, b["composite"], b["M"], noise=noise, prior=b.get("prior"))
     rows = []
     for i in range(n):
         x = to_uint8_image(b["composite"][i])

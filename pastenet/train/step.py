@@ -67,7 +67,7 @@ class GanStep:
         eps = torch.rand(B * W, generator=gen, device=dev)[mine]
 
         with self.autocast():
-            Y = predict(G, comp, M, noise=noise, run=self.G_run)
+            Y = predict(G, comp, M, noise=noise, run=self.G_run, prior=batch.get("prior"))
         if not self.adversarial:
             return self._reconstruction_step(Y, truth, M)
         origin = local_window_origin(M, self.config.window)
