@@ -55,6 +55,7 @@ TRAININGS = {
     "colours": {**COLORMAP, **MIX, **MASKLOSS, "truth": "colours"},
     "prior": {**COLORMAP, **MIX, **MASKLOSS, "prior": "poisson"},
     "prior-colours": {**COLORMAP, **MIX, **MASKLOSS, "prior": "poisson", "truth": "colours"},
+    "prior-colours-mild": {**COLORMAP, **MIX, "color_mix": "0:1,0.1:1,0.25:1,0.5:1,1:1", **MASKLOSS, "prior": "poisson", "truth": "colours"},
 }
 ROWS = {
     "paper": ("paper", dict(scale=1.0, seam="none")),
@@ -68,6 +69,7 @@ ROWS = {
     "chosen+colours": ("colours", dict(scale="auto", seam="poisson")),
     "chosen+prior": ("prior", dict(scale="auto", seam="poisson")),
     "chosen+prior+colours": ("prior-colours", dict(scale="auto", seam="poisson")),
+    "chosen+prior+colours+mild": ("prior-colours-mild", dict(scale="auto", seam="poisson")),
 }
 
 

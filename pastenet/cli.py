@@ -78,7 +78,7 @@ class _Progress:
 @click.option("--init-from", type=click.Path(), default=None, help="Fine-tune: start a new run from these weights (a checkpoint or run folder).")
 @click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--stream", is_flag=True, help="Render tuples on the fly with pastegen instead of reading DATA.")
-@click.option("--dataset", default=None, help="--stream: pastegen dataset (faces, faces-wild, scenes, cityscapes, sample); several joined with commas, e.g. faces,faces-wild.")
+@click.option("--dataset", default=None, help="--stream: pastegen dataset (faces, faces-wild, scenes, cityscapes, photos, photos-extra, sample); several joined with commas, e.g. faces,faces-wild.")
 @click.option("--images", default=None, help="--stream: a folder, glob or list of photos.")
 @click.option("--data-root", type=click.Path(file_okay=False), envvar="PASTEGEN_DATA_ROOT", default=None, help="--stream: folder of the named datasets.")
 @click.option("--sigma", type=click.FloatRange(min=0), default=None, help="--stream: corner offset range σ of T_geometric (pixels).")

@@ -372,13 +372,13 @@ class StreamDataset(IterableDataset):
         Built with ``start = cursor``, ``block_size = batch`` and this process's ``rank`` /
         ``world_size`` (:func:`make_stream` does it); worker 0 of 1.
     prior : {"none", "poisson"}
-        What ``"X"`` holds inside the mask (see the module docstring).
+        ``"poisson"``: items also carry ``"prior"``, the Poisson blend (see the module docstring).
     """
 
     def __init__(self, stream: Any, *, prior: str = "none") -> None:
-        self.prior = _check_prior(prior)
         from pastegen import TupleStream
 
+        self.prior = _check_prior(prior)
         if not isinstance(stream, TupleStream):
             raise ConfigError(f"StreamDataset needs a pastegen.TupleStream, got {type(stream).__name__}")
         if stream.num_workers != 1:
@@ -406,7 +406,7 @@ class StreamDataset(IterableDataset):
             yield _item(it["I"], it["I_T"], it["I_S"], it["M"], it["index"], it.get("I_G"), it.get("P_S"))
 
     def __repr__(self) -> str:
-        return f"StreamDataset({self.stream!r})"
+        return f"StreamDataset({self.stream!r}{'' if self.prior == 'none' else f', prior={self.prior!r}'})"
 
 
 def make_stream(

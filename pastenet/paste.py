@@ -24,8 +24,12 @@ Mask rule
     ignored.
 The result
     ``X = target·(1−M_t) + placed_source·M_t`` and the placed mask ``M_t`` go through G and the
-    output is ``Y = X + G(X)·M_t`` clamped to the image range. Pixels outside ``M_t`` are the
-    target's original pixels, bit for bit; the output has the target's shape and dtype.
+    output is ``Y = X + G(X)·M_t`` clamped to the image range (the paper's residual head). The
+    colour-map models (beyond the paper) apply G's affine colour map to the placed source instead,
+    or, with a Poisson prior (``config.prior = "poisson"``), to Poisson normal's blend of it
+    (computed here, as in training, and also given to G), then the ``seam``, ``detail`` and
+    ``scale`` options below apply. Pixels outside ``M_t`` are the target's original pixels, bit
+    for bit; the output has the target's shape and dtype.
 Images
     ``(H, W)`` or ``(H, W, 1)`` grey, ``(H, W, 2)`` grey + alpha, ``(H, W, 3)`` RGB, ``(H, W, 4)``
     RGBA; ``uint8`` and ``uint16`` (scaled to [-1, 1] by the dtype's maximum) or floating point in

@@ -699,7 +699,7 @@ def test_dataset_paths_uses_the_environment(data_root, monkeypatch):
 
 
 def test_dataset_name_and_split_validation(data_root):
-    assert DATASET_NAMES == ("faces", "cityscapes", "scenes", "sample", "faces-wild")
+    assert DATASET_NAMES == ("faces", "cityscapes", "scenes", "sample", "faces-wild", "photos", "photos-extra")
     with pytest.raises(SourceError, match="unknown dataset"):
         dataset_paths("imagenet", data_root=data_root)
     with pytest.raises(SourceError, match="unknown split"):
@@ -876,3 +876,23 @@ def test_faces_wild_dataset(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "faces-wild" / "train" / "a.png")
     assert [p.split("/")[-1] for p in dataset_paths("faces-wild", data_root=tmp_path)] == ["a.png"]
     assert DATASET_PRESETS["faces-wild"] == "faces"
+
+
+@pytest.mark.parametrize("name", ["photos", "photos-extra"])
+def test_general_photo_datasets_are_flat_folders(tmp_path, name):
+    from PIL import Image
+
+    from pastegen.errors import DatasetNotFoundError
+    from pastegen.sources import DATASET_PRESETS, dataset_paths
+
+    with pytest.raises(DatasetNotFoundError, match=name):
+        dataset_paths(name, data_root=tmp_path)
+    (tmp_path / name / "kodak").mkdir(parents=True)
+    for rel in ("b.jpg", "kodak/a.png"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / rel)
+    (tmp_path / name / ".hidden.png").write_bytes(b"")
+    want = [str(tmp_path / name / "b.jpg"), str(tmp_path / name / "kodak" / "a.png")]
+    assert sorted(dataset_paths(name, data_root=tmp_path)) == sorted(want) == sorted(dataset_paths(name, data_root=tmp_path, split="all"))
+    with pytest.raises(DatasetNotFoundError, match="no 'test' split"):
+        dataset_paths(name, data_root=tmp_path, split="test")
+    assert DATASET_PRESETS.get(name, name) == "photos"

@@ -16,6 +16,9 @@ dataset         layout
 ``scenes``      ``<root>/scenes/<split>/**/<image>`` (generic street scenes, e.g. CamVid frames)
 ``faces-wild``  ``<root>/faces-wild/<split>/**/<image>`` (FFHQ-aligned faces in the wild; the
                 ``faces`` spec preset applies)
+``photos``      ``<root>/photos/**/<image>``: general photos (landscapes, animals, objects), a
+``photos-extra`` flat folder each (no held-out split: ``train`` and ``all`` only); the ``photos``
+                spec preset applies
 ``sample``      no data root needed: :func:`sample_image_paths`
 ==============  ===============================================================================
 """
@@ -44,10 +47,10 @@ __all__ = [
 DATA_ROOT_ENV = "PASTEGEN_DATA_ROOT"
 
 #: Named datasets that :func:`dataset_paths` knows.
-DATASET_NAMES: tuple[str, ...] = ("faces", "cityscapes", "scenes", "sample", "faces-wild")
+DATASET_NAMES: tuple[str, ...] = ("faces", "cityscapes", "scenes", "sample", "faces-wild", "photos", "photos-extra")
 
 #: The spec preset of each named dataset whose name is not a preset itself.
-DATASET_PRESETS = {"faces-wild": "faces"}
+DATASET_PRESETS = {"faces-wild": "faces", "photos-extra": "photos"}
 
 #: Split folder names; ``"all"`` is also accepted by :func:`dataset_paths`.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -187,6 +190,10 @@ def dataset_paths(
                     ``val`` or ``test`` is an error: a flat folder has no held-out images.
     ``cityscapes``  ``<root>/cityscapes/leftImg8bit/<s>/<city>/*_leftImg8bit.png``
     ``scenes``      ``<root>/scenes/<s>/**/<image>``
+    ``faces-wild``  ``<root>/faces-wild/<s>/**/<image>``
+    ``photos``,     every image under ``<root>/<name>/`` (flat folders of general photos) for
+    ``photos-extra`` splits ``train`` and ``all``; ``val`` and ``test`` are an error: they have no
+                    held-out images
     ``sample``      :func:`sample_image_paths`; the data root and split are ignored
     ==============  ===========================================================================
 
@@ -227,7 +234,20 @@ def dataset_paths(
         return _cityscapes_paths(root, split)
     if name == "faces-wild":
         return _split_folder_paths(root, "faces-wild", split, "FFHQ-aligned face photos")
+    if name in ("photos", "photos-extra"):
+        return _flat_folder_paths(root, name, split, "general photos")
     return _scenes_paths(root, split)
+
+
+def _flat_folder_paths(root: Path, dataset: str, split: str, what: str) -> list[str]:
+    """Every image under ``<root>/<dataset>/``: a flat folder serves splits ``train`` and ``all``."""
+    base = root / dataset
+    if split in ("val", "test"):
+        raise DatasetNotFoundError(f"dataset {dataset!r} has no {split!r} split: it is one flat folder of {what} for training (split 'train' or 'all')")
+    found = _walk_images(str(base)) if base.is_dir() else []
+    if not found:
+        raise DatasetNotFoundError(f"dataset {dataset!r} not found: looked for images in {base}/ (recursively); put {what} there, or pass --data-root")
+    return sorted(found)
 
 
 def _split_folder_paths(root: Path, dataset: str, split: str, what: str) -> list[str]:
