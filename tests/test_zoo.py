@@ -320,3 +320,16 @@ def test_figures_table_flat_and_grouped():
     assert figures_table({}) == []
     assert figures_table({"seam jump": 1.23456, "note": "a|b"})[2:] == ["| seam jump | 1.235 |", "| note | a\\|b |"]
     assert figures_table({"real": {"L1": 2}, "n": 3})[2:] == ["| real | L1 | 2 |", "| | n | 3 |"]
+
+
+def test_beyond_the_paper_names_every_option_beyond_it():
+    from pastenet.config import preset
+    from pastenet.train import TrainOptions
+    from pastenet.zoo.card import beyond_the_paper
+
+    assert beyond_the_paper(preset("paper-512").to_record(), TrainOptions(data="x.h5").to_record()) == []
+    options = TrainOptions(stream=True, dataset="faces", preset="colormap", alpha=0.0, recon="mask", border_weight=2.0, beta1=0.9,
+                           color_mix="0:1,1:1", prior="poisson", truth="colours").to_record()
+    notes = " ".join(beyond_the_paper(preset("colormap", prior="poisson").to_record(), options))
+    for text in ("affine colour-map head", "Poisson prior", "--truth colours", "--alpha 0", "--recon mask", "strength mixtures", "Adam betas", "map stride 4"):
+        assert text in notes, text

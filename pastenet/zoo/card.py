@@ -22,6 +22,11 @@ def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> li
             "the affine colour-map head: G predicts a 3x3 colour matrix and a bias per pixel, applied to the "
             "full-resolution source, so the source's detail is kept by construction (`pastenet/models/heads.py`)"
         )
+    if model.get("prior") == "poisson":
+        notes.append(
+            "the Poisson prior (`--prior poisson`): G also sees the source Poisson-blended into the target and its colour "
+            "map is applied to that blend, so a map that changes nothing is Poisson image editing"
+        )
     stride = int(model.get("map_stride", 1) or 1)
     if stride > 1:
         notes.append(f"G runs on the input shrunk by {stride} (map stride {stride}); its output is upsampled bilinearly")
@@ -30,6 +35,8 @@ def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> li
     if options.get("recon") == "mask":
         band = f", the {options.get('border_px')} px band inside the border weighted 1 + {options.get('border_weight')}" if options.get("border_weight") else ""
         notes.append(f"L1 per masked pixel (`--recon mask`{band})")
+    if options.get("truth") == "colours":
+        notes.append("the loss's truth inside the mask is the pasted content with its own colours, T_geometric(I) (`--truth colours`), not I")
     if options.get("color_mix") or options.get("geometric_mix"):
         notes.append(f"per-tuple strength mixtures (colour `{options.get('color_mix')}`, geometric `{options.get('geometric_mix')}`)")
     if options.get("beta1", 0.0) != 0.0 or options.get("beta2", 0.9) != 0.9:
