@@ -64,6 +64,7 @@ __all__ = [
     "load_checkpoint",
     "read_model_record",
     "load_generator_weights",
+    "module_names",
     "check_state",
 ]
 
@@ -500,6 +501,13 @@ def _weights_file(path: str | os.PathLike) -> tuple[Path, Path | None]:
     return ck / WEIGHTS_FILE, ck
 
 
+def module_names(path: str | os.PathLike) -> set[str]:
+    """The names of the modules whose weights a checkpoint (or weights file) holds, e.g. ``{"G", "D"}``."""
+    weights, _ = _weights_file(path)
+    with _open_weights(weights) as f:
+        return {k.partition(".")[0] for k in f.keys()}
+
+
 def read_model_record(path: str | os.PathLike) -> dict[str, Any]:
     """The model record stored with a checkpoint's weights, without loading any tensor.
 
@@ -527,7 +535,7 @@ def read_model_record(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_generator_weights(
-    path: str | os.PathLike, *, map_location: torch.device | str = "cpu", name: str = "G"
+    path: str | os.PathLike, *, map_location: torch.device | str = "cpu", name: str | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The generator's ``state_dict`` and the model record, for inference.
 
@@ -539,20 +547,23 @@ def load_generator_weights(
     path : path
         A checkpoint directory, a run directory (its latest checkpoint) or a ``.safetensors`` file.
     map_location : torch.device or str
-    name : str
-        The generator's module name in the checkpoint.
+    name : str, optional
+        The generator's module name in the checkpoint; default: ``"G_ema"`` (the moving average of
+        G's weights, ``pastenet train --ema-kimg``) when the checkpoint has it, else ``"G"``.
 
     Returns
     -------
     (dict, dict)
-        ``{key without the "G." prefix: tensor}`` and the model record.
+        ``{key without the module prefix: tensor}`` and the model record.
     """
     weights, ck = _weights_file(path)
     if ck is not None:
         _verify(ck, _read_meta(ck), (WEIGHTS_FILE,))
-    prefix = name + "."
     with _open_weights(weights, _device_str(map_location)) as f:
         meta = _weights_metadata(weights, f)
+        if name is None:
+            name = "G_ema" if any(k.startswith("G_ema.") for k in f.keys()) else "G"
+        prefix = name + "."
         sd = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
     if not sd:
         raise CheckpointError(f"{weights} holds no weights of module {name!r}")

@@ -85,6 +85,7 @@ class _Progress:
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, help="--stream: pastegen seed of the tuples.")
 @click.option("--color-mix", default=None, metavar="S:W,...", help="--stream, beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs (0: identity, 1: the paper's ranges).")
 @click.option("--geometric-mix", default=None, metavar="S:W,...", help="--stream, beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs.")
+@click.option("--ema-kimg", type=click.FloatRange(min=0), default=0.0, help="Beyond the paper: keep a moving average of G's weights (G_ema, StyleGAN2-ADA) with this half-life in thousands of samples; paste and export use it. 0: none.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the weights, the data order and the GAN's noise.")
 @click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Adam learning rate of G.")
 @click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Adam learning rate of D.")

@@ -379,3 +379,33 @@ def test_a_compiled_generator_is_used_even_when_falsy():
     stand_in = torch.nn.Sequential()
     step = GanStep(G, D, config, TrainOptions(data="-", preset="colormap"), torch.device("cpu"), World(), compiled_G=stand_in)
     assert step.G_run is stand_in
+
+
+
+def test_ema_of_g_resumes_exactly_and_is_what_paste_loads(tuples, tmp_path):
+    """--ema-kimg: G_ema = β·G_ema + (1 − β)·G after every G step, saved, resumed exactly, loaded by paste."""
+    from pastenet.checkpoint import load_generator_weights, module_names
+    from pastenet.paste import load_generator
+
+    changes = dict(preset="colormap", alpha=0.0, recon="mask", beta1=0.9, model=_colormap64(), ema_kimg=0.01)
+    straight = train(_options(tuples, tmp_path / "a", steps=6, checkpoint_every=1, **changes))
+    first = train(_options(tuples, tmp_path / "b", steps=3, checkpoint_every=3, **changes))
+    resumed = train(resume=first.run_dir, changes={"steps": 6})
+    wa, wb = _weights(straight.run_dir), _weights(resumed.run_dir)
+    assert wa.keys() == wb.keys() and module_names(straight.run_dir) == {"G", "D", "G_ema"}
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    beta = 0.5 ** (3 / 10)  # batch 3, half-life 10 samples
+    w5 = _weights(straight.run_dir, 5)
+    g_keys = [k for k in wa if k.startswith("G.")]
+    for k in g_keys:
+        e = "G_ema" + k[1:]
+        torch.testing.assert_close(wa[e], w5[e] * beta + wa[k] * (1 - beta), rtol=1e-5, atol=1e-7)
+    assert any(not torch.equal(wa["G_ema" + k[1:]], wa[k]) for k in g_keys)  # an average, not a copy
+    sd, _ = load_generator_weights(straight.run_dir)  # G_ema by default
+    assert all(torch.equal(sd[k[2:]], wa["G_ema" + k[1:]]) for k in g_keys)
+    assert all(torch.equal(load_generator_weights(straight.run_dir, name="G")[0][k[2:]], wa[k]) for k in g_keys)
+    params = dict(load_generator(straight.run_dir, device="cpu").generator.named_parameters())
+    assert all(torch.equal(params[k[2:]], wa["G_ema" + k[1:]]) for k in g_keys if k[2:] in params)
+    with pytest.raises(ConfigError, match="ema_kimg"):
+        TrainOptions(data="x.h5", ema_kimg=-1)

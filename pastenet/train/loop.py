@@ -18,6 +18,7 @@ resume, N steps equal 2N steps.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -268,7 +269,12 @@ def train(
         _init_from(options.init_from, G, D_net, config)
     broadcast_parameters(G, world)
     broadcast_parameters(D_net, world)
-    runner = GanStep(G, D_net, config, options, device, world, amp=use_amp, compiled_G=torch.compile(G) if options.compile else None)
+    # beyond the paper: a moving average of G's weights (StyleGAN2-ADA's G_ema), what paste and export use
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if options.ema_kimg > 0 else None
+    modules = {"G": G, "D": D_net, **({"G_ema": G_ema} if G_ema is not None else {})}
+    runner = GanStep(
+        G, D_net, config, options, device, world, amp=use_amp, compiled_G=torch.compile(G) if options.compile else None, G_ema=G_ema
+    )
 
     start = 0
     if resume is not None:
@@ -276,7 +282,7 @@ def train(
         ckpt = latest_checkpoint(run_dir / "checkpoints")
         if ckpt is None:
             raise ResumeError(f"{run_dir}: no complete checkpoint to resume from (nothing was saved before it stopped)")
-        state = load_checkpoint(ckpt, modules={"G": G, "D": D_net}, map_location=device)
+        state = load_checkpoint(ckpt, modules=modules, map_location=device)
         try:
             runner.load_state_dict(state)
             start = int(state["step"])
@@ -320,7 +326,7 @@ def train(
         if world.main and run_dir is not None:
             state = {"step": step, "cursor": step * B * W, **runner.state_dict(), "options": json.dumps(options.to_record())}
             result.checkpoint = save_checkpoint(
-                run_dir / "checkpoints", step, modules={"G": G, "D": D_net}, state=state, model_record=config.to_record(), keep=options.keep
+                run_dir / "checkpoints", step, modules=modules, state=state, model_record=config.to_record(), keep=options.keep
             )
         last_saved = step
         if world.distributed:
@@ -354,7 +360,7 @@ def train(
                     sums, count = {}, 0
                     t_last, step_last = now, step
                 if world.main and grid_batch is not None and (step % options.sample_every == 0 or step == options.steps):
-                    image = _sample_grid(G, grid_batch, device, channels_last, options.seed, prepare, predict)
+                    image = _sample_grid(G_ema if G_ema is not None else G, grid_batch, device, channels_last, options.seed, prepare, predict)
                     assert run_dir is not None
                     save_png(run_dir / "samples" / f"step-{step:08d}.png", image)
                     if log is not None:
@@ -382,8 +388,11 @@ def train(
 
 
 def _init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config) -> None:
-    """Load G and D weights from a checkpoint for fine-tuning (the optimisers start fresh)."""
-    from ..checkpoint import load_checkpoint, read_model_record
+    """Load G and D weights from a checkpoint for fine-tuning (the optimisers start fresh).
+
+    A checkpoint with a moving average of G (``G_ema``) gives G those averaged weights.
+    """
+    from ..checkpoint import load_checkpoint, module_names, read_model_record
     from ..config import model_from_record
 
     try:
@@ -392,7 +401,10 @@ def _init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config) ->
         raise CheckpointError(f"{path}: {e}") from None
     if record.replace(work_side=config.work_side) != config:
         raise CheckpointError(f"--init-from {path}: its model ({record}) differs from this run's ({config})")
-    load_checkpoint(path, modules={"G": G, "D": D_net}, map_location=next(G.parameters()).device)
+    modules = {"G": G, "D": D_net}
+    if "G_ema" in module_names(path):
+        modules["G_ema"] = G  # the averaged weights, loaded after (and over) the raw ones
+    load_checkpoint(path, modules=modules, map_location=next(G.parameters()).device)
 
 
 @torch.no_grad()

@@ -64,6 +64,7 @@ class TrainOptions:
     border_px: int = 4  # width of that band in pixels
     prior: str = "none"  # beyond the paper: G's input inside the mask, "none" (the source) or "poisson" (the source Poisson-blended into the target; affine head)
     truth: str = "image"  # what Y is compared with: "image" (eq. 6: I) or "colours" (beyond the paper, stream: T_geometric(I) inside the mask)
+    ema_kimg: float = 0.0  # beyond the paper: half-life, in thousands of samples, of a moving average of G's weights (G_ema, as StyleGAN2-ADA); 0: none
     seed: int = 0  # seed of the weights, the data order and the GAN's noise
     # -- machine -----------------------------------------------------------------------------
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
@@ -111,6 +112,8 @@ class TrainOptions:
             raise ConfigError("workers, seed and data_seed must be non-negative")
         if self.recon not in ("image", "mask"):
             raise ConfigError(f"recon must be image or mask, got {self.recon!r}")
+        if not float(self.ema_kimg) >= 0:
+            raise ConfigError(f"ema_kimg must be non-negative, got {self.ema_kimg}")
         if not float(self.border_weight) >= 0 or int(self.border_px) < 1:
             raise ConfigError("border_weight must be non-negative and border_px at least 1")
         if self.border_weight and self.recon != "mask":

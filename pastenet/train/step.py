@@ -38,10 +38,15 @@ class GanStep:
     compiled_G : callable, optional
         ``torch.compile(G)`` to run instead of ``G`` (D stays eager: the gradient penalty needs
         double backward).
+    G_ema : nn.Module, optional
+        The moving average of G's weights (``options.ema_kimg > 0``), updated after every G step.
     """
 
-    def __init__(self, G, D, config, options, device: torch.device, world: World, *, amp: bool = False, compiled_G: Callable | None = None) -> None:
-        self.G, self.D, self.config, self.options = G, D, config, options
+    def __init__(
+        self, G, D, config, options, device: torch.device, world: World, *, amp: bool = False, compiled_G: Callable | None = None,
+        G_ema: torch.nn.Module | None = None,
+    ) -> None:  # fmt: skip
+        self.G, self.D, self.config, self.options, self.G_ema = G, D, config, options, G_ema
         self.device, self.world = device, world
         self.G_run = compiled_G if compiled_G is not None else G  # a compiled module has no truth value
         self.opt_g = torch.optim.Adam(G.parameters(), lr=options.lr_g, betas=(options.beta1, options.beta2))
@@ -94,6 +99,7 @@ class GanStep:
         loss_g.backward()
         average_gradients(G, self.world)
         self.opt_g.step()
+        self._update_ema()
         D.requires_grad_(True)
         terms = {f"D.{k}": v for k, v in terms_d.items() if k != "total"}
         terms.update({f"G.{k}": v for k, v in terms_g.items() if k not in ("total", "l1")})
@@ -107,7 +113,19 @@ class GanStep:
         loss_g.backward()
         average_gradients(self.G, self.world)
         self.opt_g.step()
+        self._update_ema()
         return {"loss_g": terms_g["total"], "l1": terms_g["l1"]}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """``G_ema ← β·G_ema + (1 − β)·G`` with ``β = 0.5 ** (samples per step / (ema_kimg · 1000))``."""
+        if self.G_ema is None:
+            return
+        beta = 0.5 ** (self.options.batch * self.world.size / (float(self.options.ema_kimg) * 1000.0))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p.detach(), 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
 
     def state_dict(self) -> dict[str, Any]:
         return {"opt_G": self.opt_g.state_dict(), "opt_D": self.opt_d.state_dict()}

@@ -39,6 +39,8 @@ def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> li
         notes.append("the loss's truth inside the mask is the pasted content with its own colours, T_geometric(I) (`--truth colours`), not I")
     if options.get("color_mix") or options.get("geometric_mix"):
         notes.append(f"per-tuple strength mixtures (colour `{options.get('color_mix')}`, geometric `{options.get('geometric_mix')}`)")
+    if options.get("ema_kimg"):
+        notes.append(f"the weights are a moving average of G's (`--ema-kimg {options.get('ema_kimg'):g}`: half-life {options.get('ema_kimg'):g} thousand samples, as StyleGAN2-ADA's G_ema)")
     if options.get("beta1", 0.0) != 0.0 or options.get("beta2", 0.9) != 0.9:
         notes.append(f"Adam betas ({options.get('beta1')}, {options.get('beta2')}) instead of the paper's (0, 0.9)")
     return notes
