@@ -56,11 +56,11 @@ from benchmarks.evaluation import evalset, metrics, mild, networks, realrun, rep
 from benchmarks.evaluation.methods import LABELS, build_methods, prepare_target  # noqa: E402
 
 # The generator the committed results use: the model zoo's faces model (its card, with the exact
-# training command: `pastenet models faces-colormap-256`). Until issue 9 it was the `tiny` preset
+# training command: `pastenet models faces-poisson-256`). Until issue 9 it was the `tiny` preset
 # trained on the CPU for 5,483 steps at
 # 256x256 on faces/train (`pastenet train --stream --dataset faces --resolution 256 --sigma 7.5
 # --preset tiny`), exported without D.
-DEFAULT_MODEL = REPO / "pastenet" / "zoo" / "weights" / "faces-colormap-256.safetensors"
+DEFAULT_MODEL = REPO / "pastenet" / "zoo" / "weights" / "faces-poisson-256.safetensors"
 PAPER_TINY = REPO / "benchmarks" / "results" / "quality" / "tiny-faces-256-step5483.safetensors"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "quality"
 QUIET_LOCK = Path("/tmp/quiet.lock")
@@ -277,10 +277,11 @@ def _network_lines(nets: list, none_note: str = "--no-network") -> list[str]:
         sha = f", sha256 `{ck['weights_sha256']}`" if ck.get("weights_sha256") else ""
         lines += [f"Network `{n.label}`: **{ck.get('name')}**, `{where}`{sha}{step}{train}.", ""]
         if where == DEFAULT_MODEL.relative_to(REPO):
-            lines += ["This is the model zoo's `faces-colormap-256` (beyond the paper: affine colour-map head, strength mixtures, "
-                      "masked/border L1, no adversarial term; pasted with the Poisson seam, detail transfer and scale-aware mode), "
+            lines += ["This is the model zoo's `faces-poisson-256` (beyond the paper: affine colour-map head applied to a Poisson "
+                      "blend, trained towards the photo's own colours, strength mixtures, masked/border L1, no adversarial term, "
+                      "weight averaging; pasted with the Poisson seam, detail transfer and scale-aware mode), "
                       "trained for 12,000 steps on 2 CPU cores on `faces/train` + `faces-wild/train`; its card gives the command. "
-                      "It never saw street scenes (the zoo's `scenes-colormap-256` did: `benchmarks/results/zoo/`).", ""]
+                      "It never saw street scenes (the zoo's `scenes-poisson-256` did: `benchmarks/results/zoo/`).", ""]
         if where == PAPER_TINY.relative_to(REPO):
             lines += ["This file is the generator of the `tiny` preset trained on 2 CPU cores for 5,483 steps (batch 5, "
                       "about 90 minutes of wall time, shared with other jobs) on `faces/train` at 256x256, σ = 7.5, exported without D: "

@@ -6,8 +6,8 @@ at 512x512), the same-photo mild-change test (48 photos) and the synthetic faces
 Outputs in ``benchmarks/results/zoo/<name>/``: ``tables.md``, ``figures.json`` (for
 ``pastenet export --figures``), CSVs and sheets (zoomed on each region)::
 
-    PASTEGEN_DATA_ROOT=../shared/data python benchmarks/zoo_figures.py faces-colormap-256
-    PASTEGEN_DATA_ROOT=../shared/data python benchmarks/zoo_figures.py scenes-colormap-256 --dataset scenes
+    PASTEGEN_DATA_ROOT=../shared/data python benchmarks/zoo_figures.py faces-poisson-256
+    PASTEGEN_DATA_ROOT=../shared/data python benchmarks/zoo_figures.py scenes-poisson-256 --dataset scenes
     PASTEGEN_DATA_ROOT=../shared/data python benchmarks/zoo_figures.py photos-poisson-256 --dataset faces,scenes   # a general model
 """
 

@@ -37,7 +37,7 @@ def main() -> None:
       pastenet paste --model runs --target t.png --source s.png --mask m.png -o out.png
       pastenet demo --model runs -o demo.png
       pastenet models                            # the model zoo (shipped weights)
-      pastenet paste --model faces-colormap-256 --target t.png --source s.png --mask m.png -o out.png
+      pastenet paste --model faces-poisson-256 --target t.png --source s.png --mask m.png -o out.png
       pastenet export runs/00004-colormap-stream-faces my-model --to my-zoo
     """
 
@@ -263,7 +263,7 @@ def demo(model_path: str, output: str, size: int | None, seed: int, device: str,
     \b
     Examples:
       pastenet demo --model runs -o demo.png
-      pastenet demo --model faces-colormap-256 -o demo.png
+      pastenet demo --model faces-poisson-256 -o demo.png
       pastenet demo --model runs/00003-small-256-faces --size 256 -o demo.png
     """
     from . import paste as api
@@ -291,7 +291,7 @@ def models(name: str | None, as_json: bool) -> None:
     \b
     Examples:
       pastenet models
-      pastenet models faces-colormap-256
+      pastenet models faces-poisson-256
       pastenet models --json
     """
     from .zoo import get_model, list_models, zoo_dir
@@ -349,7 +349,7 @@ def export(run: str, name: str, to: str | None, description: str, data: str | No
 
     \b
     Examples:
-      pastenet export runs/00004-colormap-stream-faces-faces-wild faces-colormap-256 --description "faces"
+      pastenet export runs/00004-colormap-stream-faces-faces-wild faces-poisson-256 --description "faces"
       pastenet export runs/00000-tiny-sample my-tiny --to my-zoo --figures figures.json
     """
     from .errors import ZooError
