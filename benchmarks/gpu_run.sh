@@ -45,7 +45,7 @@ if [ "$T" -gt 30 ]; then
   log "3. zoo recipe on CUDA for ${T}s (${DATA[*]})"
   timeout --signal=INT "$T" pastenet train --stream "${DATA[@]}" --preset colormap --resolution 256 --alpha 0 --beta1 0.9 \
     --recon mask --border-weight 2 --color-mix 0:1,0.1:1,0.25:1,0.5:1,1:1 --geometric-mix 0:1,0.5:1,1:1 \
-    --prior poisson --truth colours \
+    --prior poisson --truth colours --ema-kimg 10 \
     --batch 32 --steps 200000 --checkpoint-every 500 --sample-every 1000 --keep 1 --workers 12 --device cuda \
     --out "$OUT/runs" -q > "$OUT/train.txt" 2>&1
   log "   train rc=$? (130 = stopped by the time limit, checkpoint saved)"
