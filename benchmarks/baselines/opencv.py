@@ -4,11 +4,16 @@ OpenCV's cloning (a DST-based Poisson solve over the mask's bounding box) has th
 handled here:
 
 - **It writes into its mask argument** (OpenCV 5.0 zeroes parts of it): it gets a private copy.
-- **The mask's own outer ring is used as the boundary.** OpenCV keeps the destination's values on
-  the mask pixels that touch the outside and solves only inside them, so those pixels would take
-  the target's values under the mask (zeros in the benchmark's ``I_T``). The mask is dilated by
-  one pixel (3x3 cross) before cloning, so the Dirichlet ring lies on target pixels just outside
-  the region and every mask pixel is solved.
+- **OpenCV erodes the mask before it takes the source's gradients.** Its ``computeDerivatives``
+  erodes the mask with a 3x3 square, :data:`OPENCV_ERODE` times, and uses the *destination's*
+  gradients everywhere outside that eroded mask: a band of 3 pixels just inside the region would
+  get the destination's gradients (the membrane, see below) instead of the source's, which blurs
+  the region's rim (an identity paste, source = target, was off by 4 levels on average and up to
+  88 inside the mask). The mask is dilated with the same square the same number of times before
+  cloning, so the eroded mask (the closing of the region) covers every mask pixel and the whole
+  region is guided by the source. Pixels outside the region are set back to the target at the
+  end, so the ring outside the mask is the target's, as before. An identity paste is now exact
+  up to float rounding (tested).
 - **Masks touching the image border** crash or clone a shifted region in some versions (the
   destination rectangle leaves the image). The images and the mask are padded by
   :data:`PAD` pixels before cloning and the result is cropped back. The padding of the target is
@@ -41,12 +46,14 @@ import numpy as np
 from ._checks import check_inputs, composite
 from .poisson import membrane_fill
 
-__all__ = ["seamless_clone", "cv2_normal", "cv2_mixed", "PAD", "clone_center"]
+__all__ = ["seamless_clone", "cv2_normal", "cv2_mixed", "PAD", "OPENCV_ERODE", "clone_center"]
 
-#: Padding (pixels) added on every side before cloning.
-PAD = 3
+#: Times OpenCV's ``seamlessClone`` erodes the mask with a 3x3 square (its ``computeDerivatives``).
+OPENCV_ERODE = 3
+#: Padding (pixels) added on every side before cloning: room for the dilation and a zero frame.
+PAD = OPENCV_ERODE + 3
 
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_SQUARE = np.ones((3, 3), np.uint8)
 
 
 def clone_center(mask: np.ndarray) -> tuple[int, int]:
@@ -88,7 +95,7 @@ def seamless_clone(target: np.ndarray, source: np.ndarray, mask: np.ndarray, fla
     dst[frame] = padded_filled[frame]
     src = np.ascontiguousarray(np.pad(source, pad, mode="reflect"))
     m = np.pad(mask, PAD).astype(np.uint8) * 255
-    m = cv2.dilate(m, _CROSS)
+    m = cv2.dilate(m, _SQUARE, iterations=OPENCV_ERODE + 1)
     m[:1, :] = 0
     m[-1:, :] = 0
     m[:, :1] = 0
