@@ -19,14 +19,27 @@ A checkpoint is written into a temporary sibling directory (``.tmp-step-...``), 
 directory are fsynced, ``meta.json`` is written last, and the directory is renamed into place with
 :func:`os.replace`. A crash at any moment leaves the previous checkpoints intact and no directory
 under a final name that is not complete; leftover temporary directories are removed by the next
-save (one writer per run is assumed). Older checkpoints beyond ``keep`` are deleted only after the
-new one is in place.
+save (one writer per run: ``pastenet train`` locks the run folder,
+:func:`pastenet.train.rundir.lock_run`). A failed write (a full disk included) is a
+:class:`~pastenet.errors.CheckpointError` that leaves the previous checkpoints as they were, a
+checkpoint of the same step that the save was replacing included. Older checkpoints beyond
+``keep`` are deleted only after the new one is in place.
 
 Paths
 -----
 The readers accept a checkpoint directory, a run directory (its latest checkpoint), the
 ``checkpoints`` directory itself (its latest), a ``weights.safetensors`` file, or the parent of
-numbered run folders (``pastenet train --out``: the newest run that has a checkpoint).
+numbered run folders (``pastenet train --out``: the newest run that has a checkpoint). The
+weights-only readers (:func:`load_generator_weights`, :func:`load_weights`,
+:func:`read_model_record`) also take a bare ``.safetensors`` file of any name (e.g. an exported
+model), whose sha256 there is nothing to check against.
+
+Weights
+-------
+Every loader checks each tensor it reads with :func:`check_weights`: the dtype the module holds
+(float32 for pastenet's networks) and finite values; a file with ``bool``, integer, half or double
+tensors in place of float32 weights, or NaN/Inf weights (a diverged run), is refused, naming the
+file and the first bad tensor.
 """
 
 from __future__ import annotations
@@ -60,10 +73,13 @@ __all__ = [
     "save_checkpoint",
     "list_checkpoints",
     "latest_checkpoint",
+    "checkpoint_step",
     "resolve_checkpoint",
     "load_checkpoint",
     "read_model_record",
     "load_generator_weights",
+    "load_weights",
+    "check_weights",
     "module_names",
     "check_state",
 ]
@@ -139,6 +155,50 @@ def check_state(state: Any, where: str = "state") -> None:
     )
 
 
+def check_weights(
+    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], dtypes: Mapping[str, torch.dtype] | None = None
+) -> None:
+    """Raise :class:`CheckpointError` unless every tensor has the expected dtype and finite values.
+
+    The one check every weight loader (paste, ``--resume``, ``--init-from``, export) applies to
+    what it read, before any of it reaches a module.
+
+    Parameters
+    ----------
+    path : path
+        The weights file, named in the message.
+    tensors : mapping of str to Tensor
+        ``{key: tensor}`` in the order they are checked; the message names the first bad key.
+    dtypes : mapping of str to torch.dtype, optional
+        The dtype each key must have (the module's own ``state_dict()`` dtypes); keys it does not
+        list are not dtype-checked. ``None``: float32 for every tensor, except BatchNorm's
+        ``num_batches_tracked`` counters (int64): what pastenet's modules hold.
+
+    Raises
+    ------
+    CheckpointError
+        A tensor of another dtype (e.g. bool, int32, float16 or float64 in place of float32), or a
+        floating-point tensor holding NaN or infinite values.
+    """
+    for key, tensor in tensors.items():
+        if dtypes is not None:
+            want = dtypes.get(key)
+        else:
+            want = torch.int64 if key.rpartition(".")[2] == "num_batches_tracked" else torch.float32
+        if want is not None and tensor.dtype != want:
+            raise CheckpointError(
+                f"{path}: weight {key} has dtype {tensor.dtype}, expected {want}; "
+                "the file is damaged or was not written by pastenet"
+            )
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = tensor.numel() - int(torch.isfinite(tensor).sum())
+            if bad:
+                raise CheckpointError(
+                    f"{path}: weight {key} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}; "
+                    "the weights are damaged (a diverged run?): use an earlier checkpoint"
+                )
+
+
 # --- saving -----------------------------------------------------------------------------------------
 
 
@@ -157,6 +217,25 @@ def _collect_weights(modules: Mapping[str, nn.Module]) -> dict[str, torch.Tensor
             # own CPU copy: safetensors refuses shared storage, and a device tensor must come home
             tensors[f"{name}.{key}"] = value.detach().to("cpu", copy=True).contiguous()
     return tensors
+
+
+def _write_errors() -> tuple[type[BaseException], ...]:
+    """What a failed write raises: OSError, and on a full disk torch.save's RuntimeError
+    ("unexpected pos ...") and safetensors' SafetensorError ("I/O error: ...")."""
+    from safetensors import SafetensorError
+
+    return (OSError, RuntimeError, SafetensorError)
+
+
+def _free_space(path: Path) -> str:
+    """`` (N MiB free)`` on ``path``'s disk, or ``""`` when that cannot be read."""
+    for p in (path, *path.parents):
+        if p.exists():
+            try:
+                return f" ({shutil.disk_usage(p).free / 2**20:.0f} MiB free on that disk)"
+            except OSError:
+                return ""
+    return ""
 
 
 def _remove_stale_temporaries(ckdir: Path) -> None:
@@ -202,8 +281,10 @@ def save_checkpoint(
     Raises
     ------
     CheckpointError
-        Bad arguments, state that is not tensors and plain containers, or an I/O error (the
-        previous checkpoints are then untouched).
+        Bad arguments, state that is not tensors and plain containers, or a failed write (an
+        ``OSError``, or what torch and safetensors raise on a full disk; the message says how much
+        space is free): the previous checkpoints, a replaced one of the same step included, are
+        then intact and no directory of this step is left under a final name.
     """
     from safetensors.torch import save_file
 
@@ -233,6 +314,7 @@ def save_checkpoint(
     ckdir = _checkpoints_dir(directory)
     final = ckdir / _step_name(step)
     tmp = ckdir / f"{_TMP_PREFIX}{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    old: Path | None = None
     try:
         ckdir.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(ckdir)
@@ -256,20 +338,26 @@ def save_checkpoint(
             f.flush()
             os.fsync(f.fileno())
         fsync_dir(tmp)
-        old = None
         if final.exists():  # the same step saved again: move the old one aside first
             old = ckdir / f"{_TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}"
             os.replace(final, old)
         os.replace(tmp, final)
         fsync_dir(ckdir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as e:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(f"cannot save the checkpoint of step {step} in {ckdir}: {_first_line(e)}") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not final.exists():  # put the checkpoint this save replaced back
+            try:
+                os.replace(old, final)
+            except OSError:  # pragma: no cover - it then stays under its temporary name
+                pass
+        if isinstance(e, _write_errors()):
+            raise CheckpointError(
+                f"cannot save the checkpoint of step {step} in {ckdir}: {_first_line(e)}{_free_space(ckdir)}; "
+                "the previous checkpoints are intact"
+            ) from e
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
     others = [p for p in list_checkpoints(ckdir) if p != final]
     for p in others[: max(0, len(others) - (keep - 1))]:
@@ -283,6 +371,17 @@ def save_checkpoint(
 def _step_of(path: Path) -> int | None:
     m = _STEP_DIR.match(path.name)
     return int(m.group(1)) if m else None
+
+
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The step a checkpoint directory's name gives (``step-<8 digits>``), or None for another name.
+
+    Parameters
+    ----------
+    path : path
+        A checkpoint directory (it need not exist).
+    """
+    return _step_of(Path(path))
 
 
 def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
@@ -399,6 +498,48 @@ def _device_str(map_location: Any) -> str:
     raise CheckpointError(f"map_location must be a device or device string, got {map_location!r}")
 
 
+def _load_modules(f: Any, weights: Path, label: str, modules: Mapping[str, nn.Module]) -> None:
+    """Load the open weights file ``f`` strictly into ``modules``, checking every tensor first.
+
+    ``label`` starts the messages (``"checkpoint <dir>"`` or the weights file). Modules are loaded
+    in the mapping's order, so a later one given the same module (``G_ema`` after ``G``) wins.
+    """
+    present = set(f.keys())
+    given = {name: m.state_dict() for name, m in modules.items()}
+    held = sorted({k.partition(".")[0] for k in present})
+    for name in given:
+        if given[name] and not any(k.startswith(name + ".") for k in present):
+            raise CheckpointError(f"{label} holds no weights of module {name!r} (it holds {', '.join(held) or 'none'})")
+    loaded: dict[str, dict[str, torch.Tensor]] = {name: {} for name in given}
+    read: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}
+    for name, sd in given.items():  # in the modules' own order: the first offender is named
+        for sub, want in sd.items():
+            key = f"{name}.{sub}"
+            if key not in present:
+                raise CheckpointError(f"{label}: missing key {key} (the checkpoint is of another model)")
+            tensor = f.get_tensor(key)
+            if tuple(tensor.shape) != tuple(want.shape):
+                raise CheckpointError(
+                    f"{label}: {key} has shape {tuple(tensor.shape)}, the module expects {tuple(want.shape)} "
+                    "(another model configuration)"
+                )
+            loaded[name][sub] = read[key] = tensor
+            dtypes[key] = want.dtype
+    for key in sorted(present):
+        name, _, sub = key.partition(".")
+        if name not in given:
+            raise CheckpointError(f"{label} has weights of module {name!r} ({key}), which was not given; give modules {held}")
+        if sub not in given[name]:
+            raise CheckpointError(f"{label}: unexpected key {key} (the module {name!r} has no such parameter or buffer)")
+    check_weights(weights, read, dtypes)
+    for name, module in modules.items():
+        try:
+            module.load_state_dict(loaded[name], strict=True)
+        except RuntimeError as e:  # pragma: no cover - the checks above catch what strict loading would
+            raise CheckpointError(f"{label}: module {name!r}: {_first_line(e)}") from None
+
+
 def load_checkpoint(
     path: str | os.PathLike, *, modules: Mapping[str, nn.Module], map_location: torch.device | str = "cpu"
 ) -> dict[str, Any]:
@@ -422,7 +563,8 @@ def load_checkpoint(
     ------
     CheckpointError
         A missing or damaged file (sha256 mismatch), another format version, weights that do not fit
-        the modules (the message names the first missing, unexpected or mis-shaped key), or a state
+        the modules (the message names the first missing, unexpected or mis-shaped key), weights of
+        another dtype than the module's or with NaN/Inf values (:func:`check_weights`), or a state
         file holding anything but tensors and plain containers.
     """
     ck = resolve_checkpoint(path)
@@ -434,33 +576,7 @@ def load_checkpoint(
         wmeta = _weights_metadata(weights, f)
         if wmeta.get("step") != str(meta.get("step")):
             raise CheckpointError(f"checkpoint {ck}: the weights are of step {wmeta.get('step')}, {META_FILE} says {meta.get('step')}")
-        present = set(f.keys())
-        given = {name: m.state_dict() for name, m in modules.items()}
-        loaded: dict[str, dict[str, torch.Tensor]] = {name: {} for name in given}
-        for name, sd in given.items():  # in the modules' own order: the first offender is named
-            for sub, want in sd.items():
-                key = f"{name}.{sub}"
-                if key not in present:
-                    raise CheckpointError(f"checkpoint {ck}: missing key {key} (the checkpoint is of another model)")
-                tensor = f.get_tensor(key)
-                if tuple(tensor.shape) != tuple(want.shape):
-                    raise CheckpointError(
-                        f"checkpoint {ck}: {key} has shape {tuple(tensor.shape)}, the module expects {tuple(want.shape)} "
-                        "(another model configuration)"
-                    )
-                loaded[name][sub] = tensor
-        for key in sorted(present):
-            name, _, sub = key.partition(".")
-            if name not in given:
-                names = sorted({k.partition(".")[0] for k in present})
-                raise CheckpointError(f"checkpoint {ck} has weights of module {name!r} ({key}), which was not given; give modules {names}")
-            if sub not in given[name]:
-                raise CheckpointError(f"checkpoint {ck}: unexpected key {key} (the module {name!r} has no such parameter or buffer)")
-    for name, module in modules.items():
-        try:
-            module.load_state_dict(loaded[name], strict=True)
-        except RuntimeError as e:  # pragma: no cover - the checks above catch what strict loading would
-            raise CheckpointError(f"checkpoint {ck}: module {name!r}: {_first_line(e)}") from None
+        _load_modules(f, weights, f"checkpoint {ck}", modules)
 
     payload = _load_state_file(ck / STATE_FILE, map_location)
     if payload.get("step") != meta.get("step"):
@@ -495,7 +611,7 @@ def _weights_file(path: str | os.PathLike) -> tuple[Path, Path | None]:
     p = Path(path)
     if p.is_file():
         if p.suffix != ".safetensors":
-            raise CheckpointError(f"{p} is not a checkpoint: give a checkpoint directory, a run directory or a {WEIGHTS_FILE}")
+            raise CheckpointError(f"{p} is not a checkpoint: give a checkpoint directory, a run directory or a .safetensors weights file")
         return p, (p.parent if (p.parent / META_FILE).is_file() and p.name == WEIGHTS_FILE else None)
     ck = resolve_checkpoint(p)
     return ck / WEIGHTS_FILE, ck
@@ -555,6 +671,13 @@ def load_generator_weights(
     -------
     (dict, dict)
         ``{key without the module prefix: tensor}`` and the model record.
+
+    Raises
+    ------
+    CheckpointError
+        Nothing there, a file that is not pastenet weights, a sha256 mismatch, no weights of that
+        module, a tensor that is not float32 or holds NaN/Inf values (:func:`check_weights`; the
+        message names the file and the first bad tensor), or no readable model record.
     """
     weights, ck = _weights_file(path)
     if ck is not None:
@@ -564,11 +687,55 @@ def load_generator_weights(
         if name is None:
             name = "G_ema" if any(k.startswith("G_ema.") for k in f.keys()) else "G"
         prefix = name + "."
-        sd = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
-    if not sd:
+        read = {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    if not read:
         raise CheckpointError(f"{weights} holds no weights of module {name!r}")
+    check_weights(weights, read)  # pastenet's generators hold float32 tensors only
+    sd = {k[len(prefix) :]: v for k, v in read.items()}
     try:
         record = json.loads(meta.get("model", ""))
     except ValueError:
         raise CheckpointError(f"{weights} has no readable model record in its metadata") from None
     return sd, record
+
+
+def load_weights(
+    path: str | os.PathLike, *, modules: Mapping[str, nn.Module], map_location: torch.device | str = "cpu"
+) -> Path:
+    """Load weights into ``modules`` without any training state: fine-tuning (``--init-from``).
+
+    Accepts what paste accepts: a checkpoint directory, a run directory (its latest checkpoint),
+    the parent of numbered run folders, its ``weights.safetensors``, or a bare ``.safetensors``
+    file of any name (e.g. a checkpoint's weights copied elsewhere). The weights file's sha256 is
+    verified when it sits in a checkpoint directory.
+
+    Parameters
+    ----------
+    path : path
+    modules : mapping of str to nn.Module
+        The modules to load, under the names the weights were saved with, in loading order (a
+        later name given the same module, e.g. ``G_ema`` after ``G``, wins); loaded strictly.
+        The file may not hold modules that are not given.
+    map_location : torch.device or str
+        Where the weights are read to.
+
+    Returns
+    -------
+    Path
+        The weights file read.
+
+    Raises
+    ------
+    CheckpointError
+        Nothing there, a file that is not pastenet weights, a sha256 mismatch, a module whose
+        weights the file does not hold (e.g. an exported model holds only ``G``), weights that do
+        not fit the modules, or tensors of another dtype or with NaN/Inf values
+        (:func:`check_weights`).
+    """
+    weights, ck = _weights_file(path)
+    if ck is not None:
+        _verify(ck, _read_meta(ck), (WEIGHTS_FILE,))
+    with _open_weights(weights, _device_str(map_location)) as f:
+        _weights_metadata(weights, f)
+        _load_modules(f, weights, str(weights), modules)
+    return weights

@@ -74,7 +74,7 @@ class _Progress:
 @click.option("--steps", type=click.IntRange(min=1), default=250_000, help="Training iterations (one D and one G update each).")
 @click.option("--batch", type=click.IntRange(min=1), default=5, help="Samples per step on each process.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs", help="Parent folder of the numbered run folders.")
-@click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue this run folder from its latest checkpoint (exactly).")
+@click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue this run folder from its newest checkpoint, exactly and on the same data; or from RUN/checkpoints/step-N, which must be the newest (move newer ones out of RUN/checkpoints first: they would be overwritten and rotated away).")
 @click.option("--init-from", type=click.Path(), default=None, help="Fine-tune: start a new run from these weights (a checkpoint or run folder).")
 @click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--stream", is_flag=True, help="Render tuples on the fly with pastegen instead of reading DATA.")
@@ -113,9 +113,12 @@ class _Progress:
 def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: bool, quiet: bool, **kwargs: Any) -> None:
     """Train the GAN on DATA, a tuple file made by `pastegen make` (or on a stream).
 
-    Each run gets a numbered folder under --out with options.json, stats.jsonl, TensorBoard
-    events, sample grids and checkpoints. Ctrl-C saves a checkpoint and stops; --resume RUN
-    continues exactly where the checkpoint left off.
+    Each run gets a numbered folder under --out with options.json, data.json (the data's
+    identity), stats.jsonl, TensorBoard events, sample grids and checkpoints. Ctrl-C (SIGINT) or
+    SIGTERM saves a checkpoint and stops with exit status 130 or 143, printing the resume command
+    (also with -q); --resume RUN continues exactly where the checkpoint left off, on the same data
+    (other data is refused). A run folder is locked while a process trains in it: a second
+    --resume of it is refused.
 
     \b
     Examples:
@@ -127,11 +130,37 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
       pastenet train out.h5 --init-from runs/00003-tiny-sample --steps 1000
       torchrun --nproc-per-node 8 -m pastenet.cli train out.h5 --batch 5
     """
+    import signal
+    import warnings
+
     from .train import TrainOptions, train as run_training
 
     kwargs["drift_gamma"] = kwargs.pop("gamma")
     kwargs["progress"] = not quiet
     hook = None if quiet or dry_run else _ProgressHook()
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        result = _run_training(ctx, run_training, TrainOptions, data, resume, dry_run, hook, kwargs)
+    if dry_run:
+        click.echo(json.dumps(result.options.to_record(), indent=2, sort_keys=True))
+        return
+    if result.interrupted:  # also with -q: the exit status says it, the line says how to go on
+        click.echo(f"interrupted at step {result.step}; checkpoint saved. Continue with: pastenet train --resume {result.run_dir}", err=True)
+        ctx.exit(128 + int(result.signal or signal.SIGINT))
+    if not quiet:
+        s = result.stats
+        figures = f"L1 {s['l1']:.4f}, {s['it_s']:.2f} it/s" if "l1" in s and "it_s" in s else ""
+        click.echo(f"{result.run_dir}: {result.step} steps ({figures})", err=True)
+
+
+def _warning_line(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """``warnings.showwarning`` of the commands: one ``Warning: ...`` line on stderr."""
+    click.echo(f"Warning: {message}", err=True)
+
+
+def _run_training(ctx: click.Context, run_training: Any, TrainOptions: Any, data: str | None, resume: str | None, dry_run: bool,
+                  hook: "_ProgressHook | None", kwargs: dict[str, Any]) -> Any:
+    """Call :func:`pastenet.train.train`; its errors become one ``Error:`` line (a second Ctrl-C: status 130)."""
     try:
         if resume is not None:
             explicit = {
@@ -147,19 +176,22 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
             result = run_training(options, dry_run=dry_run, progress=hook)
     except (PastenetError, FloatingPointError) as e:
         raise click.ClickException(_one_line(e)) from None
+    except OSError as e:  # a write the library does not wrap (samples, stats, options.json), e.g. a full disk
+        where = f" ({e.filename})" if e.filename else ""
+        raise click.ClickException(f"training stopped: {e.strerror or _one_line(e)}{where}; the last complete checkpoint is intact") from None
+    except KeyboardInterrupt as e:  # a second Ctrl-C, or one before training started: no checkpoint saved now
+        if hook is not None:
+            hook.finish()
+        run = getattr(e, "run_dir", None) or resume
+        if run is None:
+            click.echo("Error: interrupted before training started", err=True)
+        else:
+            click.echo(f"Error: interrupted (no checkpoint saved now); continue from the last complete one with: pastenet train --resume {run}", err=True)
+        ctx.exit(130)
     finally:
         if hook is not None:
             hook.finish()  # end the bar's line before any message
-    if dry_run:
-        click.echo(json.dumps(result.options.to_record(), indent=2, sort_keys=True))
-        return
-    if not quiet:
-        s = result.stats
-        figures = f"L1 {s['l1']:.4f}, {s['it_s']:.2f} it/s" if "l1" in s and "it_s" in s else ""
-        if result.interrupted:
-            click.echo(f"interrupted at step {result.step}; checkpoint saved. Continue with: pastenet train --resume {result.run_dir}", err=True)
-        else:
-            click.echo(f"{result.run_dir}: {result.step} steps ({figures})", err=True)
+    return result
 
 
 class _Offset(click.ParamType):
@@ -183,8 +215,8 @@ class _Offset(click.ParamType):
 @click.option("--model", "model_path", required=True, type=click.Path(), help="A model-zoo name (pastenet models), run folder (latest checkpoint), checkpoint folder or weights.safetensors.")
 @click.option("--target", required=True, type=click.Path(), help="The photo to paste into (PNG, JPEG, ...; grey, RGB, RGBA, 8 or 16 bits).")
 @click.option("--source", default=None, type=click.Path(), help="The photo the region comes from.  [default: the target]")
-@click.option("--mask", required=True, type=click.Path(), help="The region in source coordinates, the source's size; any non-zero pixel is inside.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output image; its extension picks the format (.png keeps 16 bits and alpha).")
+@click.option("--mask", required=True, type=click.Path(), help="The region in source coordinates, the source's size; any non-zero pixel is inside (save masks as PNG: JPEG noise counts too, with a warning).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output image; its extension picks the format (.png and .tiff keep 16 bits and alpha; JPEG, BMP, WebP get 8 bits, scaled, with a warning).")
 @click.option("--offset", type=_Offset(), default="0,0", help="DY,DX: source pixel (y, x) lands on target pixel (y+DY, x+DX).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the generator's noise images.")
 @click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
@@ -230,12 +262,14 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
             warnings.simplefilter("always", api.PasteWarning)
             result = api.paste_with_details(model, tgt, src, msk, offset=offset, seed=seed, roi=not full, margin=margin,
                                             scale=_scale_value(scale), seam=seam, detail=detail)
-        for w in caught:
-            if issubclass(w.category, api.PasteWarning):
-                click.echo(f"Warning: {w.message}", err=True)
-            else:
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-        api.write_image(output, result.image)
+            try:
+                api.write_image(output, result.image)  # may warn: 16 bits scaled to 8 for JPEG, BMP, WebP
+            finally:  # the warnings are shown even when writing fails, before its Error line
+                for w in caught:
+                    if issubclass(w.category, api.PasteWarning):
+                        click.echo(f"Warning: {w.message}", err=True)
+                    else:
+                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except PastenetError as e:
         raise click.ClickException(_one_line(e)) from None
     if not quiet:

@@ -28,18 +28,55 @@ differ from the preset's nominal one (used for streamed data and the speed bench
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "PRESETS", "OUTPUTS", "PRIORS", "preset", "model_from_record"]
+__all__ = ["ModelConfig", "PRESETS", "OUTPUTS", "PRIORS", "LIMITS", "preset", "model_from_record"]
 
 #: G's output heads (see :mod:`pastenet.models.heads`).
 OUTPUTS = ("residual", "affine")
 
 #: What G's input holds inside the mask: the source, or its Poisson blend into the target.
 PRIORS = ("none", "poisson")
+
+#: Bounds on a model record, checked before any network is built, so a damaged or hostile record
+#: (a checkpoint's, a model-zoo entry's) fails at once instead of allocating gigabytes: widths up
+#: to 4x the paper's (512), side up to 16384 px, at most 16 entries per list, dilations up to 256,
+#: and at most 500 M weights in G and D together (the paper's pair: about 84 M; 2 GB of float32).
+LIMITS: Mapping[str, int] = {
+    "width": 2048,
+    "d_features": 4096,
+    "resolution": 16384,
+    "entries": 16,
+    "dilation": 256,
+    "parameters": 500_000_000,
+}
+
+
+def _integer(name: str, value: Any) -> int:
+    """``value`` as an int (an integral float or NumPy number too), or :class:`ConfigError`, never ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or int(value) != value:
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _integers(name: str, value: Any, *, top: int) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ConfigError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
+    items = list(value)
+    if len(items) > LIMITS["entries"]:
+        raise ConfigError(f"{name} has {len(items)} entries; at most {LIMITS['entries']} are supported (the record is damaged?)")
+    out = tuple(_integer(f"{name}[{i}]", v) for i, v in enumerate(items))
+    if not out or any(v < 1 for v in out):
+        raise ConfigError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
+    for i, v in enumerate(out):
+        if v > top:
+            raise ConfigError(f"{name}[{i}] = {v} exceeds the maximum of {top} (the record is damaged?)")
+    return out
 
 
 @dataclass(frozen=True)
@@ -106,13 +143,25 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("channels", "dilations", "d_channels", "d_local_channels"):
-            value = tuple(int(v) for v in getattr(self, name))
-            if not value or any(v < 1 for v in value):
-                raise ConfigError(f"{name} must be a non-empty sequence of positive integers, got {getattr(self, name)!r}")
-            object.__setattr__(self, name, value)
-        if int(self.resolution) < 16:
-            raise ConfigError(f"resolution must be at least 16, got {self.resolution}")
-        object.__setattr__(self, "resolution", int(self.resolution))
+            top = LIMITS["dilation"] if name == "dilations" else LIMITS["width"]
+            object.__setattr__(self, name, _integers(name, getattr(self, name), top=top))
+        resolution = _integer("resolution", self.resolution)
+        if not (16 <= resolution <= LIMITS["resolution"]):
+            raise ConfigError(f"resolution must be between 16 and {LIMITS['resolution']}, got {self.resolution}")
+        object.__setattr__(self, "resolution", resolution)
+        if self.local_window is not None:
+            object.__setattr__(self, "local_window", _integer("local_window", self.local_window))
+        d_features = _integer("d_features", self.d_features)
+        if not (1 <= d_features <= LIMITS["d_features"]):
+            raise ConfigError(f"d_features must be between 1 and {LIMITS['d_features']}, got {self.d_features}")
+        object.__setattr__(self, "d_features", d_features)
+        if not (isinstance(self.noise, bool) or type(self.noise).__name__ == "bool_"):  # NumPy's too
+            raise ConfigError(f"noise must be true or false, got {self.noise!r}")
+        object.__setattr__(self, "noise", bool(self.noise))
+        for name in ("slope", "eps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
         factor = self.size_multiple
         if self.resolution % factor:
             raise ConfigError(f"resolution {self.resolution} must be a multiple of {factor} (2 ** (len(channels) - 1))")
@@ -138,8 +187,31 @@ class ModelConfig:
             raise ConfigError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
         if self.prior != "none" and self.output != "affine":
             raise ConfigError("a Poisson prior needs the affine colour-map head (output='affine')")
-        if self.d_features < 1 or not (0 <= self.slope < 1) or not (self.eps > 0):
-            raise ConfigError("d_features must be positive, slope in [0, 1) and eps positive")
+        if not (0 <= self.slope < 1) or not (self.eps > 0):
+            raise ConfigError("slope must be in [0, 1) and eps positive")
+        if self.parameter_count > LIMITS["parameters"]:
+            raise ConfigError(
+                f"this model would have {self.parameter_count:,} weights (G and D), more than the {LIMITS['parameters']:,} "
+                "supported: its widths, resolution or d_features are too large (the record is damaged?)"
+            )
+
+    @property
+    def parameter_count(self) -> int:
+        """The number of weights (parameters) of G and D together, computed from the record alone."""
+        ch, c_out = self.channels, self.out_channels
+        g = 9 * self.in_channels * ch[0] + ch[0]
+        for a, b in zip(ch, ch[1:]):
+            g += 9 * a * b + b + 9 * b * b + b  # down: stride-2 conv, conv
+            g += 16 * b * a + a + (a if self.noise else 0) + 9 * 2 * a * a + a  # up: transposed conv, noise weights; fuse
+        g += len(self.dilations) * (9 * ch[-1] * ch[-1] + ch[-1]) + 9 * ch[0] * c_out + c_out
+        d = 2 * self.d_features + 1
+        for widths, side in ((self.d_channels, self.resolution), (self.d_local_channels, self.window)):
+            previous = 7
+            for w in widths:
+                d += 25 * previous * w + w
+                previous = w
+            d += previous * max(side >> len(widths), 1) ** 2 * self.d_features + self.d_features
+        return g + d
 
     @property
     def size_multiple(self) -> int:
@@ -174,7 +246,19 @@ class ModelConfig:
 
 
 def model_from_record(record: Mapping[str, Any]) -> ModelConfig:
-    """Inverse of :meth:`ModelConfig.to_record`; unknown keys are an error."""
+    """Inverse of :meth:`ModelConfig.to_record`; unknown keys are an error.
+
+    The record is validated before any network is built: values of the wrong type and sizes
+    beyond :data:`LIMITS` (widths, resolution, list lengths, the total number of weights) are
+    refused, so a damaged or hostile record fails at once.
+
+    Raises
+    ------
+    ConfigError
+        Not a mapping, unknown keys, values of the wrong type, or an invalid or oversized model.
+    """
+    if not isinstance(record, Mapping):
+        raise ConfigError(f"a model record must be a JSON object, got {type(record).__name__}")
     names = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = set(record) - names
     if unknown:

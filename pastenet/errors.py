@@ -52,4 +52,5 @@ class MaskError(PasteError):
 
 
 class PasteWarning(UserWarning):
-    """Something was adjusted to make the paste possible (e.g. a region cut at the target's border)."""
+    """Something was adjusted or looks wrong, and the paste went ahead: a region cut at the
+    target's border, a noisy (e.g. JPEG) mask, a 16-bit result written as 8 bits."""

@@ -21,7 +21,9 @@ Mask rule
     Any non-zero value counts as inside: soft masks (anti-aliased PNG edges, feathering) are
     binarised at ``> 0``. A mask with several channels (a colour PNG) counts a pixel as inside where
     any of its colour channels is non-zero; an alpha channel (the last of 2 or 4 channels) is
-    ignored.
+    ignored. When more than 1% of the mask's pixels lie strictly between 0 and the mask's maximum
+    (compression noise: a JPEG mask), a :class:`PasteWarning` suggests thresholding the mask or
+    saving it as PNG, since that noise counts as inside.
 The result
     ``X = target·(1−M_t) + placed_source·M_t`` and the placed mask ``M_t`` go through G and the
     output is ``Y = X + G(X)·M_t`` clamped to the image range (the paper's residual head). The
@@ -88,6 +90,7 @@ __all__ = [
     "binarise_mask",
     "read_image",
     "write_image",
+    "FORMATS_16_BIT",
 ]
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -154,8 +157,10 @@ def load_generator(path: str | os.PathLike, *, device: str | torch.device = "aut
     Raises
     ------
     CheckpointError
-        Nothing there (and not a zoo name), a damaged or foreign file, or weights that do not fit
-        the stored model record.
+        Nothing there (and not a zoo name), a damaged or foreign file, weights that are not
+        float32 or hold NaN/Inf values (the message names the file and the first bad tensor), a
+        model record that is invalid or beyond :data:`pastenet.config.LIMITS` (refused before the
+        network is built), or weights that do not fit the stored model record.
     ZooError
         A zoo model whose shipped weights are missing or damaged (sha256 mismatch).
     ConfigError
@@ -259,6 +264,29 @@ def binarise_mask(mask: Any, *, what: str = "mask") -> np.ndarray:
     if mask.dtype.kind == "f" and np.isnan(mask).any():
         raise MaskError(f"the {what} holds NaN values")
     return mask != 0
+
+
+#: Fraction of a mask's pixels with values strictly between 0 and the mask's maximum above which
+#: :func:`paste` warns: compression noise (a JPEG mask) that the any-non-zero rule counts as inside.
+NOISY_MASK_FRACTION = 0.01
+
+
+def _mask_noise(mask: np.ndarray) -> tuple[float, float]:
+    """``(fraction of pixels with a value strictly between 0 and the mask's maximum, that maximum)``.
+
+    Only the channels :func:`binarise_mask` reads count; a pixel counts when any of them does.
+    """
+    if mask.dtype.kind == "b":
+        return 0.0, 1.0
+    if mask.ndim == 3:
+        mask = mask[:, :, : {1: 1, 2: 1, 3: 3, 4: 3}[mask.shape[2]]]
+    top = mask.max()
+    if not top > 0:
+        return 0.0, float(top)
+    between = (mask > 0) & (mask < top)
+    if between.ndim == 3:
+        between = between.any(axis=2)
+    return np.count_nonzero(between) / between.size, float(top)
 
 
 def _parse_offset(offset: Any) -> tuple[int, int]:
@@ -477,6 +505,14 @@ def _paste(
         raise MaskError(f"the mask is {m.shape[0]}x{m.shape[1]} but the source is {src.shape[0]}x{src.shape[1]}; they must have the same size")
     if not m.any():
         raise MaskError("the mask is empty: no pixel is non-zero")
+    noisy, top = _mask_noise(mask)
+    if noisy > NOISY_MASK_FRACTION:
+        warnings.warn(
+            f"{noisy:.1%} of the mask's pixels lie strictly between 0 and its maximum ({top:g}), e.g. JPEG compression noise; "
+            "any non-zero value counts as inside, so the region may have grown: threshold the mask or save it as PNG",
+            PasteWarning,
+            stacklevel=_stacklevel,
+        )
     dy, dx = _parse_offset(offset)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise PasteError(f"seed must be an integer >= 0, got {seed!r}")
@@ -650,7 +686,8 @@ def paste(
     Warns
     -----
     PasteWarning
-        Part of the placed region falls outside the target and is cut.
+        Part of the placed region falls outside the target and is cut; or more than 1% of the
+        mask's pixels lie strictly between 0 and its maximum (a noisy, e.g. JPEG, mask).
     """
     return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, detail=detail, _stacklevel=3).image
 
@@ -699,16 +736,41 @@ def _umask() -> int:
     return mask
 
 
+#: Extensions whose OpenCV encoders keep 16 bits per channel; other formats get 8 bits.
+FORMATS_16_BIT = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm")
+#: Floating-point formats (OpenCV rescales or stores raw values): refused for pasted images.
+_FLOAT_FORMATS = (".hdr", ".pic", ".pfm", ".exr")
+
+
+def _to_8_bit(image: np.ndarray) -> np.ndarray:
+    """A uint16 image scaled to uint8 with rounding: ``rint(value * 255 / 65535)``, i.e. ``rint(value / 257)``.
+
+    Computed exactly in integers as ``(2 value + 257) // 514`` (``value / 257`` is never a tie).
+    """
+    return ((image.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write ``image`` (RGB(A) or grey, uint8 or uint16) atomically: a temporary file, then a rename.
 
-    The format follows the extension (``.png`` keeps 16 bits and alpha). A crash never leaves a
-    half-written file at ``path``.
+    The format follows the extension. PNG and TIFF (and PGM/PPM) keep 16 bits; a 16-bit image
+    written in a format that holds 8 bits only (JPEG, BMP, WebP, ...) is scaled to 8 bits with
+    rounding (``rint(value * 255 / 65535)``) and a :class:`PasteWarning` says so. Floating-point
+    images in [0, 1] are written as 8 bits. A crash never leaves a half-written file at ``path``,
+    and a failed write leaves no file at all.
 
     Raises
     ------
     PasteError
-        An extension OpenCV cannot write, an image it cannot encode in that format, or an I/O error.
+        Not an image array (shape, or a dtype other than uint8, uint16 and float), an extension
+        OpenCV cannot write, a floating-point format (``.hdr``, ``.pfm``, ``.exr``), an image it
+        cannot encode in that format, a missing output folder, or an I/O error (e.g. a folder
+        that is not writable).
+
+    Warns
+    -----
+    PasteWarning
+        A 16-bit image was scaled to 8 bits for a format that cannot hold 16.
     """
     import cv2
 
@@ -716,8 +778,23 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     ext = p.suffix.lower()
     if not ext:
         raise PasteError(f"output {p} has no extension; use e.g. .png")
+    if not isinstance(image, np.ndarray):
+        raise PasteError(f"the image to write must be a numpy array, got {type(image).__name__}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))) or 0 in image.shape:
+        raise PasteError(f"cannot write an image of shape {image.shape}; expected (H, W) or (H, W, C) with C in 1..4")
     if image.dtype.kind == "f":
-        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+        image = np.clip(np.rint(np.nan_to_num(image) * 255.0), 0, 255).astype(np.uint8)
+    elif image.dtype not in (np.uint8, np.uint16):
+        raise PasteError(f"cannot write an image of dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
+    if ext in _FLOAT_FORMATS:
+        raise PasteError(f"{ext} is a floating-point format and would not hold the pixels as they are; use .png or .tiff")
+    if image.dtype == np.uint16 and ext not in FORMATS_16_BIT:
+        warnings.warn(
+            f"{p.name}: {ext} holds 8 bits per channel: the 16-bit result was scaled to 8 bits; use .png or .tiff to keep 16 bits",
+            PasteWarning,
+            stacklevel=2,
+        )
+        image = _to_8_bit(image)
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     elif image.ndim == 3 and image.shape[2] == 4:
@@ -734,18 +811,22 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     directory = p.parent if str(p.parent) else Path(".")
     if not directory.is_dir():
         raise PasteError(f"output folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as f:
             f.write(encoded.tobytes())
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it an ordinary file's mode
         os.replace(tmp, p)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise PasteError(f"cannot write {p}: {e.strerror or e}") from None
+    except BaseException as e:  # also KeyboardInterrupt: no temporary file is left behind
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise PasteError(f"cannot write {p}: {e.strerror or e}") from None
+        raise
     return p

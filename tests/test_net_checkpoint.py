@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -248,3 +249,220 @@ def test_a_folder_of_runs_resolves_to_the_newest_run_with_a_checkpoint(tmp_path)
     newer = save_checkpoint(tmp_path / "00001-tiny-b" / "checkpoints", 3, modules={"G": net}, state={}, model_record={})
     assert resolve_checkpoint(tmp_path) == newer
     assert resolve_checkpoint(tmp_path / "00000-tiny-a") == older
+
+
+# --- wrongly typed or non-finite weights; --init-from with a weights file --------------------------
+
+
+def _retamper(path, key, change):
+    """Replace tensor ``key`` of a checkpoint's weights with ``change(tensor)`` and re-record its sha256."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    weights = path / "weights.safetensors" if path.is_dir() else path
+    with safe_open(str(weights), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors[key] = change(tensors[key])
+    save_file(tensors, str(weights), metadata=meta)
+    if path.is_dir():
+        record = json.loads((path / "meta.json").read_text())
+        record["sha256"]["weights.safetensors"] = ckpt._sha256(weights)
+        (path / "meta.json").write_text(json.dumps(record))
+    return weights
+
+
+BAD = {
+    "bool": (lambda t: t > 0, "dtype torch.bool"),
+    "int32": (lambda t: t.to(torch.int32), "dtype torch.int32"),
+    "float16": (lambda t: t.to(torch.float16), "dtype torch.float16"),
+    "float64": (lambda t: t.to(torch.float64), "dtype torch.float64"),
+    "nan": (lambda t: t.index_fill(0, torch.tensor([0]), float("nan")), "NaN or infinite"),
+    "inf": (lambda t: t.index_fill(0, torch.tensor([0]), float("-inf")), "NaN or infinite"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD))
+@pytest.mark.parametrize("key", ["G.0.weight", "D.1.weight", "G_ema.2.bias"])
+def test_resume_refuses_wrongly_typed_or_non_finite_weights(tmp_path, bad, key):
+    change, match = BAD[bad]
+    modules = {**make_modules(), "G_ema": make_modules(seed=3)["G"]}
+    path = save_checkpoint(tmp_path, 1, modules=modules, state={}, model_record=RECORD)
+    _retamper(path, key, change)
+    fresh = {**make_modules(seed=1), "G_ema": make_modules(seed=2)["G"]}
+    pattern = rf"weights\.safetensors.*{re.escape(key)}.*{match}"
+    with pytest.raises(CheckpointError, match=pattern) as info:
+        load_checkpoint(path, modules=fresh)
+    assert "\n" not in str(info.value)
+    if key.startswith("G"):  # paste's loader too (it reads G_ema when present)
+        with pytest.raises(CheckpointError, match=pattern):
+            load_generator_weights(path, name=key.partition(".")[0])
+
+
+@pytest.mark.parametrize("bad", list(BAD))
+def test_generator_weights_refuse_wrongly_typed_or_non_finite_tensors(tmp_path, bad):
+    change, match = BAD[bad]
+    modules = make_modules()
+    path = save(tmp_path, 1, modules, make_optimizers(modules))
+    _retamper(path, "G.2.weight", change)
+    with pytest.raises(CheckpointError, match=rf"{path.name}.weights\.safetensors.*G\.2\.weight.*{match}"):
+        load_generator_weights(path)
+    load_generator_weights(path, name="D")  # the other module's weights are fine
+
+
+def test_batch_norm_counters_keep_their_integer_dtype(tmp_path):
+    modules = make_modules()
+    path = save(tmp_path, 1, modules, make_optimizers(modules))
+    sd, _ = load_generator_weights(path)
+    assert sd["1.num_batches_tracked"].dtype == torch.int64
+    _retamper(path, "G.1.num_batches_tracked", lambda t: t.to(torch.float32))
+    with pytest.raises(CheckpointError, match=r"G\.1\.num_batches_tracked has dtype torch\.float32"):
+        load_checkpoint(path, modules=make_modules())
+
+
+def _networks(seed: int):
+    from pastenet.config import ModelConfig
+    from pastenet.models import Discriminator, Generator
+
+    config = ModelConfig(resolution=32, channels=(4, 8), dilations=(1,), d_channels=(4, 8), d_local_channels=(4,), d_features=8)
+    torch.manual_seed(seed)
+    return config, Generator(config), Discriminator(config)
+
+
+def test_init_from_accepts_a_weights_file_of_any_name(tmp_path):
+    import shutil
+
+    from pastenet.train.loop import _init_from
+
+    config, G, D = _networks(0)
+    _, G_ema, _ = _networks(5)
+    path = save_checkpoint(tmp_path / "run", 3, modules={"G": G, "D": D}, state={}, model_record=config.to_record())
+    bare = tmp_path / "x.safetensors"
+    shutil.copy(path / "weights.safetensors", bare)
+    for where in (bare, path, path / "weights.safetensors", tmp_path / "run"):
+        _, G2, D2 = _networks(1)
+        _init_from(str(where), G2, D2, config)
+        assert_same_tensors(G2.state_dict(), G.state_dict())
+        assert_same_tensors(D2.state_dict(), D.state_dict())
+
+    with_ema = save_checkpoint(tmp_path / "ema", 3, modules={"G": G, "D": D, "G_ema": G_ema}, state={}, model_record=config.to_record())
+    shutil.copy(with_ema / "weights.safetensors", bare)
+    _, G2, D2 = _networks(1)
+    _init_from(str(bare), G2, D2, config)
+    assert_same_tensors(G2.state_dict(), G_ema.state_dict())  # the averaged weights win
+
+    only_g = save_checkpoint(tmp_path / "g", 3, modules={"G": G}, state={}, model_record=config.to_record())
+    shutil.copy(only_g / "weights.safetensors", bare)
+    with pytest.raises(CheckpointError, match=r"x\.safetensors holds no weights of module 'D'"):
+        _init_from(str(bare), *_networks(1)[1:], config)
+
+    shutil.copy(path / "weights.safetensors", bare)
+    _retamper(bare, "D.head.weight", lambda t: t.to(torch.float64))
+    with pytest.raises(CheckpointError, match=r"x\.safetensors.*D\.head\.weight has dtype torch\.float64"):
+        _init_from(str(bare), *_networks(1)[1:], config)
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(CheckpointError, match="safetensors"):
+        _init_from(str(tmp_path / "notes.txt"), *_networks(1)[1:], config)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"channels": [100000, 8]}, r"channels\[0\] = 100000 exceeds the maximum of 2048"),
+        ({"d_local_channels": [4, 9999]}, r"d_local_channels\[1\] = 9999 exceeds"),
+        ({"dilations": [1] * 1000}, "dilations has 1000 entries"),
+        ({"dilations": [100000]}, r"dilations\[0\] = 100000 exceeds the maximum of 256"),
+        ({"resolution": 1 << 20}, "resolution must be between 16 and 16384"),
+        ({"d_features": 10**9}, "d_features must be between 1 and 4096"),
+        ({"resolution": 16384, "d_channels": [2048], "d_features": 4096}, "weights .G and D., more than the 500,000,000"),
+        ({"channels": ["a", 8]}, r"channels\[0\] must be an integer, got 'a'"),
+        ({"channels": 8}, "channels must be a non-empty sequence"),
+        ({"resolution": 32.5}, "resolution must be an integer"),
+        ({"noise": "yes"}, "noise must be true or false"),
+        ({"slope": None}, "slope must be a finite number"),
+    ],
+)
+def test_model_records_are_bounded_and_typed(change, match):
+    from pastenet.config import ConfigError, model_from_record
+
+    record = {"resolution": 32, "channels": [4, 8], "dilations": [1], "d_channels": [4, 8], "d_local_channels": [4], "d_features": 8}
+    assert model_from_record(record).parameter_count > 0
+    with pytest.raises(ConfigError, match=match) as info:
+        model_from_record({**record, **change})
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="JSON object"):
+        model_from_record([1, 2])
+
+
+def test_parameter_count_matches_the_networks():
+    from pastenet.config import PRESETS
+    from pastenet.models import Discriminator, Generator
+
+    for name, config in PRESETS.items():
+        if name == "paper-512":  # 84 M weights: slow to build in a unit test
+            continue
+        count = sum(p.numel() for m in (Generator(config), Discriminator(config)) for p in m.parameters())
+        assert config.parameter_count == count
+
+
+def _full_disk_error(kind: str) -> BaseException:
+    """What a write raises when the disk fills up: torch.save, safetensors, or a plain OSError."""
+    import errno
+
+    from safetensors import SafetensorError
+
+    if kind == "torch.save":
+        return RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+    if kind == "safetensors":
+        return SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+    return OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("kind", ["torch.save", "safetensors", "oserror"])
+def test_a_full_disk_while_saving_is_a_checkpoint_error_and_keeps_the_previous_ones(tmp_path, monkeypatch, kind):
+    import safetensors.torch
+
+    modules = make_modules()
+    opts = make_optimizers(modules)
+    save(tmp_path, 1, modules, opts)
+    before = {k: v.clone() for k, v in modules["G"].state_dict().items()}
+    train(modules, opts, 1, start=1)
+
+    def full(*args, **kwargs):
+        raise _full_disk_error(kind)
+
+    if kind == "safetensors":
+        monkeypatch.setattr(safetensors.torch, "save_file", full)
+    else:
+        monkeypatch.setattr(ckpt.torch, "save", full)
+    with pytest.raises(CheckpointError, match=r"cannot save the checkpoint of step 2 .*MiB free on that disk.*previous checkpoints are intact") as e:
+        save(tmp_path, 2, modules, opts)
+    monkeypatch.undo()
+    assert "\n" not in str(e.value)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000001"]  # no half-written one
+    fresh = make_modules(seed=3)
+    assert load_checkpoint(tmp_path, modules=fresh)["step"] == 1
+    assert_same_tensors(fresh["G"].state_dict(), before)
+
+
+def test_a_failed_save_of_the_same_step_again_keeps_the_checkpoint_it_would_replace(tmp_path, monkeypatch):
+    modules = make_modules()
+    opts = make_optimizers(modules)
+    save(tmp_path, 2, modules, opts)
+    before = {k: v.clone() for k, v in modules["G"].state_dict().items()}
+    train(modules, opts, 1, start=2)
+    real = os.replace
+
+    def replace(src, dst):  # moving the old step-2 aside works; putting the new one in place fails
+        if os.path.basename(str(src)).startswith(".tmp-step-"):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", replace)
+    with pytest.raises(CheckpointError, match="No space left"):
+        save(tmp_path, 2, modules, opts)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000002"]
+    fresh = make_modules(seed=3)
+    assert load_checkpoint(tmp_path, modules=fresh)["step"] == 2
+    assert_same_tensors(fresh["G"].state_dict(), before)

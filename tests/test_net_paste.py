@@ -490,3 +490,187 @@ def test_written_images_get_an_ordinary_file_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (out.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+# --- hostile inputs: 16-bit into 8-bit formats, bad weights, read-only output, absurd records, noisy masks
+
+
+def _encoded(image: np.ndarray, ext: str) -> np.ndarray:
+    """An RGB uint8 image after an OpenCV encode / decode round trip in format ``ext``."""
+    data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1]
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".bmp", ".webp"])
+def test_16_bit_results_written_to_8_bit_formats_are_scaled(tmp_path, ext):
+    image = _images(20, 24, dtype=np.uint16)[0]
+    image[0, :6] = np.array([0, 128, 129, 32896, 65406, 65535])[:, None]  # around rounding points of v * 255 / 65535
+    with pytest.warns(PasteWarning, match="8 bits"):
+        write_image(tmp_path / f"out{ext}", image)
+    back = read_image(tmp_path / f"out{ext}")
+    expected = np.rint(image.astype(np.float64) * 255.0 / 65535.0).astype(np.uint8)
+    assert back.dtype == np.uint8 and back.shape == image.shape
+    assert np.array_equal(back, _encoded(expected, ext))  # JPEG and WebP: the same loss as for the 8-bit image
+    if ext == ".bmp":
+        assert back[0, :6, 0].tolist() == [0, 0, 1, 128, 254, 255]
+    for keeps in (".png", ".tif", ".tiff"):  # formats that hold 16 bits keep them, without a warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            write_image(tmp_path / f"keep{keeps}", image)
+        assert np.array_equal(read_image(tmp_path / f"keep{keeps}"), image)
+
+
+def test_results_are_refused_by_float_only_formats(tmp_path):
+    with pytest.raises(PasteError, match="floating-point"):
+        write_image(tmp_path / "out.hdr", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(PasteError, match="dtype"):
+        write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.int32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_16_bit_target_to_8_bit_formats(tmp_path, run_dir, model):
+    target, source, mask = _images(40, 52, dtype=np.uint16)
+    t, s, m = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source), _write(tmp_path / "m.png", mask)
+    expected = np.rint(paste(model, target, source, mask, seed=4).astype(np.float64) * 255.0 / 65535.0).astype(np.uint8)
+    for ext in (".bmp", ".jpg"):
+        out = tmp_path / f"out{ext}"
+        result = run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", out, "--seed", 4, "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        assert "Warning: " in result.output and "8 bits" in result.output
+        got = read_image(out)
+        assert got.dtype == np.uint8 and got.shape == target.shape
+        assert np.array_equal(got, _encoded(expected, ext))
+
+
+def test_write_into_a_read_only_folder_is_a_typed_error(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PasteError, match="cannot write .*out.png: Permission denied") as info:
+        write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
+    assert "\n" not in str(info.value) and list(tmp_path.iterdir()) == []
+
+
+def test_cli_paste_into_a_read_only_folder_is_one_line(tmp_path, run_dir, monkeypatch):
+    target, source, mask = _images(20, 20)
+    t, s, m = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source), _write(tmp_path / "m.png", mask)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if os.geteuid() == 0:  # root writes into a mode 0555 folder: make the temporary file's creation fail instead
+        import tempfile
+
+        real = tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if Path(dir) == locked:
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    locked.chmod(0o555)
+    try:
+        line = _error_line(run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", locked / "o.png"))
+        assert "cannot write" in line and "Permission denied" in line
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def _tampered(run_dir: Path, dst: Path, key: str, change) -> Path:
+    """A bare copy of the run's weights file with tensor ``key`` replaced by ``change(tensor)``."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    src = run_dir / "checkpoints" / "step-00000007" / "weights.safetensors"
+    with safe_open(str(src), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors[key] = change(tensors[key])
+    save_file(tensors, str(dst), metadata=meta)
+    return dst
+
+
+BAD_WEIGHTS = {
+    "bool": (lambda t: t > 0, "dtype torch.bool"),
+    "int32": (lambda t: t.to(torch.int32), "dtype torch.int32"),
+    "float16": (lambda t: t.to(torch.float16), "dtype torch.float16"),
+    "float64": (lambda t: t.to(torch.float64), "dtype torch.float64"),
+    "nan": (lambda t: t.index_fill(0, torch.tensor([0]), float("nan")), "NaN or infinite"),
+    "inf": (lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "NaN or infinite"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_WEIGHTS))
+def test_wrongly_typed_or_non_finite_weights_are_refused(tmp_path, run_dir, bad):
+    change, match = BAD_WEIGHTS[bad]
+    weights = _tampered(run_dir, tmp_path / "bad.safetensors", "G.middle.0.0.weight", change)
+    with pytest.raises(CheckpointError, match=rf"bad\.safetensors.*G\.middle\.0\.0\.weight.*{match}") as info:
+        load_generator(weights, device="cpu")
+    assert "\n" not in str(info.value)
+    target, source, mask = _images(20, 20)
+    t, s, m = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source), _write(tmp_path / "m.png", mask)
+    line = _error_line(run("--model", weights, "--target", t, "--source", s, "--mask", m, "-o", tmp_path / "o.png"))
+    assert "bad.safetensors" in line and "G.middle.0.0.weight" in line
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_absurd_model_records_fail_before_building_the_network(tmp_path, monkeypatch):
+    import pastenet.paste as paste_module
+
+    def no_build(config):
+        raise AssertionError(f"a Generator was built for {config}")
+
+    monkeypatch.setattr(paste_module, "Generator", no_build)
+    G = _generator()
+    for change in ({"channels": [100000, 8, 8, 8]}, {"dilations": [1] * 10000}, {"resolution": 1 << 20, "d_channels": [4]}):
+        folder = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
+        save_checkpoint(folder, 1, modules={"G": G}, state={}, model_record={**CONFIG.to_record(), **change})
+        started = time.perf_counter()
+        with pytest.raises(CheckpointError, match="model record is not usable") as info:
+            load_generator(folder, device="cpu")
+        assert time.perf_counter() - started < 5 and "\n" not in str(info.value)
+        assert next(iter(change)) in str(info.value)
+    target, source, mask = _images(20, 20)
+    t, m = _write(tmp_path / "t.png", target), _write(tmp_path / "m.png", mask)
+    line = _error_line(run("--model", folder, "--target", t, "--mask", m, "-o", tmp_path / "o.png"))
+    assert "model record is not usable" in line and not (tmp_path / "o.png").exists()
+
+
+def _jpeg_mask(h: int = 64, w: int = 80) -> np.ndarray:
+    mask = np.zeros((h, w), np.uint8)
+    mask[20:45, 17:50] = 255
+    ok, data = cv2.imencode(".jpg", mask, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+
+
+def test_noisy_masks_warn(identity):
+    noisy = _jpeg_mask()
+    between = np.count_nonzero((noisy > 0) & (noisy < noisy.max()))
+    assert between > 0.01 * noisy.size  # the premise: JPEG leaves many values between 0 and 255
+    target, source, _ = _images(64, 80)
+    with pytest.warns(PasteWarning, match="PNG"):
+        paste(identity, target, source, noisy)
+    clean = np.where(noisy > 127, 255, 0).astype(np.uint8)
+    soft = clean.copy()
+    soft[19, 17:50] = 128  # one anti-aliased edge row: well under 1% of the pixels
+    for mask in (clean, soft, clean.astype(bool), (clean > 0) * 0.01, np.dstack([clean] * 3)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            paste(identity, target, source, mask)
+    with pytest.warns(PasteWarning, match="threshold"):
+        paste(identity, target, source, np.dstack([noisy, noisy, noisy]))
+    with pytest.warns(PasteWarning, match="threshold"):
+        paste(identity, target, source, noisy.astype(np.float32) / 255.0)
+
+
+def test_cli_warns_about_a_jpeg_mask(tmp_path, run_dir):
+    target, source, _ = _images(64, 80)
+    t, s = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source)
+    m = tmp_path / "m.jpg"
+    m.write_bytes(cv2.imencode(".jpg", _jpeg_mask(), [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes())
+    result = run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", tmp_path / "o.png")
+    assert result.exit_code == 0, result.output
+    assert "Warning: " in result.output and "PNG" in result.output

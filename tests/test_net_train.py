@@ -409,3 +409,216 @@ def test_ema_of_g_resumes_exactly_and_is_what_paste_loads(tuples, tmp_path):
     assert all(torch.equal(params[k[2:]], wa["G_ema" + k[1:]]) for k in g_keys if k[2:] in params)
     with pytest.raises(ConfigError, match="ema_kimg"):
         TrainOptions(data="x.h5", ema_kimg=-1)
+
+
+# -- resume safety: the data, the checkpoint named, the run folder's lock, full disks, signals ----------
+
+
+def _make_tuples(path: Path, *, seed: int = 3, count: int = 24) -> Path:
+    spec = pastegen.preset("sample", height=SIZE, width=SIZE)
+    pastegen.make(path, pastegen.sample_image_paths(), spec, count=count, seed=seed, overwrite=True)
+    return path
+
+
+def test_resume_refuses_a_tuple_file_regenerated_with_other_settings(tuples, tmp_path):
+    import shutil
+
+    data = tmp_path / "data" / "tuples.h5"
+    data.parent.mkdir()
+    shutil.copy(tuples, data)
+    run = train(_options(data, tmp_path / "runs", steps=3)).run_dir
+    record = json.loads((run / "data.json").read_text())
+    assert record["path"] == str(data) and record["seed"] == 3 and record["count"] == 24 and record["kind"] == "file"
+    _make_tuples(data, seed=4)  # the same path, another seed
+    with pytest.raises(ResumeError, match=r"training data differs .*seed was 3, now 4") as e:
+        train(resume=run, changes={"steps": 6})
+    assert "\n" not in str(e.value) and run.name in str(e.value)
+    _make_tuples(data, seed=3, count=12)  # the same path, another count
+    with pytest.raises(ResumeError, match=r"count was 24, now 12"):
+        train(resume=run, changes={"steps": 6})
+    _make_tuples(data, seed=3, count=24)  # the same settings again: the same data, resumed
+    assert train(resume=run, changes={"steps": 4}).step == 4
+
+
+def test_resume_refuses_a_relative_data_path_resolved_from_another_folder(tuples, tmp_path, monkeypatch):
+    import shutil
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        shutil.copy(tuples, tmp_path / name / "tuples.h5")  # the same bytes: only the path differs
+    monkeypatch.chdir(tmp_path / "a")
+    run = train(_options(Path("tuples.h5"), tmp_path / "runs", steps=3)).run_dir
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(ResumeError, match=r"path was '.*/a/tuples.h5', now '.*/b/tuples.h5'.*folder the run was started in"):
+        train(resume=run, changes={"steps": 6})
+    monkeypatch.chdir(tmp_path / "a")
+    assert train(resume=run, changes={"steps": 4}).step == 4
+
+
+def test_a_run_without_a_data_record_resumes_with_a_warning_and_is_recorded(tuples, tmp_path):
+    run = train(_options(tuples, tmp_path, steps=3)).run_dir
+    (run / "data.json").unlink()  # a run folder of an older pastenet
+    with pytest.warns(UserWarning, match="no record of its training data"):
+        assert train(resume=run, changes={"steps": 4}).step == 4
+    assert json.loads((run / "data.json").read_text())["path"] == str(tuples)
+
+
+def test_resume_of_a_stream_refuses_other_photos(tmp_path):
+    import shutil
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in pastegen.sample_image_paths():
+        shutil.copy(p, photos / Path(p).name)
+    options = TrainOptions(
+        stream=True, images=str(photos), preset="tiny", steps=1, batch=2, device="cpu", workers=0, out=str(tmp_path / "runs"),
+        log_every=1, sample_every=1, checkpoint_every=1, grid_size=2, progress=False,
+    )
+    run = train(options.replace(model={**_tiny32(), "resolution": 32})).run_dir
+    record = json.loads((run / "data.json").read_text())
+    assert record["kind"] == "stream" and record["sources"] == len(pastegen.sample_image_paths())
+    sorted(photos.iterdir())[0].unlink()
+    with pytest.raises(ResumeError, match=r"sources was \d+, now \d+; sources_sha256 was"):
+        train(resume=run, changes={"steps": 2})
+
+
+def test_resume_from_a_named_checkpoint_refuses_while_newer_ones_exist(tuples, tmp_path):
+    straight = train(_options(tuples, tmp_path / "a", steps=6, checkpoint_every=3))
+    run = train(_options(tuples, tmp_path / "b", steps=6, checkpoint_every=3)).run_dir
+    named = run / "checkpoints" / "step-00000003"
+    with pytest.raises(ResumeError, match=r"newer checkpoints \(step-00000006\).*move them out"):
+        train(resume=named, changes={"steps": 9})
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000003", "step-00000006"]  # nothing deleted
+    with pytest.raises(ResumeError, match="no complete checkpoint step-00000004"):
+        train(resume=run / "checkpoints" / "step-00000004", changes={"steps": 9})
+    with pytest.raises(ResumeError, match="not a checkpoint of"):
+        train(resume=run / "samples", changes={"steps": 9})
+    (run / "checkpoints" / "step-00000006").rename(tmp_path / "aside")  # moved aside: step 3 is the newest
+    resumed = train(resume=named, changes={"steps": 6})
+    assert resumed.step == 6 and [p.name for p in list_checkpoints(run)] == ["step-00000003", "step-00000006"]
+    wa, wb = _weights(straight.run_dir), _weights(run)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_run_in_use_by_another_process_is_refused(tuples, tmp_path):
+    from pastenet.train.rundir import lock_run, run_in_use
+
+    run = train(_options(tuples, tmp_path, steps=3)).run_dir
+    assert run_in_use(run) is None
+    with lock_run(run):  # what a process training in the folder holds (a second open file: a second holder)
+        message = run_in_use(run)
+        assert message is not None and "in use by another process" in message
+        with pytest.raises(ResumeError, match=rf"{run.name} is in use by another process \(pid {os.getpid()} on .*\)") as e:
+            train(resume=run, changes={"steps": 6})
+        assert "interrupted" not in str(e.value) and "\n" not in str(e.value)
+        before = (run / "stats.jsonl").read_text()
+    assert (run / "stats.jsonl").read_text() == before  # the refused resume touched nothing
+    assert train(resume=run, changes={"steps": 4}).step == 4
+
+
+def _cli(*args) -> "click.testing.Result":
+    from click.testing import CliRunner
+
+    from pastenet.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _failing_second_call(real, error: BaseException):
+    calls = {"n": 0}
+
+    def fn(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise error
+        return real(*args, **kwargs)
+
+    return fn
+
+
+@pytest.mark.parametrize("what", ["torch.save", "safetensors", "sample png"])
+def test_a_full_disk_is_one_error_line_and_keeps_the_last_checkpoint(tuples, tmp_path, monkeypatch, what):
+    import errno
+
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    import pastenet.train.loop as loop
+    from pastenet.checkpoint import load_checkpoint
+
+    if what == "torch.save":  # what torch.save raises when the disk fills up
+        monkeypatch.setattr(torch, "save", _failing_second_call(torch.save, RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")))
+    elif what == "safetensors":
+        error = SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        monkeypatch.setattr(safetensors.torch, "save_file", _failing_second_call(safetensors.torch.save_file, error))
+    else:
+        error = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.png"))
+        monkeypatch.setattr(loop, "save_png", _failing_second_call(loop.save_png, error))
+    result = _cli("train", tuples, "--preset", "tiny", "--steps", 6, "--batch", 2, "--device", "cpu", "--workers", 0,
+                  "--out", tmp_path, "--checkpoint-every", 3, "--sample-every", 3, "-q")
+    monkeypatch.undo()
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    (run,) = tmp_path.glob("0*")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000003"]  # no half-written one
+    if what == "sample png":
+        assert "No space left on device" in lines[0] and "checkpoint is intact" in lines[0]
+    else:
+        assert "MiB free on that disk" in lines[0] and f"continue from step-00000003 with: pastenet train --resume {run}" in lines[0]
+    from pastenet.models import Discriminator, Generator
+    from pastenet.config import model_from_record
+
+    config = model_from_record(json.loads((run / "options.json").read_text())["model"])
+    assert load_checkpoint(run, modules={"G": Generator(config), "D": Discriminator(config)})["step"] == 3
+
+
+def _wait_for(predicate, proc, timeout: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"the training process ended early: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"timed out: {proc.communicate()}")
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("sig, status, twice", [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_an_interrupted_cli_run_exits_non_zero_and_prints_how_to_resume(tuples, tmp_path, sig, status, twice):
+    """SIGINT / SIGTERM: a checkpoint, exit status 128 + the signal, the resume command (also with -q).
+
+    A second SIGINT stops at once (no checkpoint now), also with status 130 and the command.
+    """
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    args = [sys.executable, "-m", "pastenet.cli", "train", str(tuples), "--preset", "tiny", "--steps", "100000", "--batch", "2",
+            "--device", "cpu", "--workers", "0", "--out", str(tmp_path), "--checkpoint-every", "1", "--sample-every", "100000", "-q"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_for(lambda: any(tmp_path.glob("0*/checkpoints/step-*/meta.json")), proc, timeout=240)
+        (run,) = tmp_path.glob("0*")
+        if sig == signal.SIGINT and not twice:  # meanwhile, a second process may not resume the run it is training
+            def never(step, total, stats):
+                raise AssertionError("resumed a run another process is training")
+
+            with pytest.raises(ResumeError, match=rf"{run.name} is in use by another process \(pid {proc.pid} "):
+                train(resume=run, changes={"steps": 200000}, progress=never)
+        proc.send_signal(sig)
+        if twice:
+            time.sleep(0.05)
+            proc.send_signal(sig)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == status, err
+    assert out == ""
+    assert f"pastenet train --resume {run}" in err, err
+    assert f"Continue with: pastenet train --resume {run}" in err or twice, err
+    assert list_checkpoints(run)

@@ -14,11 +14,16 @@ Each step ``s`` (0-based) of a job of ``W`` processes with ``B`` samples each:
 Gradients are averaged over processes (:mod:`pastenet.train.distributed`). Resuming from the
 checkpoint of step N continues bit-identically on the same device and thread count: N steps,
 resume, N steps equal 2N steps.
+
+A resume continues the run's newest checkpoint, or the one named when it is the newest; it
+refuses other data than the run's (:func:`data_identity`, recorded in ``data.json``) and a run
+another process is training (the run folder's lock, :func:`~pastenet.train.rundir.lock_run`).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -26,6 +31,8 @@ import resource
 import signal
 import threading
 import time
+import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -39,17 +46,21 @@ from .distributed import World, broadcast_parameters, world_from_env
 from .options import RESUMABLE_CHANGES, TrainOptions, options_from_record
 from .step import GanStep, step_seed
 from .rundir import (
+    DATA_FILE,
     StatsLog,
+    check_data_record,
     find_run_dir,
     grid_image,
+    lock_run,
     mask_outline,
     new_run_dir,
+    read_data_record,
     save_png,
     truncate_stats,
     write_json_atomic,
 )
 
-__all__ = ["train", "TrainResult", "resolve_device", "step_seed", "to_uint8_image"]
+__all__ = ["train", "TrainResult", "data_identity", "resolve_device", "step_seed", "to_uint8_image"]
 
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
 
@@ -64,6 +75,7 @@ class TrainResult:
     stats: dict[str, float] = field(default_factory=dict)  # the last logged figures
     interrupted: bool = False  # stopped early by SIGINT / SIGTERM (a checkpoint was saved)
     checkpoint: Path | None = None  # the last checkpoint written
+    signal: int | None = None  # the signal that stopped it (signal.SIGINT or SIGTERM), when interrupted
 
 
 def to_uint8_image(x: torch.Tensor) -> np.ndarray:
@@ -89,6 +101,129 @@ def _resume_options(run_dir: Path, changes: Mapping[str, Any]) -> TrainOptions:
             )
     allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES}
     return recorded.replace(**allowed)
+
+
+def _named_checkpoint(resume: str | os.PathLike, run_dir: Path) -> Path | None:
+    """The checkpoint ``--resume`` names, or None when it names the run (its newest checkpoint)."""
+    from ..checkpoint import CHECKPOINTS_DIR, META_FILE, checkpoint_step, list_checkpoints
+
+    p = Path(resume)
+    if p.is_file():  # a file of a checkpoint (weights.safetensors, meta.json, ...)
+        p = p.parent
+    ckdir = run_dir / CHECKPOINTS_DIR
+    if p.resolve() in (run_dir.resolve(), ckdir.resolve()):
+        return None
+    if checkpoint_step(p) is None or p.resolve().parent != ckdir.resolve():
+        raise ResumeError(
+            f"--resume {resume}: not a checkpoint of {run_dir.name}; give the run folder (its newest checkpoint) "
+            f"or one of its {CHECKPOINTS_DIR}/step-N folders"
+        )
+    if not (p / META_FILE).is_file():
+        have = ", ".join(c.name for c in list_checkpoints(run_dir)) or "none"
+        raise ResumeError(f"--resume {resume}: {run_dir.name} has no complete checkpoint {p.name} (it has: {have})")
+    return p
+
+
+def _refuse_newer_checkpoints(named: Path, run_dir: Path) -> None:
+    """Resuming from an older checkpoint would overwrite the newer ones and rotate them away: refuse."""
+    from ..checkpoint import checkpoint_step, list_checkpoints
+
+    step = checkpoint_step(named)
+    assert step is not None
+    newer = [c.name for c in list_checkpoints(run_dir) if (checkpoint_step(c) or 0) > step]
+    if newer:
+        raise ResumeError(
+            f"--resume {named}: {run_dir.name} has newer checkpoints ({', '.join(newer)}), which a run continued from "
+            f"{named.name} would overwrite and rotate away; to continue from {named.name}, move them out of "
+            f"{named.parent} first; to continue from the newest, resume the run folder"
+        )
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _sources_sha256(records: Any) -> str:
+    """One digest of a source list: each photo's sha256 and decoded size, in order (not the paths)."""
+    rows = []
+    for r in records:
+        r = r.to_dict() if hasattr(r, "to_dict") else dict(r)
+        rows.append([str(r.get("sha256")), int(r.get("height", 0)), int(r.get("width", 0))])
+    return _digest(rows)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value of an HDF5 attribute (numpy scalars and arrays become Python ones)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _data_root(names: list[str] | None, data_root: str | None) -> str | None:
+    """The absolute data root the named datasets are read from (None when none is needed or found)."""
+    if not names or all(n == "sample" for n in names):
+        return None
+    from pastegen.errors import PastegenError
+    from pastegen.sources import resolve_data_root
+
+    try:
+        return str(resolve_data_root(data_root))
+    except PastegenError:
+        return None
+
+
+def data_identity(options: TrainOptions, source: Any) -> dict[str, Any]:
+    """The identity of a run's training data, recorded in the run folder's ``data.json``.
+
+    A resume refuses data of another identity
+    (:func:`~pastenet.train.rundir.check_data_record`), so a tuple file regenerated at the same
+    path with other settings, or a relative path resolved from another folder, is not trained on
+    silently.
+
+    Parameters
+    ----------
+    options : TrainOptions
+    source : TupleFileDataset or StreamDataset
+        The dataset the run reads (built from ``options``).
+
+    Returns
+    -------
+    dict
+        For a tuple file: ``kind`` ("file"), ``path`` (absolute), ``count``, ``index_offset``,
+        ``seed``, ``spec_sha256`` and ``sources_sha256`` (from the file's attributes, as ``pastegen
+        make`` stored them), ``sources`` (their number). For a stream: ``kind`` ("stream"),
+        ``datasets`` (names, or None), ``images`` (as given), ``split``, ``data_root`` (absolute,
+        None for the bundled sample photos), ``seed``, ``spec_sha256``, ``sources`` and
+        ``sources_sha256`` of the scanned photos (each photo's sha256 and size, in order).
+    """
+    if not options.stream:
+        tf = source.file
+        sources = tf.sources
+        return {
+            "kind": "file",
+            "path": os.path.abspath(str(options.data)),
+            "count": int(len(tf)),
+            "index_offset": int(getattr(source, "index_offset", 0) or 0),
+            "seed": _plain(tf.seed),
+            "spec_sha256": _digest(tf.spec),
+            "sources": len(sources),
+            "sources_sha256": _sources_sha256(sources),
+        }
+    stream = source.stream
+    names = _dataset_names(options.dataset) if options.dataset is not None else None
+    return {
+        "kind": "stream",
+        "datasets": names,
+        "images": options.images,
+        "split": options.split,
+        "data_root": _data_root(names, options.data_root),
+        "seed": int(stream.seed),
+        "spec_sha256": _digest(stream.spec.to_dict()),
+        "sources": len(stream.sources),
+        "sources_sha256": _sources_sha256(stream.sources),
+    }
 
 
 def _data_description(options: TrainOptions) -> str:
@@ -159,6 +294,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.set = False
+        self.signum: int | None = None  # the first signal received
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_StopFlag":
@@ -169,6 +305,8 @@ class _StopFlag:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.set = True
+        if self.signum is None:
+            self.signum = signum
         signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
 
     def __exit__(self, *exc: Any) -> None:
@@ -200,8 +338,11 @@ def train(
     options : TrainOptions, optional
         The run's options (a new run). Not allowed with ``resume``.
     resume : path, optional
-        A run folder to continue from its latest checkpoint, with its recorded options; an error
-        (:class:`~pastenet.errors.ResumeError`) when it has no usable checkpoint.
+        A run folder to continue from its newest checkpoint, with its recorded options and on its
+        recorded data; or one of its checkpoints (``RUN/checkpoints/step-N``), which must then be
+        the newest: a run continued from an older checkpoint would overwrite the newer ones and
+        rotate them away, so they must be moved out of ``RUN/checkpoints`` first (the continued run
+        then writes its checkpoints, samples and stats as usual, from step N on).
     changes : mapping, optional
         With ``resume``: options to change; only :data:`~pastenet.train.options.RESUMABLE_CHANGES`
         may differ from the recorded ones (e.g. a larger ``steps``).
@@ -213,19 +354,64 @@ def train(
     Returns
     -------
     TrainResult
+        ``interrupted`` and ``signal`` say whether SIGINT or SIGTERM stopped it (after saving a
+        checkpoint of the step it was on).
+
+    Raises
+    ------
+    ResumeError
+        With ``resume``: no usable checkpoint; a checkpoint that is not the run's newest; changed
+        options other than :data:`~pastenet.train.options.RESUMABLE_CHANGES`; other data than the
+        run's (the message names what differs; a run folder without a data record, written by an
+        older pastenet, is resumed with a warning and its data recorded then); or another process
+        training in the run folder (it holds the folder's lock, see
+        :func:`~pastenet.train.rundir.lock_run`).
+    CheckpointError
+        A checkpoint that cannot be saved (e.g. a full disk): the previous checkpoints are intact.
+    ConfigError, DataError
+        Invalid options; unusable training data.
+
+    Notes
+    -----
+    The run folder is locked (``flock`` on ``RUN/.lock``) from its creation, or from the start of
+    a resume, until this function returns; the lock goes with the process however it ends.
     """
-    from ..checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    with ExitStack() as locks:
+        return _train(options, resume, changes, dry_run, progress, locks)
+
+
+def _train(
+    options: TrainOptions | None,
+    resume: str | os.PathLike | None,
+    changes: Mapping[str, Any] | None,
+    dry_run: bool,
+    progress: ProgressFn | None,
+    locks: ExitStack,
+) -> TrainResult:
+    """:func:`train`'s body; ``locks`` holds the run folder's lock until it returns."""
+    from ..checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_checkpoint, save_checkpoint
     from ..data import make_loader, prepare
     from ..models import Discriminator, Generator, predict
 
     if (options is None) == (resume is None):
         raise ConfigError("give the options of a new run, or a run folder to resume, not both")
     run_dir: Path | None = None
+    named: Path | None = None
+    recorded_data: dict[str, Any] | None = None
+    main_process = int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
     if resume is not None:
         run_dir = find_run_dir(resume)
+        if main_process and not dry_run:
+            locks.enter_context(lock_run(run_dir))  # first: a run in use is described as such, nothing else
+        named = _named_checkpoint(resume, run_dir)
+        if named is not None:
+            _refuse_newer_checkpoints(named, run_dir)
         options = _resume_options(run_dir, dict(changes or {}))
         if options.model is None:
             raise ResumeError(f"{run_dir}/options.json has no model record; the run folder is damaged")
+        recorded_data = read_data_record(run_dir)
+        if recorded_data is not None and not options.stream:  # before opening it: the path as resolved now
+            check_data_record(run_dir, recorded_data, {"kind": "file", "path": os.path.abspath(str(options.data))}, keys=("kind", "path"))
     elif changes:
         options = options.replace(**changes)
     assert options is not None
@@ -243,6 +429,18 @@ def train(
 
     hint = options.resolution or options.model_config().resolution
     source, resolution, grid_items = _build_source(options, hint, world)
+    identity = data_identity(options, source)
+    if resume is not None:
+        assert run_dir is not None
+        if recorded_data is not None:
+            check_data_record(run_dir, recorded_data, identity)
+        elif world.main and not dry_run:
+            warnings.warn(
+                f"{run_dir.name} has no record of its training data (made by an older pastenet): it is not checked "
+                f"now, and recorded from this resume on ({DATA_FILE})",
+                UserWarning,
+                stacklevel=3,
+            )
     if options.resolution is not None and resolution != options.resolution:
         raise ConfigError(f"--resolution {options.resolution}, but the tuples in {options.data} are {resolution}x{resolution}")
     config = options.model_config(resolution)
@@ -279,7 +477,7 @@ def train(
     start = 0
     if resume is not None:
         assert run_dir is not None
-        ckpt = latest_checkpoint(run_dir / "checkpoints")
+        ckpt = named if named is not None else latest_checkpoint(run_dir / CHECKPOINTS_DIR)
         if ckpt is None:
             raise ResumeError(f"{run_dir}: no complete checkpoint to resume from (nothing was saved before it stopped)")
         state = load_checkpoint(ckpt, modules=modules, map_location=device)
@@ -297,9 +495,12 @@ def train(
             truncate_stats(run_dir, start)
     elif world.main:
         run_dir = new_run_dir(options.out, f"{options.preset}-{_data_description(options)}")
+        locks.enter_context(lock_run(run_dir))
     if world.main:
         assert run_dir is not None
         write_json_atomic(run_dir / "options.json", options.to_record())
+        if recorded_data is None:  # a new run, or one made before data records: record the data's identity
+            write_json_atomic(run_dir / DATA_FILE, identity)
 
     loader = make_loader(
         source,
@@ -325,9 +526,14 @@ def train(
         nonlocal last_saved
         if world.main and run_dir is not None:
             state = {"step": step, "cursor": step * B * W, **runner.state_dict(), "options": json.dumps(options.to_record())}
-            result.checkpoint = save_checkpoint(
-                run_dir / "checkpoints", step, modules=modules, state=state, model_record=config.to_record(), keep=options.keep
-            )
+            try:
+                result.checkpoint = save_checkpoint(
+                    run_dir / CHECKPOINTS_DIR, step, modules=modules, state=state, model_record=config.to_record(), keep=options.keep
+                )
+            except CheckpointError as e:
+                last = latest_checkpoint(run_dir / CHECKPOINTS_DIR)
+                then = f"continue from {last.name} with: pastenet train --resume {run_dir}" if last is not None else "no checkpoint of this run is saved"
+                raise CheckpointError(f"{e}; {then}") from e
         last_saved = step
         if world.distributed:
             torch.distributed.barrier()
@@ -377,7 +583,11 @@ def train(
                     progress(step, options.steps, result.stats)
                 if stop_now:
                     result.interrupted = True
+                    result.signal = stop.signum if stop.signum is not None else int(signal.SIGINT)
                     break
+    except KeyboardInterrupt as e:  # a second SIGINT stops at once: the last complete checkpoint stays
+        setattr(e, "run_dir", run_dir)  # for the command's message
+        raise
     finally:
         if log is not None:
             log.close()
@@ -390,9 +600,11 @@ def train(
 def _init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config) -> None:
     """Load G and D weights from a checkpoint for fine-tuning (the optimisers start fresh).
 
-    A checkpoint with a moving average of G (``G_ema``) gives G those averaged weights.
+    ``path`` is resolved as paste resolves it (:func:`pastenet.checkpoint.load_weights`): a run or
+    checkpoint folder, or a ``.safetensors`` weights file of any name holding G and D. A
+    checkpoint with a moving average of G (``G_ema``) gives G those averaged weights.
     """
-    from ..checkpoint import load_checkpoint, module_names, read_model_record
+    from ..checkpoint import load_weights, module_names, read_model_record
     from ..config import model_from_record
 
     try:
@@ -404,7 +616,7 @@ def _init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config) ->
     modules = {"G": G, "D": D_net}
     if "G_ema" in module_names(path):
         modules["G_ema"] = G  # the averaged weights, loaded after (and over) the raw ones
-    load_checkpoint(path, modules=modules, map_location=next(G.parameters()).device)
+    load_weights(path, modules=modules, map_location=next(G.parameters()).device)
 
 
 @torch.no_grad()

@@ -3,6 +3,8 @@
 A run folder ``<out>/<NNNNN>-<preset>-<data>/`` holds::
 
     options.json       the resolved options (model included), written once at the start
+    data.json          the training data's identity (:func:`check_data_record`), checked on resume
+    .lock              locked (``flock``) by the process training in the folder (:func:`lock_run`)
     stats.jsonl        one JSON object per logged step (losses, speed, memory)
     events.out.tfevents.*   the same figures for TensorBoard
     samples/step-<8 digits>.png   grids of (input X, output Y, ground truth I) on fixed inputs
@@ -11,11 +13,14 @@ A run folder ``<out>/<NNNNN>-<preset>-<data>/`` holds::
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import socket
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -23,6 +28,13 @@ from ..errors import ConfigError, ResumeError
 
 __all__ = [
     "new_run_dir",
+    "find_run_dir",
+    "lock_run",
+    "run_in_use",
+    "DATA_FILE",
+    "LOCK_FILE",
+    "read_data_record",
+    "check_data_record",
     "write_json_atomic",
     "StatsLog",
     "truncate_stats",
@@ -177,3 +189,161 @@ def find_run_dir(path: str | os.PathLike) -> Path:
     if not p.exists():
         raise ResumeError(f"{p}: no such run folder")
     raise ResumeError(f"{p}: not a run folder (no options.json); give the folder `pastenet train` created")
+
+
+# -- the lock ------------------------------------------------------------------------------------
+
+#: The file a training process locks in its run folder.
+LOCK_FILE = ".lock"
+
+
+def _holder(path: Path) -> str:
+    """`` (pid N on HOST)`` from a lock file's text, or ``""``."""
+    try:
+        words = path.read_text().split()
+    except OSError:
+        return ""
+    if len(words) >= 2 and words[0].isdigit():
+        return f" (pid {words[0]} on {words[1]})"
+    return ""
+
+
+@contextmanager
+def lock_run(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on a run folder while training in it.
+
+    The lock is ``fcntl.flock`` on ``<run>/.lock`` (the kind of lock HDF5 takes on the files
+    ``pastegen make`` writes): the operating system releases it when the process ends, however it
+    ends, so a killed run never leaves a stale lock. The holder writes its pid and host name into
+    the file for the message another process gets. Where ``flock`` is unavailable (not POSIX, or a
+    file system without locks) the folder is used unlocked, like HDF5's ``locking="best-effort"``.
+
+    Parameters
+    ----------
+    run_dir : path
+        An existing run folder.
+
+    Yields
+    ------
+    Path
+        The lock file.
+
+    Raises
+    ------
+    ResumeError
+        Another process holds the lock (it is training in the folder): the message names the run
+        and that process; or the lock file cannot be created (the folder is not writable).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / LOCK_FILE
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield path
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ResumeError(f"cannot lock the run folder {run_dir} ({e.strerror or e}); training needs to write in it") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise ResumeError(
+                    f"{run_dir} is in use by another process{_holder(path)}: it is still training there; "
+                    "wait for it to finish, or stop it (Ctrl-C saves a checkpoint) and then resume"
+                ) from None
+            # any other error: this file system has no locks; best effort, go on unlocked
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def run_in_use(run_dir: str | os.PathLike) -> str | None:
+    """Whether another process holds the lock of a run folder (:func:`lock_run`).
+
+    Returns
+    -------
+    str or None
+        The message :func:`lock_run` would raise (the run is being trained), or None.
+    """
+    if not (Path(run_dir) / LOCK_FILE).is_file():
+        return None
+    try:
+        with lock_run(run_dir):
+            return None
+    except ResumeError as e:
+        return str(e)
+
+
+# -- the data's identity -------------------------------------------------------------------------
+
+#: The file in a run folder that records the training data's identity.
+DATA_FILE = "data.json"
+
+_DATA_HINT = {
+    "path": "a relative path is resolved from the current folder: resume from the folder the run was started in",
+    "data_root": "the datasets are read from another data root (--data-root, PASTEGEN_DATA_ROOT)",
+}
+
+
+def read_data_record(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The recorded identity of a run's training data (``data.json``), or None for older runs.
+
+    Raises
+    ------
+    ResumeError
+        The file exists but cannot be read (the run folder is damaged).
+    """
+    path = Path(run_dir) / DATA_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ResumeError(f"{path} cannot be read ({e}); the run folder is damaged") from None
+    if not isinstance(record, dict):
+        raise ResumeError(f"{path} is not a JSON object; the run folder is damaged")
+    return record
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value):
+        return value[:12] + "..."
+    return repr(value)
+
+
+def check_data_record(run_dir: str | os.PathLike, recorded: Mapping[str, Any], current: Mapping[str, Any], *, keys: Iterable[str] | None = None) -> None:
+    """Refuse to resume a run on other data than it was trained on.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run (named in the message).
+    recorded, current : mapping
+        The identity recorded at the start of the run and that of the data the resume would read
+        (see :func:`pastenet.train.loop.data_identity`). Keys only one of them has are not compared
+        (a record written by another pastenet version).
+    keys : iterable of str, optional
+        Compare only these keys (e.g. ``["kind", "path"]`` before the data is opened).
+
+    Raises
+    ------
+    ResumeError
+        The identities differ; the one-line message names every key that differs, with the
+        recorded and the current value.
+    """
+    names = [k for k in (keys if keys is not None else recorded) if k in recorded and k in current]
+    differ = [k for k in names if recorded[k] != current[k]]
+    if not differ:
+        return
+    what = "; ".join(f"{k} was {_show(recorded[k])}, now {_show(current[k])}" for k in differ)
+    hints = [h for k, h in _DATA_HINT.items() if k in differ]
+    raise ResumeError(
+        f"--resume {Path(run_dir).name}: the training data differs from the data the run was trained on ({what})"
+        + (f": {hints[0]}" if hints else "")
+        + "; resume with the same data, or start a new run (--init-from RUN to fine-tune on this data)"
+    )
