@@ -171,9 +171,9 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
                 shard=shard, cache_mb=cache_mb,
             )
         except KeyboardInterrupt:
-            progress.close()
             raise click.ClickException(f"interrupted; run the same command with --resume to finish {output}") from None
-        progress.close()
+        finally:
+            progress.close()  # end the progress line before any Error line
     if not quiet:
         mb = result.file_bytes / result.count / 1e6
         click.echo(

@@ -26,6 +26,7 @@ __all__ = [
     "CorruptFileError",
     "ResumeMismatchError",
     "MissingFileError",
+    "OutputWriteError",
     "StoreWarning",
     "ShardError",
     "MissingShardError",
@@ -124,6 +125,20 @@ class ResumeMismatchError(StoreError):
 
 class MissingFileError(StoreError, FileNotFoundError):
     """The tuple file does not exist."""
+
+
+class OutputWriteError(StoreError):
+    """The output file cannot be written: the disk is full, a quota is reached, an I/O error.
+
+    Attributes
+    ----------
+    errno : int or None
+        The operating system's error number (``errno.ENOSPC`` for a full disk), when known.
+    """
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class StoreWarning(UserWarning):

@@ -502,7 +502,9 @@ class TupleGenerator:
     seed : int, optional
         Root seed (non-negative).
     max_pixels : int, optional
-        Pixel limit checked before decoding a photo.
+        Pixel limit checked before decoding a photo, and on the size it is resized to before the
+        crop (:func:`pastegen.components.crop.check_resized_pixels`; a photo above it raises
+        :class:`~pastegen.errors.ImageTooLargeError` from :meth:`sample_params`).
     cache_size : int, optional
         Number of recently decoded photos kept in memory (an LRU).
     cache_bytes : int, optional
@@ -610,7 +612,9 @@ class TupleGenerator:
             if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
                 raise SpecError(f"in-memory source {k} must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
         else:
-            image = _sources.decode_image(os.fspath(getattr(src, "path", src)), max_pixels=self.max_pixels)
+            # a photo scan_sources checked (a SourceImage) needs no second check of its JPEG data
+            scanned = isinstance(src, _sources.SourceImage)
+            image = _sources.decode_image(os.fspath(getattr(src, "path", src)), max_pixels=self.max_pixels, check_jpeg=not scanned)
             expected = self.source_size(k)
             if image.shape[:2] != expected:
                 raise SourceError(f"{self.source_name(k)} changed since it was scanned: {image.shape[:2]} instead of {expected}")
@@ -642,10 +646,13 @@ class TupleGenerator:
                 geo_spec = dataclasses.replace(geo_spec, sigma=geo_spec.sigma * s.geometric)
             if s.color != 1.0:
                 color_spec = color_spec.scaled(s.color)
+        size = self.source_size(k)
+        # the pixel limit holds for the size the photo is resized to, too (a thin strip enlarged)
+        crop.check_resized_pixels(spec.crop, spec.size, self.max_pixels, self.source_name(k), size)
         return TupleParams(
             index=index,
             source_index=k,
-            crop=crop.sample(rng("crop"), spec.crop, self.source_size(k), spec.size),
+            crop=crop.sample(rng("crop"), spec.crop, size, spec.size),
             geometric=geometric.sample(rng("geometric"), geo_spec) if spec.enabled("geometric") else geometric.identity(),
             color_a=color.sample(rng("color_a"), color_spec) if spec.enabled("color_a") else color.identity(),
             color_b=color.sample(rng("color_b"), color_spec) if spec.enabled("color_b") else color.identity(),

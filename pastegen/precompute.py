@@ -20,6 +20,8 @@ start). Rendered tuples are written as they arrive and dropped; at most ``2·job
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import gc
 import os
 import sys
@@ -32,11 +34,12 @@ import numpy as np
 
 from ._version import __version__
 from .components import crop
-from .errors import CorruptFileError, SourceError
+from .errors import CorruptFileError, OutputWriteError, PastegenError, ResumeMismatchError, SourceError
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
-from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, scan_sources
-from .store import EncodedTuple, uncompressed_datasets, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples
+from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, hash_file, scan_sources
+from .store.writer import _SALVAGE_SUFFIX
+from .store import EncodedTuple, uncompressed_datasets, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples, partial_path
 
 __all__ = ["MakeResult", "make", "scan_for_make", "replay_check", "ProgressCallback", "BATCH_SIZE", "THREAD_BATCH_SIZE"]
 
@@ -149,7 +152,12 @@ def scan_for_make(
     strict: bool,
     progress: ProgressCallback | None,
 ) -> SourceScan:
-    """Scan ``paths`` as :func:`make` does (size policy of ``spec``); refuse an all-bad list."""
+    """Scan ``paths`` as :func:`make` does; refuse an all-bad list.
+
+    Besides the bad files of :func:`pastegen.sources.scan_sources`, a photo is skipped when it is
+    smaller than the crop under the ``skip`` policy of ``spec``, or when the size it would be
+    resized to exceeds ``max_pixels`` (:func:`pastegen.components.crop.check_resized_pixels`).
+    """
     if isinstance(paths, SourceScan):
         return paths
     paths = [os.fspath(p) for p in paths]
@@ -163,6 +171,8 @@ def scan_for_make(
         jobs=jobs,
         strict=strict,
         progress=(lambda n: progress("scan", n, total)) if progress else None,
+        # the pixel limit also holds for the size a photo is resized to (a thin strip enlarged)
+        size_check=functools.partial(crop.check_resized_pixels, spec.crop, spec.size, max_pixels),
     )
     if not scan.images:
         reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in scan.skipped[:3])
@@ -230,6 +240,25 @@ def make(
     Returns
     -------
     MakeResult
+
+    Raises
+    ------
+    ImageError
+        With ``strict=True``, the first bad source file's error (e.g.
+        :class:`~pastegen.errors.TruncatedImageError`, or
+        :class:`~pastegen.errors.ImageTooLargeError` for a photo whose enlargement to the crop
+        would exceed ``max_pixels``).
+    SourceError
+        No usable source photo, or invalid ``count``, ``jobs`` or ``cache_mb``.
+    OutputExistsError
+        ``output`` (or its ``.partial``) exists and neither ``overwrite`` nor ``resume`` was given.
+    ResumeMismatchError
+        ``resume`` found a ``.partial`` made with other settings; when the source photos differ,
+        the message names them.
+    OutputWriteError
+        The file cannot be written. On a full disk (``ENOSPC``, or a quota) the ``.partial`` file
+        is removed first, so that the same command can simply be run again once there is room;
+        after other write errors it is kept for ``resume``.
     """
     if count < 1:
         raise SourceError(f"count must be at least 1, got {count}")
@@ -255,24 +284,32 @@ def make(
     }
     if shard is not None:
         attrs.update(shard=list(shard), index_offset=lo, total_count=count)
-    with TupleWriter(output, layout, attrs=attrs, compression=compression, overwrite=overwrite, resume=resume) as writer:
-        pending = np.asarray(writer.pending(), dtype=np.int64)  # file indices; 8 bytes each
-        if progress and len(pending) < n_file:
-            progress("generate", n_file - len(pending), n_file)
-        arenas = _ArenaPool(spec.height, spec.width)
-        with _quiet_runtime():
-            batches = _generate(gen, pending, jobs, compression, offset=lo, arenas=arenas)
-            try:
-                for batch in batches:
-                    for index, source_index, encoded, record in batch:
-                        writer.write(index - lo, encoded, record, source_index)
-                        arenas.give(encoded)
-                    if progress:
-                        progress("generate", len(batch), n_file)
-                    del batch
-            finally:
-                batches.close()  # stops the workers at once on an error or interrupt
-        final = writer.commit()
+    if resume:
+        _check_resume_sources(output, attrs["sources"], scan.skipped)
+    writer: TupleWriter | None = None
+    try:
+        with TupleWriter(output, layout, attrs=attrs, compression=compression, overwrite=overwrite, resume=resume) as writer:
+            pending = np.asarray(writer.pending(), dtype=np.int64)  # file indices; 8 bytes each
+            if progress and len(pending) < n_file:
+                progress("generate", n_file - len(pending), n_file)
+            arenas = _ArenaPool(spec.height, spec.width)
+            with _quiet_runtime():
+                batches = _generate(gen, pending, jobs, compression, offset=lo, arenas=arenas)
+                try:
+                    for batch in batches:
+                        for index, source_index, encoded, record in batch:
+                            writer.write(index - lo, encoded, record, source_index)
+                            arenas.give(encoded)
+                        if progress:
+                            progress("generate", len(batch), n_file)
+                        del batch
+                finally:
+                    batches.close()  # stops the workers at once on an error or interrupt
+            final = writer.commit()
+    except OSError as exc:
+        if isinstance(exc, PastegenError):
+            raise
+        raise _write_failed(output, exc, opened=writer is not None) from None
     return MakeResult(
         path=Path(final),
         count=n_file,
@@ -288,6 +325,99 @@ def make(
         index_offset=lo,
         total_count=count,
     )
+
+
+#: Errors that mean "no room": the unfinished file is removed (a resume would need more room still).
+_NO_ROOM = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if e is not None)
+
+
+def _write_failed(output: str | os.PathLike, exc: OSError, *, opened: bool) -> OutputWriteError:
+    """The typed error for an ``OSError`` while writing ``output``; on a full disk (or quota) the
+    ``.partial`` file is removed, so a rerun starts clean and the space it took is free again."""
+    partial = partial_path(output)
+    code = exc.errno if isinstance(exc.errno, int) else None
+    if code is None:  # h5py sometimes only names the error in its message
+        code = next((e for e in _NO_ROOM if os.strerror(e) in str(exc)), None)
+    if code is not None:
+        reason = os.strerror(code)  # (h5py's own message runs over several lines)
+    else:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+    if code in _NO_ROOM:
+        removed = []
+        # the writer works on <output>.partial (and on a resume first on a salvage copy beside it);
+        # a resume that failed before it opened anything leaves the earlier .partial alone
+        for path in (partial, partial.with_name(Path(output).name + _SALVAGE_SUFFIX)) if opened else ():
+            try:
+                path.unlink()
+                removed.append(path.name)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                pass
+        what = f"; removed the unfinished {', '.join(removed)}" if removed else ""
+        return OutputWriteError(
+            f"cannot write {partial}: {reason}{what}; free some space and run the command again", code
+        )
+    return OutputWriteError(
+        f"cannot write {partial}: {reason}; once that is fixed, run the same command with --resume", code
+    )
+
+
+def _source_changes(before: Sequence[dict], after: Sequence[dict], skipped: Sequence[SkippedFile] = ()) -> str | None:
+    """Name the photos that differ between two runs' ``sources`` lists (None if they match)."""
+    if [dict(s) for s in before] == [dict(s) for s in after]:
+        return None
+    old = {s.get("path"): s for s in before}
+    new = {s.get("path"): s for s in after}
+    why = {s.path: s.reason for s in skipped}
+
+    def names(paths: list, note: Callable[[Any], str] = lambda p: "") -> str:
+        shown = ", ".join(f"{p}{note(p)}" for p in paths[:3])
+        return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+
+    parts = []
+    changed = [p for p in new if p in old and old[p] != new[p]]
+    if changed:
+        def how(p: Any) -> str:
+            a, b = old[p], new[p]
+            if (a.get("height"), a.get("width")) != (b.get("height"), b.get("width")):
+                return f" (was {a.get('height')}x{a.get('width')}, now {b.get('height')}x{b.get('width')})"
+            return " (its content, SHA-256)"
+
+        parts.append(f"{len(changed)} photo(s) changed: {names(changed, how)}")
+    gone = [p for p in old if p not in new]
+    if gone:
+        parts.append(f"{len(gone)} photo(s) missing now: {names(gone, lambda p: f' (skipped: {why[p]})' if p in why else '')}")
+    added = [p for p in new if p not in old]
+    if added:
+        parts.append(f"{len(added)} new photo(s): {names(added)}")
+    if not parts:
+        parts.append("the same photos in another order")
+    return "; ".join(parts)
+
+
+def _check_resume_sources(output: str | os.PathLike, sources: list[dict], skipped: Sequence[SkippedFile]) -> None:
+    """Refuse to resume a ``.partial`` made from other photos, naming them (before the writer
+    compares the rest of the settings)."""
+    partial = partial_path(output)
+    if not partial.exists():
+        return
+    try:
+        import h5py
+
+        from .store.schema import _read_attrs
+
+        with h5py.File(partial, "r", locking=False) as f:
+            stored = _read_attrs(f).get("sources")
+    except Exception:  # noqa: BLE001 - unreadable: the writer decides (start over with a warning)
+        return
+    if not isinstance(stored, list) or not all(isinstance(s, dict) for s in stored):
+        return
+    diff = _source_changes(stored, sources, skipped)
+    if diff:
+        raise ResumeMismatchError(
+            f"{partial} was made from other source photos ({diff}); resume with the same photos or pass --overwrite to start over"
+        )
 
 
 #: Thread switch interval (s) while ``make`` generates (see :func:`_quiet_runtime`).
@@ -357,9 +487,12 @@ def _generate(
             yield _render_batch(gen, batch, compression, reuse=local, arenas=arenas)
         return
     if os.environ.get("PASTEGEN_MAKE_POOL", "threads").lower() == "processes":
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
-        parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
+        from ._workers import loky_parallel
+
+        # Workers die with this process, even if it is killed (they would otherwise hold its pipes).
+        parallel = loky_parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
         # One kernel thread per worker: the processes already use the cores (measured fastest).
         yield from parallel(delayed(_render_batch)(gen, batch, compression, 1) for batch in _batches(pending, BATCH_SIZE, offset))
         return
@@ -423,7 +556,9 @@ def replay_check(
 
     ``I_T``, ``I_S`` and ``M`` are re-rendered from the stored ``I`` and parameters; when the
     source photos are still where the file says (and ``check_sources``), ``I`` is re-cut from its
-    source photo too. ``indices`` are the file's own (``0 .. len-1``); a shard file's tuple ``j``
+    source photo too, after checking the photo's SHA-256 against the one recorded: a photo that
+    changed since the file was made is named in the problem (once per tuple that uses it) instead
+    of a bare "I differs". ``indices`` are the file's own (``0 .. len-1``); a shard file's tuple ``j``
     is replayed as the global tuple ``index_offset + j``.
 
     Returns
@@ -438,6 +573,22 @@ def replay_check(
     gen = TupleGenerator(sources, spec, tf.attrs["seed"]) if have_sources else None
     offset = int(tf.attrs.get("index_offset", 0))
     problems: list[str] = []
+    changed: dict[int, str | None] = {}  # source index -> how its photo changed (None: it did not)
+
+    def photo_change(k: int) -> str | None:
+        if k not in changed:
+            src = sources[k]
+            try:
+                digest = hash_file(src.path)
+            except OSError as exc:
+                changed[k] = f"its source photo {src.path} cannot be read ({exc.strerror or exc})"
+            else:
+                changed[k] = None if digest == src.sha256 else (
+                    f"its source photo {src.path} changed since the file was made (SHA-256 {digest[:12]}..., "
+                    f"recorded {src.sha256[:12]}...); I cannot be re-cut from it"
+                )
+        return changed[k]
+
     for i in range(len(tf)) if indices is None else indices:
         item = tf[i]
         g = offset + int(i)
@@ -448,10 +599,21 @@ def replay_check(
             if not np.array_equal(getattr(again, name), item[name]):
                 problems.append(f"{name_i}: {name} does not replay from the stored parameters")
         if gen is not None:
-            if gen.sample_params(g) != params:
+            k = params.source_index
+            if not 0 <= k < len(sources):
+                problems.append(f"{name_i}: source index {k} is not one of the file's {len(sources)} source photos")
+            elif gen.sample_params(g) != params:
                 problems.append(f"{name_i}: stored parameters differ from those the seed draws")
-            elif not np.array_equal(gen.crop_image(params), item["I"]):
-                problems.append(f"{name_i}: I differs from its source photo {sources[params.source_index].path}")
+            elif (change := photo_change(k)) is not None:
+                problems.append(f"{name_i}: {change}")
+            else:
+                try:
+                    same = np.array_equal(gen.crop_image(params), item["I"])
+                except PastegenError as exc:
+                    problems.append(f"{name_i}: {exc}")
+                    continue
+                if not same:
+                    problems.append(f"{name_i}: I differs from its source photo {sources[k].path}")
     if tf is not tuples:
         tf.close()
     return problems

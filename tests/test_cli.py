@@ -319,3 +319,199 @@ def test_small_images_are_upscaled_or_skipped_by_policy(tmp_path, photo_dir):
     assert r.exit_code == 0 and "1 used, 1 skipped" in r.output and "tiny.png" in r.output, r.output
     with open_tuples(tmp_path / "skip.h5") as tf:
         assert [s["error"] for s in tf.attrs["skipped"]] == ["ImageTooSmallError"]
+
+
+# --- hostile inputs and hostile environments ------------------------------------------------------
+
+
+def test_thin_strip_is_skipped_not_enlarged_beyond_the_pixel_limit(tmp_path, photo_dir):
+    folder = tmp_path / "strips"
+    folder.mkdir()
+    for p in photo_dir.iterdir():
+        (folder / p.name).write_bytes(p.read_bytes())
+    strip = write_rgb(folder / "strip.png", np.full((2, 2000, 3), 70, np.uint8))  # 4000 pixels
+    # covering a 48x48 crop it would become 48 x 48000 pixels, above --max-pixels
+    args = ("make", "--images", str(folder), *SMALL_ARGS, "--count", "4", "--max-pixels", "200000")
+    r = run(*args, str(tmp_path / "a.h5"))
+    assert r.exit_code == 0, r.output
+    assert "4 used, 1 skipped" in r.output and f"skipped {strip}: 2x2000 (HxW) would be resized to 48x48000" in r.output, r.output
+    with open_tuples(tmp_path / "a.h5") as tf:
+        assert [s["error"] for s in tf.attrs["skipped"]] == ["ImageTooLargeError"]
+    r = run(*args, "--strict", str(tmp_path / "b.h5"))
+    assert_one_line_error(r, "strip.png")
+    assert not list(tmp_path.glob("b.h5*"))
+
+
+def test_corrupt_jpeg_is_skipped_and_fails_strict(tmp_path, photo_dir):
+    folder = tmp_path / "jpegs"
+    folder.mkdir()
+    img = cv2.imread(str(photo_dir / "chelsea.png"))
+    ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    data = jpg.tobytes()
+    write_rgb(folder / "good.png", img[:, :, ::-1])
+    at = data.index(b"\xff\xda")
+    mid = (at + len(data)) // 2
+    (folder / "garbage.jpg").write_bytes(data[:mid] + bytes(range(1, 120)) + data[mid + 119 :])
+    r = run("make", "--images", str(folder), *SMALL_ARGS, "--count", "4", str(tmp_path / "a.h5"))
+    assert r.exit_code == 0 and "1 used, 1 skipped" in r.output, r.output
+    assert f"skipped {folder / 'garbage.jpg'}: corrupt JPEG data" in r.output, r.output
+    r = run("make", "--images", str(folder), *SMALL_ARGS, "--count", "4", "--strict", str(tmp_path / "b.h5"))
+    assert_one_line_error(r, "garbage.jpg: corrupt JPEG data")
+
+
+@pytest.mark.parametrize(
+    "error, gone",
+    [
+        (OSError(28, "No space left on device"), True),
+        # h5py's own wording, without an errno attribute, over several lines
+        (OSError("Can't write data (file write failed: time = now\n, errno = 28, error message = 'No space left on device')"), True),
+        (OSError(5, "Input/output error"), False),
+    ],
+)
+def test_write_failure_is_one_error_line_and_the_rerun_works(tmp_path, photo_dir, monkeypatch, error, gone):
+    from pastegen.store.writer import TupleWriter
+
+    out = tmp_path / "full.h5"
+    args = ("make", "--images", str(photo_dir), *SMALL_ARGS, "--count", "24")
+    original = TupleWriter.write
+    calls = []
+
+    def failing(self, *a, **k):
+        calls.append(1)
+        if len(calls) > 10:
+            raise error
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(TupleWriter, "write", failing)
+    r = run(*args, str(out))
+    assert_one_line_error(r, "No space left on device" if gone else "Input/output error")
+    assert not out.exists()
+    partial = Path(str(out) + ".partial")
+    if gone:
+        assert "free some space" in r.output
+        assert not list(tmp_path.glob("full.h5*"))  # nothing left that blocks or breaks a rerun
+    else:
+        assert "--resume" in r.output and partial.exists()
+    monkeypatch.setattr(TupleWriter, "write", original)
+    r = run(*args, *(() if gone else ("--resume",)), str(out))
+    assert r.exit_code == 0, r.output
+    r = run(*args, str(tmp_path / "ref.h5"))
+    assert_same_arrays(out, tmp_path / "ref.h5")
+
+
+def test_resume_names_the_source_photos_that_changed(tmp_path, photo_dir):
+    import shutil
+
+    from pastegen.errors import ResumeMismatchError
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_dir, folder)
+    spec = preset("photos", height=48, width=48, sigma=3.0)
+    paths = sorted(str(p) for p in folder.iterdir())
+    out = tmp_path / "run.h5"
+
+    def interrupt(stage, n, total):
+        if stage == "generate":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make(out, paths, spec, count=40, progress=interrupt)
+    assert Path(str(out) + ".partial").exists()
+    coffee = folder / "coffee.png"
+    write_rgb(coffee, cv2.imread(str(coffee))[:, ::-1, ::-1].copy())  # same size, other pixels
+    with pytest.raises(ResumeMismatchError, match="1 photo\\(s\\) changed") as info:
+        make(out, paths, spec, count=40, resume=True)
+    assert str(coffee) in str(info.value) and "\n" not in str(info.value)
+    r = run("make", "--images", str(folder), *SMALL_ARGS, "--count", "40", "--resume", str(out))
+    assert_one_line_error(r, str(coffee))
+    (folder / "rocket.png").unlink()
+    with pytest.raises(ResumeMismatchError, match="missing now") as info:
+        make(out, sorted(str(p) for p in folder.iterdir()), spec, count=40, resume=True)
+    assert str(folder / "rocket.png") in str(info.value)
+
+
+def test_verify_names_a_source_photo_that_changed(tmp_path, photo_dir):
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_dir, folder)
+    out = tmp_path / "run.h5"
+    r = run("make", "--images", str(folder), *SMALL_ARGS, "--count", "8", "-q", str(out))
+    assert r.exit_code == 0, r.output
+    assert not replay_check(out)
+    chelsea = folder / "chelsea.png"
+    img = cv2.imread(str(chelsea))
+    cv2.imwrite(str(chelsea), cv2.resize(img, (img.shape[1] + 2, img.shape[0])))  # another size
+    problems = replay_check(out)
+    assert problems and all(str(chelsea) in p and "changed since the file was made" in p for p in problems)
+    r = run("verify", "--replay", "8", str(out))
+    assert r.exit_code == 1 and f"{chelsea} changed since the file was made" in r.output, r.output
+
+
+_SLOW_SCAN_HOOK = '''
+import os
+if os.environ.get("PASTEGEN_TEST_SCAN_LOG"):
+    import time
+    import pastegen.sources.scan as _scan
+
+    _original = _scan._scan_one
+
+    def _slow(*args, **kwargs):
+        log = os.environ["PASTEGEN_TEST_SCAN_LOG"]
+        open(os.path.join(log, str(os.getpid())), "a").close()
+        time.sleep(0.5)
+        return _original(*args, **kwargs)
+
+    _scan._scan_one = _slow
+'''
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # exited, not yet reaped
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+def test_killing_make_during_the_scan_leaves_no_worker_holding_its_pipes(tmp_path, photo_dir):
+    import select
+
+    hook, log, many = tmp_path / "hook", tmp_path / "log", tmp_path / "many"
+    for d in (hook, log, many):
+        d.mkdir()
+    (hook / "sitecustomize.py").write_text(_SLOW_SCAN_HOOK)
+    for k, p in enumerate(sorted(photo_dir.iterdir()) * 8):
+        (many / f"{k:02d}_{p.name}").write_bytes(p.read_bytes())
+    path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(hook)]), PASTEGEN_TEST_SCAN_LOG=str(log))
+    cmd = [sys.executable, "-m", "pastegen.cli", "make", "--images", str(many), *SMALL_ARGS, "--count", "4", "-j", "2", str(tmp_path / "o.h5")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and len(workers) < 2 and proc.poll() is None:
+            time.sleep(0.05)
+            workers = [int(p.name) for p in log.iterdir()]
+        assert len(workers) >= 2, proc.communicate(timeout=30)
+        os.kill(proc.pid, signal.SIGKILL)  # during the scan: both workers are busy
+        proc.wait()
+        deadline = time.time() + 10
+        open_pipes = [proc.stdout, proc.stderr]
+        while open_pipes and time.time() < deadline:
+            ready, _, _ = select.select(open_pipes, [], [], 0.2)
+            for pipe in ready:
+                if not os.read(pipe.fileno(), 65536):
+                    open_pipes.remove(pipe)  # EOF: no process holds its write end any more
+        assert not open_pipes, "a worker outlived `pastegen make` and holds its stdout/stderr"
+        deadline = time.time() + 10
+        while time.time() < deadline and not all(_gone(pid) for pid in workers):
+            time.sleep(0.1)
+        assert all(_gone(pid) for pid in workers)
+    finally:
+        for pid in workers:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()

@@ -515,7 +515,9 @@ def tree(tmp_path, small) -> Path:
 
 
 def test_image_extensions():
-    assert set(IMAGE_EXTENSIONS) == {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+    assert set(IMAGE_EXTENSIONS) == {
+        ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pbm", ".pnm"
+    }
 
 
 def test_find_images_in_a_folder(tree):
@@ -896,3 +898,168 @@ def test_general_photo_datasets_are_flat_folders(tmp_path, name):
     with pytest.raises(DatasetNotFoundError, match="no 'test' split"):
         dataset_paths(name, data_root=tmp_path, split="test")
     assert DATASET_PRESETS.get(name, name) == "photos"
+
+
+# --- hostile inputs: corrupt JPEG data, odd TIFFs, links, thin strips -----------------------------
+
+
+def _scan_data_start(jpeg: bytes) -> int:
+    """Where the first scan's compressed data starts (after the SOS segment)."""
+    at = jpeg.index(b"\xff\xda")
+    return at + 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+
+
+def corrupt_jpegs(image: np.ndarray) -> dict[str, bytes]:
+    """Three JPEGs that libjpeg decodes with only a warning (Pillow: no error at all)."""
+    rng = np.random.default_rng(7)
+    base = encode(image, "JPEG", quality=90)
+    start = _scan_data_start(base)
+    mid = (start + len(base)) // 2
+    noise = rng.integers(0, 255, 80, dtype=np.uint8).tobytes().replace(b"\xff", b"\x00")
+    garbage = base[:mid] + noise + base[mid + 80 :]
+    small = encode(image[:64, :64], "JPEG", quality=90)
+    sof = small.index(b"\xff\xc0")
+    claims = small[: sof + 5] + struct.pack(">HH", 640, 640) + small[sof + 9 :]
+    progressive = encode(image, "JPEG", quality=90, progressive=True)
+    cut = progressive[: len(progressive) // 2] + b"\xff\xd9"
+    return {"garbage-in-the-data": garbage, "header-claims-640x640": claims, "progressive-cut-in-half": cut}
+
+
+@pytest.mark.parametrize("kind", ["garbage-in-the-data", "header-claims-640x640", "progressive-cut-in-half"])
+def test_corrupt_jpeg_data_is_a_truncated_image(tmp_path, medium, kind):
+    payload = corrupt_jpegs(medium)[kind]
+    with Image.open(io.BytesIO(payload)) as im:
+        im.load()  # libjpeg decodes it without an error: the premise of the check
+    path = write(tmp_path / f"{kind}.jpg", payload)
+    with pytest.raises(TruncatedImageError, match="corrupt JPEG data|premature end of JPEG file") as info:
+        decode_image(path)
+    assert "\n" not in str(info.value) and info.value.path == str(path)
+    assert decode_image(path, check_jpeg=False).shape[2] == 3  # the check alone refuses it
+    good = write(tmp_path / "good.jpg", encode(medium, "JPEG"))
+    scan = scan_sources([str(good), str(path)])
+    assert scan.paths == (str(good),)
+    assert [(s.path, s.error) for s in scan.skipped] == [(str(path), "TruncatedImageError")]
+    with pytest.raises(TruncatedImageError):
+        scan_sources([str(good), str(path)], strict=True)
+    assert scan_sources([str(good), str(path)], jobs=2) == scan
+
+
+def test_sound_jpegs_pass_the_data_check(tmp_path, medium):
+    from pastegen.sources._jpeg import jpeg_problem
+
+    odd = np.ascontiguousarray(medium[:37, :53])
+    cases = {
+        "baseline": encode(medium, "JPEG", quality=75),
+        "444": encode(odd, "JPEG", quality=95, subsampling=0),
+        "422": encode(odd, "JPEG", quality=85, subsampling=1),
+        "grey": encode(np.ascontiguousarray(medium[..., 0]), "JPEG"),
+        "optimized": encode(medium, "JPEG", optimize=True),
+        "progressive": encode(odd, "JPEG", progressive=True, quality=95),
+        "progressive-grey": encode(np.ascontiguousarray(medium[..., 1]), "JPEG", progressive=True),
+        "exif": encode(medium, "JPEG", exif=exif_bytes(3)),
+        "cmyk": encode_cmyk(medium),
+    }
+    for name, params in {"restarts": [cv2.IMWRITE_JPEG_RST_INTERVAL, 3],
+                         "progressive-restarts": [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_RST_INTERVAL, 2]}.items():
+        ok, buf = cv2.imencode(".jpg", odd, params)
+        cases[name] = buf.tobytes()
+    for name, payload in cases.items():
+        assert jpeg_problem(payload) is None, name
+        decode_image(payload)
+    # the standard Huffman tables are assumed when a file leaves them out (Motion-JPEG frames)
+    base = cases["baseline"]
+    at, stripped = 2, base[:2]
+    while base[at + 1] != 0xDA:
+        length = int.from_bytes(base[at + 2 : at + 4], "big")
+        if base[at + 1] != 0xC4:
+            stripped += base[at : at + 2 + length]
+        at += 2 + length
+    stripped += base[at:]
+    assert stripped != base and jpeg_problem(stripped) is None
+
+
+def encode_cmyk(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).convert("CMYK").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow, on the damaged TIFF at the end
+def test_float_rgba_tiff_is_unsupported_with_its_layout_named(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    values = np.random.default_rng(0).random((12, 16, 4)).astype(np.float32)
+    path = tmp_path / "float-rgba.tif"
+    tifffile.imwrite(path, values, photometric="rgb", extrasamples=["unassalpha"])
+    with pytest.raises(UnsupportedImageError, match="float32, 4 samples per pixel") as info:
+        decode_image(path)
+    assert "truncated" not in str(info.value) and "corrupt" not in str(info.value)
+    with pytest.raises(UnsupportedImageError, match="float32"):
+        read_image_size(path)
+    scan = scan_sources([str(path)])
+    assert scan.skipped[0].error == "UnsupportedImageError" and "float32" in scan.skipped[0].reason
+    # a compression Pillow does not know is named as such
+    tiff = bytearray(encode(np.zeros((8, 8, 3), np.uint8), "TIFF"))
+    ifd = struct.unpack("<I", tiff[4:8])[0]
+    for i in range(struct.unpack("<H", tiff[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", tiff[entry : entry + 2])[0] == 259:  # Compression
+            tiff[entry + 8 : entry + 10] = struct.pack("<H", 34887)  # LERC
+    with pytest.raises(UnsupportedImageError, match="unsupported TIFF compression 34887"):
+        decode_image(bytes(tiff))
+    # a damaged TIFF header is still "corrupt"
+    cut = write(tmp_path / "cut.tif", b"II*\x00\xff\xff\xff\x7f")
+    with pytest.raises(TruncatedImageError):
+        decode_image(cut)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs symbolic links and FIFOs (POSIX)")
+def test_unreadable_entries_are_found_and_listed_with_a_reason(tmp_path, small):
+    root = tmp_path / "photos"
+    write(root / "good.png", encode(small, "PNG"))
+    write(root / "anim.gif", encode(small, "GIF"))
+    write(root / "grey.pgm", encode(np.ascontiguousarray(small[..., 0]), "PPM"))
+    os.symlink(root / "nowhere.jpg", root / "dangling.jpg")
+    os.symlink(root / "loop-b.png", root / "loop-a.png")
+    os.symlink(root / "loop-a.png", root / "loop-b.png")
+    os.mkfifo(root / "pipe.png")
+    found = find_images(root)
+    names = [os.path.basename(p) for p in found]
+    assert names == sorted(["good.png", "anim.gif", "grey.pgm", "dangling.jpg", "loop-a.png", "loop-b.png", "pipe.png"])
+    assert find_images(str(root / "*")) == found
+    assert find_images(root / "dangling.jpg") == [str(root / "dangling.jpg")]
+    scan = scan_sources(found)  # the FIFO must not block
+    assert sorted(os.path.basename(p) for p in scan.paths) == ["anim.gif", "good.png", "grey.pgm"]
+    reasons = {os.path.basename(s.path): s.reason for s in scan.skipped}
+    assert set(reasons) == {"dangling.jpg", "loop-a.png", "loop-b.png", "pipe.png"}
+    assert "dangling symbolic link" in reasons["dangling.jpg"] and "nowhere.jpg" in reasons["dangling.jpg"]
+    assert "symbolic link loop" in reasons["loop-a.png"] and "symbolic link loop" in reasons["loop-b.png"]
+    assert "not a regular file (a FIFO)" in reasons["pipe.png"]
+    assert all(s.error == "ImageError" for s in scan.skipped)
+
+
+def test_size_check_refuses_a_thin_strip_enlarged_beyond_the_limit(tmp_path, small):
+    import functools
+
+    from pastegen.components import crop
+    from pastegen.pipeline import TupleGenerator, TupleSpec
+
+    strip = write(tmp_path / "strip.png", encode(np.full((2, 600, 3), 90, np.uint8), "PNG"))
+    good = write(tmp_path / "good.png", encode(small, "PNG"))
+    spec = TupleSpec(64, 64)
+    check = functools.partial(crop.check_resized_pixels, spec.crop, spec.size, 100_000)
+    paths = [str(strip), str(good)]
+    # 2x600 covers 64x64 at scale 32: 64 x 19200 pixels, more than the limit (its own size is not)
+    scan = scan_sources(paths, max_pixels=100_000, size_check=check)
+    assert scan.paths == (str(good),)
+    assert scan.skipped[0].error == "ImageTooLargeError" and "64x19200" in scan.skipped[0].reason
+    assert scan_sources(paths, max_pixels=100_000, size_check=check, jobs=2) == scan
+    with pytest.raises(ImageTooLargeError, match="resized"):
+        scan_sources(paths, max_pixels=100_000, size_check=check, strict=True)
+    assert len(scan_sources(paths, max_pixels=100_000).images) == 2  # no size_check: as before
+    # the generator applies the same limit (before resizing anything)
+    gen = TupleGenerator([np.full((2, 600, 3), 90, np.uint8)], spec, max_pixels=100_000)
+    with pytest.raises(ImageTooLargeError, match="64x19200"):
+        gen[0]
+    # the window itself is always allowed, even with a limit below its size
+    assert check("x", (64, 64)) == (64, 64)
+    assert crop.check_resized_pixels(spec.crop, spec.size, 10, "x", (32, 32)) == (64, 64)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import ImageTooLargeError, SpecError
 
-__all__ = ["CropSpec", "CropParams", "FIELDS", "MODES", "SMALL_POLICIES", "resized_shape", "sample", "apply", "resize", "min_source_size"]
+__all__ = ["CropSpec", "CropParams", "FIELDS", "MODES", "SMALL_POLICIES", "resized_shape", "check_resized_pixels", "sample", "apply", "resize", "min_source_size"]
 
 MODES = ("resize", "scale-crop", "cover-crop")
 SMALL_POLICIES = ("upscale", "skip")
@@ -109,6 +109,46 @@ def resized_shape(spec: CropSpec, source: tuple[int, int], out: tuple[int, int])
     rh, rw = max(out[0], round(h * s)), max(out[1], round(w * s))
     if spec.small == "skip" and (round(h * s) < out[0] or round(w * s) < out[1]):
         raise SpecError(f"a {h}x{w} source is smaller than the {out[0]}x{out[1]} crop (policy 'skip')")
+    return rh, rw
+
+
+def check_resized_pixels(spec: CropSpec, out: tuple[int, int], max_pixels: int, name: str, source: tuple[int, int]) -> tuple[int, int]:
+    """:func:`resized_shape`, refusing a size above the pixel limit before anything is allocated.
+
+    An image is resized before the crop; a thin strip (1 x 20000 pixels, a few kilobytes as a PNG)
+    enlarged to cover a 512 x 512 window would take billions of pixels. The limit applies to the
+    resized size as to the decoded one, except that the window itself (``out``) is always allowed.
+
+    Parameters
+    ----------
+    spec : CropSpec
+    out : (int, int)
+        The crop window, (height, width).
+    max_pixels : int
+        The pixel limit (``max_pixels`` of :func:`pastegen.sources.decode_image`).
+    name : str
+        The image, for the message.
+    source : (int, int)
+        The decoded (height, width).
+
+    Returns
+    -------
+    (int, int)
+        The resized (height, width).
+
+    Raises
+    ------
+    ImageTooLargeError
+        The resized image would have more than ``max(max_pixels, out[0] * out[1])`` pixels.
+    """
+    rh, rw = resized_shape(spec, source, out)
+    if rh * rw > max(int(max_pixels), out[0] * out[1]):
+        h, w = source
+        raise ImageTooLargeError(
+            name,
+            f"{h}x{w} (HxW) would be resized to {rh}x{rw} to cover the {out[0]}x{out[1]} crop: "
+            f"{rh * rw} pixels, more than the limit of {max_pixels} pixels",
+        )
     return rh, rw
 
 

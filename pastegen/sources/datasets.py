@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 
 from ..errors import DatasetNotFoundError, SourceError
-from .discover import _walk_images
+from .discover import _is_candidate, _walk_images
 
 __all__ = [
     "DATA_ROOT_ENV",
@@ -155,7 +155,7 @@ def _cityscapes_paths(root: Path, split: str) -> list[str]:
     paths: list[str] = []
     for name in wanted:
         pattern = os.path.join(glob.escape(str(images / name)), "*", "*_leftImg8bit.png")
-        found = [os.path.abspath(p) for p in glob.glob(pattern) if os.path.isfile(p)]
+        found = [os.path.abspath(p) for p in glob.glob(pattern) if _is_candidate(p)]
         if not found:
             raise DatasetNotFoundError(message.replace(f"/{shown}/", f"/{name}/"))
         paths.extend(found)

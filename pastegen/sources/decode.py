@@ -10,8 +10,8 @@ Decoding policy
 :class:`~pastegen.errors.ImageError` with a one-line reason, and every file that can be used is
 converted to RGB by one documented rule.
 
-Errors (all checked before any pixel data is decoded, except the truncation check, which needs the
-pixel data):
+Errors (all checked before any pixel data is decoded, except the checks of truncated or corrupt
+data, which need the pixel data):
 
 - a zero-byte file raises :class:`~pastegen.errors.EmptyFileError`;
 - a file that is not an image in one of :data:`SUPPORTED_FORMATS` (a text file named ``.png``, a
@@ -24,8 +24,17 @@ pixel data):
 - an image whose header claims more than ``max_pixels`` pixels (default
   :data:`DEFAULT_MAX_PIXELS`, 100 million) raises :class:`~pastegen.errors.ImageTooLargeError`
   before its pixel data is read;
-- an image whose pixel layout cannot sensibly be made RGB raises
-  :class:`~pastegen.errors.UnsupportedImageError`.
+- a JPEG whose compressed data is damaged in a way libjpeg only warns about ("Corrupt JPEG data",
+  "Premature end of JPEG file": garbage inside the data, a header claiming more pixels than the
+  data holds, a file cut short with an end marker appended) raises
+  :class:`~pastegen.errors.TruncatedImageError` too; see *Corrupt JPEG data* below;
+- an image whose pixel layout cannot sensibly be made RGB, or that uses a sample format or a
+  compression Pillow cannot decode (a float RGB or RGBA TIFF, a 64-bit float TIFF, ...; the message
+  names the layout, e.g. ``unsupported TIFF sample format: float32, 4 samples per pixel (RGB +
+  alpha)``), raises :class:`~pastegen.errors.UnsupportedImageError`;
+- a path that is not a readable regular file (missing, a folder, a FIFO, a dangling symbolic link,
+  a symbolic link loop, no permission) raises :class:`~pastegen.errors.ImageError`, whose reason
+  says which.
 
 Conversions (in this order):
 
@@ -59,6 +68,19 @@ Conversions (in this order):
 
 :func:`read_image_size` gives the size :func:`decode_image` would return, from the header only.
 
+Corrupt JPEG data
+-----------------
+libjpeg (behind both Pillow and OpenCV) decodes a damaged JPEG without an error in three common
+cases, filling what it cannot decode with grey: garbage inside the compressed data, a header that
+claims more pixels than the data holds, a file cut short with an end marker appended. It only
+warns, and Pillow never shows the warning. After Pillow has decoded a JPEG (or MPO),
+:func:`decode_image` therefore walks the file's markers and Huffman-decodes every scan again
+(:mod:`pastegen.sources._jpeg`, a Numba kernel; no pixels) and raises
+:class:`~pastegen.errors.TruncatedImageError` where libjpeg would have warned "Corrupt JPEG data"
+or "Premature end of JPEG file" (a missing end-of-image marker included). The check costs about as
+much as the decoding; ``check_jpeg=False`` skips it (``TupleGenerator`` does for photos that
+:func:`scan_sources` has checked). Arithmetic-coded, lossless and 12-bit JPEGs are not checked.
+
 Pillow's global state
 ---------------------
 pastegen never leaves Pillow's global state changed. ``Image.MAX_IMAGE_PIXELS`` is not touched:
@@ -74,8 +96,10 @@ pastegen load in one thread can therefore briefly make other threads' Pillow loa
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import struct
 import threading
 import warnings
@@ -170,6 +194,9 @@ def _open_image(fp: IO[bytes], name: str, max_pixels: int) -> Image.Image:
         raise ImageTooLargeError(name, f"too many pixels for Pillow: {_one_line(exc)}") from None
     except UnidentifiedImageError:
         if _has_signature(prefix):
+            layout = _tiff_layout(fp) if prefix[:4] in (b"II*\x00", b"MM\x00*") else None
+            if layout is not None:
+                raise UnsupportedImageError(name, layout) from None
             raise TruncatedImageError(name, "the image header is truncated or corrupt") from None
         formats = ", ".join(SUPPORTED_FORMATS)
         raise NotAnImageError(name, f"not an image in a supported format ({formats})") from None
@@ -191,6 +218,43 @@ def _open_image(fp: IO[bytes], name: str, max_pixels: int) -> Image.Image:
     return im
 
 
+_TIFF_SAMPLE_FORMATS = {1: "uint", 2: "int", 3: "float", 4: "void", 5: "complex int", 6: "complex float"}
+_TIFF_PHOTOMETRIC = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 4: "mask", 5: "CMYK", 6: "YCbCr", 8: "CIELab"}
+
+
+def _tiff_layout(fp: IO[bytes]) -> str | None:
+    """Why Pillow cannot identify a TIFF, from its first directory: ``"unsupported TIFF sample
+    format: float32, 4 samples per pixel (RGB + alpha); ..."`` or ``"unsupported TIFF compression
+    34887 (...)"``; None when the directory is unreadable (a corrupt header)."""
+    from PIL import TiffImagePlugin
+
+    try:
+        fp.seek(0)
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(fp.read(8))
+        fp.seek(ifd.next)
+        with _WARNINGS_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd tags
+            ifd.load(fp)
+        if 256 not in ifd or 257 not in ifd or 258 not in ifd:
+            return None  # no usable directory: the header is damaged
+        bits = ifd.get(258, (1,))
+        formats = ifd.get(339, (1,))
+        samples = int(ifd.get(277, len(bits) if isinstance(bits, tuple) else 1))
+        bits = tuple(bits) if isinstance(bits, tuple) else (bits,)
+        formats = tuple(formats) if isinstance(formats, tuple) else (formats,)
+        photometric = _TIFF_PHOTOMETRIC.get(ifd.get(262), f"photometric {ifd.get(262)}")
+        extra = ifd.get(338)
+        compression = int(ifd.get(259, 1))
+        kinds = sorted({f"{_TIFF_SAMPLE_FORMATS.get(int(f), f'format {f}')}{int(b)}" for f, b in zip(formats, bits)})
+        colour = photometric + (" + alpha" if extra and int(extra[0]) in (1, 2) else "")
+    except Exception:  # noqa: BLE001 - a damaged directory: the caller reports a corrupt header
+        return None
+    layout = f"{'/'.join(kinds)}, {samples} sample{'s' if samples != 1 else ''} per pixel ({colour})"
+    if compression not in TiffImagePlugin.COMPRESSION_INFO:
+        return f"unsupported TIFF compression {compression} ({layout})"
+    return f"unsupported TIFF sample format: {layout}; convert it to 8- or 16-bit integers"
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text.rstrip(".")
@@ -209,7 +273,30 @@ def _source_name(source: Any) -> str:
 
 
 def _unreadable(name: str, exc: OSError) -> ImageError:
+    """The error for a path that cannot be read, naming symbolic-link problems as such."""
+    if exc.errno == errno.ELOOP:
+        return ImageError(name, "cannot read the file: a symbolic link loop")
+    if exc.errno == errno.ENOENT and os.path.islink(name):
+        try:
+            target = os.readlink(name)
+        except OSError:
+            target = "?"
+        return ImageError(name, f"cannot read the file: a dangling symbolic link (to {target}, which does not exist)")
     return ImageError(name, f"cannot read the file ({exc.strerror or _one_line(exc)})")
+
+
+def _open_regular(path: str) -> IO[bytes]:
+    """Open a regular file for reading; refuse FIFOs, devices and sockets without blocking."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            raise ImageError(path, f"cannot read the file: not a regular file ({kind})")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_bytes(source: ImageInput) -> tuple[bytes, str]:
@@ -217,7 +304,7 @@ def _read_bytes(source: ImageInput) -> tuple[bytes, str]:
     name = _source_name(source)
     if isinstance(source, (str, os.PathLike)):
         try:
-            with open(os.fspath(source), "rb") as fh:
+            with _open_regular(os.fspath(source)) as fh:
                 data = fh.read()
         except OSError as exc:
             raise _unreadable(name, exc) from None
@@ -419,7 +506,7 @@ def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
     raise UnsupportedImageError(name, f"cannot convert Pillow mode {mode!r} to RGB")
 
 
-def _decode_data(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+def _decode_data(data: bytes, name: str, max_pixels: int, check_jpeg: bool = True) -> np.ndarray:
     fp = io.BytesIO(data)
     im = _open_image(fp, name, max_pixels)
     with im:
@@ -437,9 +524,18 @@ def _decode_data(data: bytes, name: str, max_pixels: int) -> np.ndarray:
             TypeError,
             zlib.error,
         ) as exc:
-            raise TruncatedImageError(
-                name, f"truncated or corrupt image data ({_one_line(exc)})"
-            ) from None
+            text = _one_line(exc)
+            if isinstance(exc, OSError) and text.startswith("decoder ") and text.endswith("not available"):
+                raise UnsupportedImageError(
+                    name, f"unsupported compression ({text} in this Pillow)"
+                ) from None
+            raise TruncatedImageError(name, f"truncated or corrupt image data ({text})") from None
+        if check_jpeg and im.format in ("JPEG", "MPO"):
+            from ._jpeg import jpeg_problem
+
+            problem = jpeg_problem(data)
+            if problem is not None:
+                raise TruncatedImageError(name, problem)
         orientation = _loaded_orientation(im)
         if high_depth:
             rgb = _decode_high_depth(data, name)
@@ -456,7 +552,9 @@ def _decode_data(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     return np.require(rgb, dtype=np.uint8, requirements=["C_CONTIGUOUS", "WRITEABLE", "OWNDATA"])
 
 
-def decode_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(
+    source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS, check_jpeg: bool = True
+) -> np.ndarray:
     """Decode an image file to an upright 8-bit RGB array, defensively.
 
     Parameters
@@ -466,6 +564,10 @@ def decode_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     max_pixels : int, optional
         Largest accepted ``height * width``, checked from the header before any pixel data is
         decoded. Default :data:`DEFAULT_MAX_PIXELS`.
+    check_jpeg : bool, optional
+        Check a JPEG's compressed data for the damage libjpeg decodes with only a warning (see
+        *Corrupt JPEG data* in the module docstring); default True. False skips that check (it
+        costs about as much as the decoding), e.g. for a file :func:`scan_sources` already checked.
 
     Returns
     -------
@@ -481,16 +583,19 @@ def decode_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     NotAnImageError
         The file is not an image in one of :data:`SUPPORTED_FORMATS`.
     TruncatedImageError
-        The header or pixel data ends early or is corrupt.
+        The header or pixel data ends early or is corrupt (including a JPEG whose compressed data
+        libjpeg would only warn about).
     ImageTooLargeError
         The header claims more than ``max_pixels`` pixels.
     UnsupportedImageError
-        The pixels cannot sensibly be converted to RGB.
+        The pixels cannot sensibly be converted to RGB, or the file uses a sample format or
+        compression Pillow cannot decode (e.g. a float RGB TIFF).
     ImageError
-        The file cannot be read (missing, a folder, no permission).
+        The file cannot be read (missing, a folder, a FIFO, no permission, a dangling symbolic link
+        or a symbolic link loop).
     """
     data, name = _read_bytes(source)
-    return _decode_data(data, name, max_pixels)
+    return _decode_data(data, name, max_pixels, check_jpeg)
 
 
 def read_image_size(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -517,7 +622,7 @@ def read_image_size(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     name = _source_name(source)
     if isinstance(source, (str, os.PathLike)):
         try:
-            fp: IO[bytes] = open(os.fspath(source), "rb")  # noqa: SIM115 - closed below
+            fp: IO[bytes] = _open_regular(os.fspath(source))
         except OSError as exc:
             raise _unreadable(name, exc) from None
     elif isinstance(source, (bytes, bytearray, memoryview)):

@@ -2,7 +2,10 @@
 
 :func:`find_images` accepts a folder (searched recursively), a glob pattern or a text file listing
 paths, and returns sorted absolute paths. Files count as images by their extension
-(:data:`IMAGE_EXTENSIONS`, any case); hidden files and folders are skipped.
+(:data:`IMAGE_EXTENSIONS`, any case: every format :func:`~pastegen.sources.decode_image`
+decodes); hidden files and folders are skipped. Every entry named like an image that is not a
+folder is returned, including dangling symbolic links, symbolic link loops and FIFOs, so that the
+scan lists them as skipped with their reason instead of leaving them out unseen.
 """
 
 from __future__ import annotations
@@ -15,11 +18,19 @@ from ..errors import SourceError
 __all__ = ["IMAGE_EXTENSIONS", "find_images"]
 
 #: File extensions (lower case) that :func:`find_images` treats as images, case-insensitively.
-IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm", ".tif", ".tiff", ".webp",
+)
 
 
 def _is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _is_candidate(path: str) -> bool:
+    """Anything but a folder: a file, a dangling symbolic link, a link loop, a FIFO. The ones that
+    cannot be read are skipped and listed, with their reason, by the scan."""
+    return not os.path.isdir(path)
 
 
 def _walk_images(folder: str) -> list[str]:
@@ -30,7 +41,7 @@ def _walk_images(folder: str) -> list[str]:
         for filename in filenames:
             if not filename.startswith(".") and _is_image_name(filename):
                 path = os.path.join(top, filename)
-                if os.path.isfile(path):
+                if _is_candidate(path):
                     found.append(os.path.abspath(path))
     return found
 
@@ -73,11 +84,14 @@ def find_images(spec: str | os.PathLike[str]) -> list[str]:
 
         - a folder: searched recursively for files whose extension is in
           :data:`IMAGE_EXTENSIONS` (any case); files and folders whose name starts with ``.`` are
-          skipped and symbolic links to folders are not followed;
+          skipped and symbolic links to folders are not followed. Entries with an image
+          extension that cannot be read (a dangling symbolic link, a link loop, a FIFO) are
+          returned too: :func:`~pastegen.sources.scan_sources` skips and lists them;
         - a glob pattern (``*``, ``?``, ``[...]``, and ``**`` for any number of folders), used
-          when ``spec`` is not an existing path: the matching files with an image extension
-          (wildcards do not match names starting with ``.``);
-        - an image file (with an image extension): that one file;
+          when ``spec`` is not an existing path: the matching entries with an image extension,
+          as for a folder (wildcards do not match names starting with ``.``);
+        - an image file (with an image extension), or a symbolic link with such a name: that one
+          path;
         - any other file: a UTF-8 text file of paths, one per line. Blank lines and lines starting
           with ``#`` are ignored, surrounding spaces are stripped, relative paths are relative to
           the list file's folder, and every listed path must be an existing file (any extension).
@@ -102,8 +116,8 @@ def find_images(spec: str | os.PathLike[str]) -> list[str]:
                 f"no images found in {os.path.abspath(text)} (searched recursively for "
                 f"{', '.join(IMAGE_EXTENSIONS)}; hidden files skipped)"
             )
-    elif os.path.isfile(text):
-        if _is_image_name(text):
+    elif os.path.isfile(text) or (os.path.islink(text) and _is_image_name(text)):
+        if _is_image_name(text):  # (a dangling link to an image: the scan says why it is unusable)
             paths = [os.path.abspath(text)]
         else:
             paths = _read_list_file(text)
@@ -113,7 +127,7 @@ def find_images(spec: str | os.PathLike[str]) -> list[str]:
         paths = [
             os.path.abspath(p)
             for p in glob.glob(text, recursive=True)
-            if _is_image_name(p) and os.path.isfile(p)
+            if _is_image_name(p) and _is_candidate(p)
         ]
         if not paths:
             raise SourceError(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import errors as _errors
+from .._workers import loky_parallel, watch_parent
 from ..errors import ImageError, ImageTooSmallError, SpecError
 from .decode import _WARNINGS_LOCK, DEFAULT_MAX_PIXELS, _decode_data, _read_bytes
 
@@ -165,18 +166,24 @@ class SourceScan:
         return cls.from_dicts(data.get("images", ()), data.get("skipped", ()))
 
 
+SizeCheck = Callable[[str, tuple[int, int]], Any]
+
+
 def _scan_one(
-    path: str, max_pixels: int, min_size: tuple[int, int] | None
+    path: str, max_pixels: int, min_size: tuple[int, int] | None, size_check: SizeCheck | None = None
 ) -> SourceImage | ImageError:
     try:
         data, name = _read_bytes(path)
         array = _decode_data(data, name, max_pixels)
         height, width = array.shape[:2]
+        del array
         if min_size is not None and (height < min_size[0] or width < min_size[1]):
             raise ImageTooSmallError(
                 name,
                 f"{height}x{width} (HxW) is smaller than the minimum {min_size[0]}x{min_size[1]}",
             )
+        if size_check is not None:
+            size_check(name, (height, width))
         digest = hashlib.sha256(data).hexdigest()
         return SourceImage(path=path, sha256=digest, height=height, width=width)
     except ImageError as exc:
@@ -184,11 +191,17 @@ def _scan_one(
 
 
 def _scan_batch(
-    paths: Sequence[str], max_pixels: int, min_size: tuple[int, int] | None
+    paths: Sequence[str],
+    max_pixels: int,
+    min_size: tuple[int, int] | None,
+    size_check: SizeCheck | None = None,
+    parent_pid: int | None = None,
 ) -> list[SourceImage | SkippedFile]:
+    if parent_pid is not None:
+        watch_parent(parent_pid)  # a worker dies with the scanning process (also if SIGKILLed)
     results: list[SourceImage | SkippedFile] = []
     for path in paths:
-        outcome = _scan_one(path, max_pixels, min_size)
+        outcome = _scan_one(path, max_pixels, min_size, size_check)
         if isinstance(outcome, ImageError):
             results.append(SkippedFile.from_error(outcome))
         else:
@@ -230,6 +243,7 @@ def scan_sources(
     jobs: int = 1,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
+    size_check: SizeCheck | None = None,
 ) -> SourceScan:
     """Decode every source image once: keep the good ones, report the bad ones.
 
@@ -250,11 +264,20 @@ def scan_sources(
     jobs : int, optional
         Worker processes; ``1`` (default) scans in this process, more uses joblib's ``loky``
         backend in batches, ``-1`` uses every CPU. Results are in input order and identical for
-        every value.
+        every value. The workers end themselves within a fraction of a second when this process
+        dies, even by ``SIGKILL`` (:func:`pastegen._workers.watch_parent`), so none is left
+        holding the caller's standard output.
     strict : bool, optional
         Raise the typed error of the first bad file (in input order) instead of skipping it.
     progress : callable, optional
         Called as ``progress(n)`` with the number of files just processed (for a progress bar).
+    size_check : callable, optional
+        Called as ``size_check(path, (height, width))`` with each decoded size; raising an
+        :class:`~pastegen.errors.ImageError` skips the file (or, with ``strict=True``, stops the
+        scan) like any other bad file. :func:`pastegen.precompute.make` passes
+        :func:`pastegen.components.crop.check_resized_pixels`, so that a photo whose enlargement to
+        the crop would exceed ``max_pixels`` (a thin strip) is refused here. Must be picklable for
+        ``jobs > 1`` (e.g. a :func:`functools.partial` of a module-level function).
 
     Returns
     -------
@@ -278,7 +301,7 @@ def scan_sources(
 
     if jobs == 1 or len(items) <= 1:
         for path in items:
-            outcome = _scan_one(path, max_pixels, min_size)
+            outcome = _scan_one(path, max_pixels, min_size, size_check)
             if isinstance(outcome, ImageError):
                 if strict:
                     raise outcome
@@ -289,13 +312,14 @@ def scan_sources(
                 progress(1)
         return SourceScan(images=tuple(images), skipped=tuple(skipped))
 
-    from joblib import Parallel, delayed, effective_n_jobs
+    from joblib import delayed, effective_n_jobs
 
     workers = effective_n_jobs(int(jobs))
     batch = max(1, min(64, math.ceil(len(items) / (workers * 4))))
     batches = [items[i : i + batch] for i in range(0, len(items), batch)]
-    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
-    results = parallel(delayed(_scan_batch)(chunk, max_pixels, min_size) for chunk in batches)
+    parallel = loky_parallel(n_jobs=workers, return_as="generator")
+    parent = os.getpid()
+    results = parallel(delayed(_scan_batch)(chunk, max_pixels, min_size, size_check, parent) for chunk in batches)
     try:
         for chunk_results in results:
             for outcome in chunk_results:
