@@ -61,7 +61,7 @@ import hdf5plugin  # noqa: E402
 
 from pastegen.store import ARRAY_NAMES, COMPRESSIONS, DEFAULT_COMPRESSION, StoreLayout, TupleWriter, encode_tuple, open_tuples  # noqa: E402
 from pastegen.store.encode import encoder_backend  # noqa: E402
-from pastegen.store.schema import _compression_kwargs  # noqa: E402
+from pastegen.store.schema import compression_kwargs  # noqa: E402
 
 SIZE = 512
 PARAM_FIELDS = {
@@ -325,7 +325,7 @@ def disk_write_mb_per_s(folder: Path, mb: int = 1024) -> float:
 
 def fletcher32_cost(tuples, tmp: Path, repeats: int) -> dict:
     """Write/read the image datasets with plain h5py, default filter, with and without fletcher32."""
-    comp = _compression_kwargs(DEFAULT_COMPRESSION)
+    comp = compression_kwargs(DEFAULT_COMPRESSION)
     n = len(tuples)
     res = {}
     for fl in (True, False):

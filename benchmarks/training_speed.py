@@ -40,6 +40,7 @@ from pastenet.config import preset  # noqa: E402
 from pastenet.models import Discriminator, Generator  # noqa: E402
 from pastenet.train.distributed import World  # noqa: E402
 from pastenet.train.options import TrainOptions  # noqa: E402
+from pastenet.train.networks import gan_step_kwargs  # noqa: E402
 from pastenet.train.step import GanStep  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -91,7 +92,7 @@ def count_flops(name: str, device: torch.device) -> float:
     config = preset(name)
     torch.manual_seed(0)
     G, D = Generator(config).to(device), Discriminator(config).to(device)
-    step = GanStep(G, D, config, _options(name, 1), device, World())
+    step = GanStep(G, D, config, device, World(), **gan_step_kwargs(_options(name, 1), World()))
     batch = synthetic_batch(1, config.resolution, device, False)
     with Counter():
         step(batch, 0)
@@ -115,7 +116,8 @@ def measure(name: str, batch: int, device: torch.device, *, steps: int, warmup: 
     G = Generator(config).to(device=device, memory_format=fmt)
     D = Discriminator(config).to(device=device, memory_format=fmt)
     options = _options(name, batch)
-    step = GanStep(G, D, config, options, device, World(), amp=amp, compiled_G=torch.compile(G) if compile_g else None)
+    compiled = torch.compile(G) if compile_g else None
+    step = GanStep(G, D, config, device, World(), amp=amp, compiled_G=compiled, **gan_step_kwargs(options, World()))
     data = synthetic_batch(batch, config.resolution, device, channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":

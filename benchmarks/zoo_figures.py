@@ -41,15 +41,14 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from pastenet.paste import load_generator
+    from pastenet.checkpoint import resolve_weights
+    from pastenet.loading import load_generator
 
     t0 = time.perf_counter()
     root = evalset.data_root()
-    pm = load_generator(a.model, device="cpu")
-    weights = pm.checkpoint if pm.checkpoint.is_file() else pm.checkpoint / "weights.safetensors"
-    from pastegen.sources.scan import hash_file
-
-    sha = hash_file(weights)
+    ref = resolve_weights(a.model)  # once: what is loaded is what is hashed
+    pm = load_generator(ref, device="cpu")
+    sha = ref.sha256()
     out = Path(a.out) if a.out else REPO / "benchmarks" / "results" / "zoo" / Path(a.model).name
     out.mkdir(parents=True, exist_ok=True)
     label = Path(a.model).name

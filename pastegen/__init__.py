@@ -51,13 +51,13 @@ _LAZY = {
     "open_tuples": "store",
     "verify": "store",
     "COMPONENT_IDS": "rng",
-    "PRESETS": "pipeline",
-    "TupleSpec": "pipeline",
-    "TupleParams": "pipeline",
+    "PRESETS": "spec",
+    "TupleSpec": "spec",
+    "TupleParams": "params",
     "TrainingTuple": "pipeline",
     "Stages": "pipeline",
     "TupleGenerator": "pipeline",
-    "preset": "pipeline",
+    "preset": "spec",
     "render": "pipeline",
     "render_stages": "pipeline",
     "SourceImage": "sources",
@@ -89,7 +89,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .precompute import MakeResult, make, replay_check
-    from .pipeline import PRESETS, Stages, TrainingTuple, TupleGenerator, TupleParams, TupleSpec, preset, render, render_stages
+    from .params import TupleParams
+    from .pipeline import Stages, TrainingTuple, TupleGenerator, render, render_stages
+    from .spec import PRESETS, TupleSpec, preset
     from .rng import COMPONENT_IDS
     from .sources import SourceImage, SourceScan, dataset_paths, decode_image, find_images, sample_image_paths, scan_sources
     from .shards import combine

@@ -30,7 +30,33 @@ __all__ = [
     "StoreWarning",
     "ShardError",
     "MissingShardError",
+    "first_line",
 ]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-line error text.
+
+    Parameters
+    ----------
+    exc : BaseException
+        Any exception (h5py, OpenCV and torch errors often span several lines).
+
+    Returns
+    -------
+    str
+        The first line of ``str(exc)`` without surrounding whitespace; the exception's type name
+        when the message is empty.
+
+    Examples
+    --------
+    >>> first_line(OSError("unable to open file\\n  (details)"))
+    'unable to open file'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 class PastegenError(Exception):

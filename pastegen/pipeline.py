@@ -1,4 +1,4 @@
-"""The tuple pipeline: spec and presets, per-tuple parameters, rendering, ``TupleGenerator``.
+"""The tuple pipeline: rendering and ``TupleGenerator`` (spec and parameters re-exported).
 
 A training tuple is made from one source photo in three pure steps:
 
@@ -9,23 +9,28 @@ A training tuple is made from one source photo in three pure steps:
 Every random number is drawn in :meth:`TupleGenerator.sample_params`, from one stream per
 component (:mod:`pastegen.rng`); :func:`render` is a pure function of the crop and the
 parameters, so stored parameters replay a tuple exactly.
+
+:class:`TupleSpec` and the presets live in :mod:`pastegen.spec`, :class:`TupleParams` in
+:mod:`pastegen.params` (both importable from here too): the kernels of :mod:`pastegen.kernels`
+take them without importing this module, which imports the kernels (on the first render).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .components import color, crop, geometric, mask, mix, shading, strength
 from .errors import SourceError, SpecError
+from .params import TupleParams, geometric_only, grown_mask, param_fields
 from .rng import check_seed, component_rng, source_for_index
+from .spec import DISABLEABLE, PRESETS, TupleSpec, preset
 
 __all__ = [
     "TupleSpec",
@@ -46,245 +51,6 @@ __all__ = [
     "PhotoCache",
     "DEFAULT_PHOTO_CACHE_MB",
 ]
-
-#: Components that a spec may disable (a disabled component uses identity parameters and draws
-#: nothing; the other components' draws are unchanged).
-DISABLEABLE = ("geometric", "color_a", "color_b", "mix")
-
-_SUBSPECS = {
-    "crop": crop.CropSpec,
-    "geometric": geometric.GeometricSpec,
-    "color": color.ColorSpec,
-    "mix": mix.MixSpec,
-    "mask": mask.MaskSpec,
-    "strength": strength.StrengthSpec,
-}
-
-
-@dataclass(frozen=True)
-class TupleSpec:
-    """Everything that defines a run's tuples apart from the seed and the source photos.
-
-    Parameters
-    ----------
-    height, width : int
-        Working size of the tuples in pixels (8 to 8192).
-    crop : CropSpec
-        Resize policy and crop mode.
-    geometric : GeometricSpec
-        Corner-offset range σ (pixels at the working size) and border rule of ``T_geometric``.
-    color : ColorSpec
-        Ranges of both colour transforms of ``T_shading``.
-    mix : MixSpec
-        Grid size and salt probability of the mixing field.
-    mask : MaskSpec
-        Size and angle ranges of the rotated-rectangle mask.
-    disabled : tuple of str
-        Components replaced by their identity (see :data:`DISABLEABLE`); e.g. ``("mix",)``
-        gives the paper's global-shading ablation, ``("geometric",)`` σ = 0.
-    strength : StrengthSpec
-        Per-tuple mixtures of colour and geometric strength (beyond the paper; see
-        :mod:`pastegen.components.strength`). The default draws nothing: the paper's tuples. It is
-        left out of :meth:`to_dict` while it is the default, so older files' specs still match.
-    name : str
-        The preset this spec came from (informational).
-    """
-
-    height: int = 512
-    width: int = 512
-    crop: crop.CropSpec = field(default_factory=crop.CropSpec)
-    geometric: geometric.GeometricSpec = field(default_factory=geometric.GeometricSpec)
-    color: color.ColorSpec = field(default_factory=color.ColorSpec)
-    mix: mix.MixSpec = field(default_factory=mix.MixSpec)
-    mask: mask.MaskSpec = field(default_factory=mask.MaskSpec)
-    disabled: tuple[str, ...] = ()
-    name: str = "custom"
-    strength: strength.StrengthSpec = field(default_factory=strength.StrengthSpec)
-
-    def __post_init__(self) -> None:
-        for dim in ("height", "width"):
-            value = getattr(self, dim)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 8 <= value <= 8192:
-                raise SpecError(f"{dim} must be an integer between 8 and 8192, got {value!r}")
-            object.__setattr__(self, dim, int(value))
-        for key, cls in _SUBSPECS.items():
-            if not isinstance(getattr(self, key), cls):
-                raise SpecError(f"{key} must be a {cls.__name__}, got {type(getattr(self, key)).__name__}")
-        disabled = tuple(sorted(set(self.disabled)))
-        unknown = [d for d in disabled if d not in DISABLEABLE]
-        if unknown:
-            raise SpecError(f"cannot disable {unknown}; components that can be disabled: {DISABLEABLE}")
-        object.__setattr__(self, "disabled", disabled)
-        self.mask.check_size(self.height, self.width)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width)."""
-        return (self.height, self.width)
-
-    def enabled(self, component: str) -> bool:
-        """Whether ``component`` draws and applies its parameters."""
-        return component not in self.disabled
-
-    def replace(self, **changes: Any) -> "TupleSpec":
-        """A copy with fields replaced; ``sigma=`` is accepted as a shortcut for ``geometric.sigma``."""
-        if "sigma" in changes:
-            changes["geometric"] = dataclasses.replace(changes.get("geometric", self.geometric), sigma=changes.pop("sigma"))
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (tuples become lists); ``strength`` only when it is not the default."""
-        data = json.loads(json.dumps(dataclasses.asdict(self)))
-        if self.strength.is_default:
-            del data["strength"]
-        return data
-
-    def to_json(self) -> str:
-        """Canonical JSON (sorted keys); equal specs give equal strings."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TupleSpec":
-        """Rebuild and validate a spec from :meth:`to_dict` output; unknown keys are errors."""
-        data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SpecError(f"unknown spec keys: {unknown}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in _SUBSPECS:
-                sub = _SUBSPECS[key]
-                if not isinstance(value, Mapping):
-                    raise SpecError(f"spec.{key} must be a mapping, got {value!r}")
-                sub_known = {f.name for f in dataclasses.fields(sub)}
-                bad = sorted(set(value) - sub_known)
-                if bad:
-                    raise SpecError(f"unknown keys in spec.{key}: {bad}")
-                if key == "strength":
-                    kwargs[key] = sub(**{k: tuple(tuple(p) for p in v) for k, v in value.items()})
-                else:
-                    kwargs[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-            elif key == "disabled":
-                kwargs[key] = tuple(value)
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
-
-    @classmethod
-    def from_json(cls, text: str) -> "TupleSpec":
-        """Inverse of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"spec is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-
-#: Named presets. ``faces`` and ``cityscapes`` follow the paper (section 3.1.3 and 3.3);
-#: ``scenes`` is for street photos of CamVid's size (480x360); ``photos`` for any folder of photos
-#: (``--images``): the shorter side matched to 512, a random square cut; ``sample`` is the small embedded
-#: default run on the photos bundled in the scikit-image/scikit-learn/matplotlib wheels.
-PRESETS: Mapping[str, TupleSpec] = {
-    "faces": TupleSpec(512, 512, crop=crop.CropSpec(mode="resize"), geometric=geometric.GeometricSpec(sigma=15.0), name="faces"),
-    "cityscapes": TupleSpec(
-        512, 512, crop=crop.CropSpec(mode="scale-crop", scale=0.5), geometric=geometric.GeometricSpec(sigma=10.0), name="cityscapes"
-    ),
-    "scenes": TupleSpec(256, 256, crop=crop.CropSpec(mode="cover-crop"), geometric=geometric.GeometricSpec(sigma=5.0), name="scenes"),
-    "photos": TupleSpec(512, 512, crop=crop.CropSpec(mode="cover-crop"), geometric=geometric.GeometricSpec(sigma=15.0), name="photos"),
-    "sample": TupleSpec(256, 256, crop=crop.CropSpec(mode="cover-crop"), geometric=geometric.GeometricSpec(sigma=7.5), name="sample"),
-}
-
-
-def preset(name: str, **changes: Any) -> TupleSpec:
-    """The preset ``name`` with optional changes (e.g. ``sigma=15``, ``height=256``)."""
-    if name not in PRESETS:
-        raise SpecError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name].replace(**changes) if changes else PRESETS[name]
-
-
-# --- per-tuple parameters ---------------------------------------------------------------------
-
-_PARAM_COMPONENTS = ("crop", "geometric", "color_a", "color_b", "mix", "mask")
-
-
-@dataclass(frozen=True)
-class TupleParams:
-    """Everything drawn for one tuple: replaying these reproduces the tuple exactly."""
-
-    index: int
-    source_index: int
-    crop: crop.CropParams
-    geometric: geometric.GeometricParams
-    color_a: color.ColorParams
-    color_b: color.ColorParams
-    mix: mix.MixParams
-    mask: mask.MaskParams
-
-    def to_record(self) -> dict[str, Any]:
-        """Flat ``{"component/field": value}`` dict, the layout of the HDF5 ``params`` group."""
-        record: dict[str, Any] = {}
-        for name in _PARAM_COMPONENTS:
-            for key, value in getattr(self, name).to_record().items():
-                record[f"{name}/{key}"] = value
-        return record
-
-    @classmethod
-    def from_record(cls, index: int, source_index: int, record: Mapping[str, Any]) -> "TupleParams":
-        """Inverse of :meth:`to_record`."""
-        parts: dict[str, dict[str, Any]] = {name: {} for name in _PARAM_COMPONENTS}
-        for key, value in record.items():
-            name, _, sub = key.partition("/")
-            if name in parts:
-                parts[name][sub] = value
-        return cls(
-            index=int(index),
-            source_index=int(source_index),
-            crop=crop.CropParams.from_record(parts["crop"]),
-            geometric=geometric.GeometricParams.from_record(parts["geometric"]),
-            color_a=color.ColorParams.from_record(parts["color_a"]),
-            color_b=color.ColorParams.from_record(parts["color_b"]),
-            mix=mix.MixParams.from_record(parts["mix"]),
-            mask=mask.MaskParams.from_record(parts["mask"]),
-        )
-
-
-def param_fields(spec: TupleSpec) -> dict[str, tuple[tuple[int, ...], str]]:
-    """The storage schema of :meth:`TupleParams.to_record` for ``spec``."""
-    schemas = {
-        "crop": crop.FIELDS,
-        "geometric": geometric.FIELDS,
-        "color_a": color.FIELDS,
-        "color_b": color.FIELDS,
-        "mix": mix.fields(spec.mix),
-        "mask": mask.FIELDS,
-    }
-    return {f"{name}/{key}": (tuple(shape), dtype) for name, schema in schemas.items() for key, (shape, dtype) in schema.items()}
-
-
-def geometric_only(params: TupleParams) -> TupleParams:
-    """``params`` with both colour transforms replaced by the identity: ``T`` reduced to ``T_geometric``.
-
-    Rendering the result gives ``I_S = T_geometric(I)·M``: the pasted content where ``T`` put it,
-    with the photo's own colours. That is the harmonisation target of the tuple (what a method that
-    only changes colours should turn ``T(I)·M`` into), where ``I`` is the target of a method that
-    also undoes the geometry (the paper's). The mixing field is kept; blending two identical
-    transforms is the identity.
-    """
-    return dataclasses.replace(params, color_a=color.identity(), color_b=color.identity())
-
-
-def grown_mask(params: TupleParams, pixels: float) -> TupleParams:
-    """``params`` with the mask's rectangle grown by ``pixels`` on every side (width and height + 2·pixels).
-
-    Rendering the result gives ``T(I)`` also around ``M``: with ``pixels = 1`` on every pixel
-    4-adjacent to ``M`` (the border values Poisson image editing reads from the source). Inside
-    ``M`` it equals the tuple's ``T(I)`` up to the contrast statistics, which ``T_c`` takes over
-    the grown region (:mod:`pastegen.components.color`); a transform without contrast change, or
-    :func:`geometric_only` parameters, give exactly the tuple's values there.
-    """
-    m = params.mask
-    return dataclasses.replace(params, mask=dataclasses.replace(m, width=m.width + 2 * float(pixels), height=m.height + 2 * float(pixels)))
 
 
 # --- rendering (pure) -------------------------------------------------------------------------

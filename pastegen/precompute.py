@@ -38,8 +38,8 @@ from .errors import CorruptFileError, OutputWriteError, PastegenError, ResumeMis
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, hash_file, scan_sources
-from .store.writer import _SALVAGE_SUFFIX
 from .store import EncodedTuple, uncompressed_datasets, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples, partial_path
+from .store.schema import salvage_path
 
 __all__ = ["MakeResult", "make", "scan_for_make", "replay_check", "ProgressCallback", "BATCH_SIZE", "THREAD_BATCH_SIZE"]
 
@@ -87,7 +87,7 @@ def _render_batch(
     tuples are pickled to the writer).
     """
     from .kernels import TupleBuffers
-    from .store.encode import _Arena, _encode_into
+    from .store.encode import ChunkArena, encode_into
 
     spec = gen.spec
     size = (spec.height, spec.width)
@@ -99,19 +99,19 @@ def _render_batch(
     out = []
     for i in indices:
         params = gen.sample_params(i)
-        arena = arenas.take() if arenas is not None else _Arena(*size)
+        arena = arenas.take() if arenas is not None else ChunkArena(*size)
         # an unfiltered I is cropped straight into its chunk's place; else into the reused buffer
         image = crop.apply(gen.load(params.source_index), params.crop, size, dst=arena.image("I") if raw_i else dst)
         t = render(image, params, spec, out=buffers, threads=threads)
         buffers = TupleBuffers(I_T=t.I_T, I_S=t.I_S, M=t.M)
-        out.append((i, params.source_index, _encode_into(arena, t.arrays(), compression, pooled=arenas is not None), params.to_record()))
+        out.append((i, params.source_index, encode_into(arena, t.arrays(), compression, pooled=arenas is not None), params.to_record()))
     if reuse is not None:
         reuse.buffers, reuse.crop = buffers, dst
     return out
 
 
 class _ArenaPool:
-    """Encoding buffers (:class:`pastegen.store.encode._Arena`) recycled between the rendering
+    """Encoding buffers (:class:`pastegen.store.encode.ChunkArena`) recycled between the rendering
     threads and the writer: at most as many as tuples in flight, whatever ``count``."""
 
     def __init__(self, height: int, width: int) -> None:
@@ -125,9 +125,9 @@ class _ArenaPool:
         with self._lock:
             if self._free:
                 return self._free.pop()
-        from .store.encode import _Arena
+        from .store.encode import ChunkArena
 
-        return _Arena(*self.size)
+        return ChunkArena(*self.size)
 
     def give(self, encoded: EncodedTuple) -> None:
         """Recycle the arena behind ``encoded``'s chunks (after the writer stored them)."""
@@ -346,7 +346,7 @@ def _write_failed(output: str | os.PathLike, exc: OSError, *, opened: bool) -> O
         removed = []
         # the writer works on <output>.partial (and on a resume first on a salvage copy beside it);
         # a resume that failed before it opened anything leaves the earlier .partial alone
-        for path in (partial, partial.with_name(Path(output).name + _SALVAGE_SUFFIX)) if opened else ():
+        for path in (partial, salvage_path(output)) if opened else ():
             try:
                 path.unlink()
                 removed.append(path.name)
@@ -405,10 +405,10 @@ def _check_resume_sources(output: str | os.PathLike, sources: list[dict], skippe
     try:
         import h5py
 
-        from .store.schema import _read_attrs
+        from .store.attributes import read_attrs
 
         with h5py.File(partial, "r", locking=False) as f:
-            stored = _read_attrs(f).get("sources")
+            stored = read_attrs(f).get("sources")
     except Exception:  # noqa: BLE001 - unreadable: the writer decides (start over with a warning)
         return
     if not isinstance(stored, list) or not all(isinstance(s, dict) for s in stored):

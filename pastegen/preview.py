@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 import cv2
 import numpy as np
 
+from .atomic import atomic_path
 from .pipeline import Stages, TupleGenerator, TupleParams, TupleSpec, quantize, render, render_stages
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,10 +104,15 @@ def grid_from_file(tf: "TupleFile", indices: Sequence[int], tile: int = 256) -> 
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG atomically (temporary name, then rename)."""
+    """Write an RGB uint8 image as PNG atomically and durably (:func:`pastegen.atomic.atomic_path`).
+
+    Raises
+    ------
+    OSError
+        OpenCV cannot write the file (nothing is left at ``path`` or beside it).
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:  # OpenCV picks the format from the name
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
     return path

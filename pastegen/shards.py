@@ -41,12 +41,13 @@ import datetime as _dt
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .atomic import atomic_path
 from .errors import OutputExistsError, PastegenError, ShardError
+from .jsonvalues import canonical_json, short_repr
 
 __all__ = [
     "SHARD_ATTRS",
@@ -151,22 +152,6 @@ class CombineResult:
     shard_bytes: int  # bytes of the shard files (the combined file itself holds no pixels)
 
 
-def _canon(value: Any) -> str:
-    def default(v: Any) -> Any:
-        if hasattr(v, "tolist"):
-            return v.tolist()
-        if isinstance(v, (tuple, set)):
-            return list(v)
-        return str(v)
-
-    return json.dumps(value, sort_keys=True, default=default)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value) if isinstance(value, str) else _canon(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _read_shard(path: Path) -> tuple[ShardInfo, dict[str, Any], Any]:
     """``(info, attributes, layout)`` of a complete tuple file, refusing combined files."""
     from .store import open_tuples
@@ -219,7 +204,7 @@ def _value_difference(a: Any, b: Any, where: str) -> tuple[str, Any, Any] | None
         return None
     if isinstance(a, list) and isinstance(b, list):
         return f"{where} (length)", len(a), len(b)
-    return None if _canon(a) == _canon(b) else (where, a, b)
+    return None if canonical_json(a) == canonical_json(b) else (where, a, b)
 
 
 def _content(sources: Any) -> Any:
@@ -243,14 +228,14 @@ def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
         if name not in a:
             return f"attribute {name!r} is missing there"
         if name not in b:
-            return f"attribute {name!r} is {_short(a[name])} there but missing in the first shard"
+            return f"attribute {name!r} is {short_repr(a[name])} there but missing in the first shard"
         if name == "sources":
             d = _value_difference(_content(a[name]), _content(b[name]), name)
         else:
             d = _value_difference(a[name], b[name], name)
         if d:
             what, x, y = d
-            return f"{what} is {_short(x)} there, {_short(y)} in the first shard"
+            return f"{what} is {short_repr(x)} there, {short_repr(y)} in the first shard"
     return None
 
 
@@ -366,31 +351,20 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
         for info, (name, _) in zip(ordered, mapped)
     ]
 
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with h5py.File(ordered[0].path, "r") as src, h5py.File(tmp, "w") as dst:
-            names = [*ARRAY_NAMES, "source_index", "written", *(f"params/{k}" for k in first_layout.param_fields)]
-            dst.create_group("params")
-            for name in names:
-                ds = src[name]
-                row = ds.shape[1:]
-                layout = h5py.VirtualLayout(shape=(total, *row), dtype=ds.dtype)
-                for info, (mapped_name, _) in zip(ordered, mapped):
-                    layout[info.offset : info.stop] = h5py.VirtualSource(mapped_name, name, shape=(info.count, *row), dtype=ds.dtype)
-                # fill value 0: read without its shard (plain h5py), M is empty and written is 0,
-                # which verify reports, instead of plausible pixels
-                dst.create_virtual_dataset(name, layout, fillvalue=0)
-            _copy_attrs(src, dst, total, record)
-        from .store.schema import _fsync, _fsync_dir
-
-        _fsync(tmp)
-        os.replace(tmp, output)
-        _fsync_dir(out_dir)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # (a small HDF5 file without pixels: written whole under a temporary name, no .partial protocol)
+    with atomic_path(out_dir / output.name) as tmp, h5py.File(ordered[0].path, "r") as src, h5py.File(tmp, "w") as dst:
+        names = [*ARRAY_NAMES, "source_index", "written", *(f"params/{k}" for k in first_layout.param_fields)]
+        dst.create_group("params")
+        for name in names:
+            ds = src[name]
+            row = ds.shape[1:]
+            layout = h5py.VirtualLayout(shape=(total, *row), dtype=ds.dtype)
+            for info, (mapped_name, _) in zip(ordered, mapped):
+                layout[info.offset : info.stop] = h5py.VirtualSource(mapped_name, name, shape=(info.count, *row), dtype=ds.dtype)
+            # fill value 0: read without its shard (plain h5py), M is empty and written is 0,
+            # which verify reports, instead of plausible pixels
+            dst.create_virtual_dataset(name, layout, fillvalue=0)
+        _copy_attrs(src, dst, total, record)
     return CombineResult(
         path=output,
         count=total,

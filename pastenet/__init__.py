@@ -11,18 +11,18 @@ from typing import Any
 
 from ._version import __version__
 from .config import PRESETS, ModelConfig, preset
-from .errors import CheckpointError, ConfigError, DataError, MaskError, PasteError, PastenetError, PasteWarning, ResumeError
+from .errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataError, MaskError, PasteError, PastenetError, PasteWarning, ResumeError
 
 # Loaded on first use (PEP 562): ``import pastenet`` does not import torch. The functions
 # ``train`` and ``paste`` live in the submodules of those names: ``from pastenet.train import
-# train``, ``from pastenet.paste import paste``.
+# train``, ``from pastenet.paste import paste``; ``load_generator`` lives in ``pastenet.loading``.
 _LAZY = {
     "TrainOptions": "train",
     "TrainResult": "train",
     "Generator": "models",
     "Discriminator": "models",
     "compose": "models",
-    "load_generator": "paste",
+    "load_generator": "loading",
     "list_models": "zoo",
 }
 
@@ -43,6 +43,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "CheckpointError",
+    "CheckpointNotFoundError",
     "ResumeError",
     "PasteError",
     "MaskError",

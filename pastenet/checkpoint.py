@@ -27,12 +27,16 @@ checkpoint of the same step that the save was replacing included. Older checkpoi
 
 Paths
 -----
-The readers accept a checkpoint directory, a run directory (its latest checkpoint), the
-``checkpoints`` directory itself (its latest), a ``weights.safetensors`` file, or the parent of
-numbered run folders (``pastenet train --out``: the newest run that has a checkpoint). The
-weights-only readers (:func:`load_generator_weights`, :func:`load_weights`,
-:func:`read_model_record`) also take a bare ``.safetensors`` file of any name (e.g. an exported
-model), whose sha256 there is nothing to check against.
+One resolver, :func:`resolve_weights`, turns what a user gives (a model-zoo name, the parent of
+numbered run folders, a run folder, its ``checkpoints`` folder, a ``checkpoints/step-N`` folder,
+a checkpoint's ``weights.safetensors`` or a bare ``.safetensors`` file of any name) into a
+:class:`ResolvedWeights`: the weights file to read, the checkpoint and run it belongs to, its
+step. Everything that reads weights goes through it: :func:`resolve_checkpoint` and the loaders
+here (which take paths only, no zoo names), :func:`pastenet.loading.load_generator` (paste,
+``pastenet demo``), ``pastenet export`` and the benchmarks. The weights-only readers
+(:func:`load_generator_weights`, :func:`load_weights`, :func:`read_model_record`) also take a
+bare ``.safetensors`` file (e.g. an exported model), whose sha256 there is nothing to check
+against; :func:`load_checkpoint` needs a checkpoint folder.
 
 Weights
 -------
@@ -52,16 +56,18 @@ import re
 import shutil
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
-from pastegen._fsync import fsync_dir, fsync_path
+from pastegen.atomic import fsync_dir, fsync_path
+from pastegen.errors import first_line as _first_line
 
 from ._version import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, CheckpointNotFoundError
 
 __all__ = [
     "FORMAT_NAME",
@@ -74,6 +80,9 @@ __all__ = [
     "list_checkpoints",
     "latest_checkpoint",
     "checkpoint_step",
+    "ResolvedWeights",
+    "WEIGHT_KINDS",
+    "resolve_weights",
     "resolve_checkpoint",
     "load_checkpoint",
     "read_model_record",
@@ -117,11 +126,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 _LEAVES = (bool, int, float, str, type(None))
@@ -405,33 +409,192 @@ def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
     return found[-1] if found else None
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint directory meant by ``path`` (see the module docstring).
+#: The values of :attr:`ResolvedWeights.kind`: what the path given named.
+WEIGHT_KINDS = ("zoo", "runs", "run", "checkpoints", "checkpoint", "file")
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """Where a path (or model-zoo name) leads: the weights file to read and what it belongs to.
+
+    Made by :func:`resolve_weights`; nothing is read or checked but the folders' listings and a
+    checkpoint's ``meta.json`` (for its step).
+
+    Attributes
+    ----------
+    kind : str
+        What was given, one of :data:`WEIGHT_KINDS` (the table in :func:`resolve_weights`).
+    weights : Path
+        The weights file to read. For an incomplete checkpoint folder it may be missing: the
+        loaders then say the checkpoint is damaged or incomplete.
+    checkpoint : Path or None
+        The checkpoint folder holding ``weights`` (its ``meta.json`` records their sha256); None
+        for a bare ``.safetensors`` file and a zoo model.
+    run_dir : Path or None
+        The run folder, when the checkpoint sits in ``<run>/checkpoints/``.
+    step : int or None
+        The training step: the checkpoint's ``meta.json`` (else its folder's name), or the zoo
+        entry's ``steps``; None for a bare file.
+    zoo_name : str or None
+        The model-zoo name given, else None.
+    path : Path
+        What was given, as a path.
+    """
+
+    kind: str
+    weights: Path
+    checkpoint: Path | None = None
+    run_dir: Path | None = None
+    step: int | None = None
+    zoo_name: str | None = None
+    path: Path | None = None
+
+    @property
+    def location(self) -> Path:
+        """The checkpoint folder, else the weights file: what a loaded model names as its origin."""
+        return self.checkpoint if self.checkpoint is not None else self.weights
+
+    @property
+    def name(self) -> str:
+        """A short name: the zoo name, else the run folder's, the checkpoint folder's, or the file's stem."""
+        if self.zoo_name is not None:
+            return self.zoo_name
+        if self.run_dir is not None:
+            return self.run_dir.name
+        if self.checkpoint is not None:
+            return self.checkpoint.name
+        return self.weights.stem
+
+    def sha256(self) -> str:
+        """Hex sha256 of the weights file's bytes (read now: the file as it is).
+
+        Raises
+        ------
+        CheckpointError
+            The weights file is missing or cannot be read.
+        """
+        try:
+            return _sha256(self.weights)
+        except OSError as e:
+            raise CheckpointError(f"cannot read {self.weights}: {e.strerror or e}") from None
+
+
+def _is_checkpoint_dir(p: Path) -> bool:
+    """A checkpoint folder, complete or not: it has a meta.json or weights, or a ``step-N`` name."""
+    return (p / META_FILE).is_file() or (p / WEIGHTS_FILE).is_file() or _step_of(p) is not None
+
+
+def _meta_step(ck: Path) -> int | None:
+    """The step a checkpoint's ``meta.json`` records, else its folder name's; None when neither says."""
+    try:
+        step = json.loads((ck / META_FILE).read_text(encoding="utf-8")).get("step")
+        if isinstance(step, int) and not isinstance(step, bool):
+            return step
+    except (OSError, ValueError, AttributeError):
+        pass
+    return _step_of(ck)
+
+
+def _in_checkpoint(kind: str, ck: Path, weights: Path, given: Path) -> ResolvedWeights:
+    run = ck.parent.parent if ck.parent.name == CHECKPOINTS_DIR else None
+    return ResolvedWeights(kind=kind, weights=weights, checkpoint=ck, run_dir=run, step=_meta_step(ck), path=given)
+
+
+def resolve_weights(path: str | os.PathLike, *, zoo: bool = True) -> ResolvedWeights:
+    """The weights file a user's path or model-zoo name means, with its checkpoint, run and step.
+
+    The one place that turns a path into weights: paste (:func:`pastenet.loading.load_generator`),
+    ``pastenet export``, the loaders of this module and the benchmarks all use it.
+
+    =========================================================  ===============  ==========================================
+    ``path``                                                   ``kind``         weights read
+    =========================================================  ===============  ==========================================
+    a checkpoint folder ``<run>/checkpoints/step-N`` (1)       ``checkpoint``   its ``weights.safetensors``
+    a run's ``checkpoints`` folder                             ``checkpoints``  its newest complete checkpoint's
+    a run folder                                               ``run``          its newest complete checkpoint's
+    a folder of numbered runs (``pastenet train --out``)       ``runs``         the newest run that has a checkpoint
+    a ``.safetensors`` file (2)                                ``file``         the file
+    a model-zoo name (``pastenet models``) (3)                 ``zoo``          the shipped file, its sha256 checked
+    =========================================================  ===============  ==========================================
+
+    (1) Any folder with a ``meta.json`` or a ``weights.safetensors``, or named ``step-N``; an
+    incomplete one resolves, and its loading fails with a message saying so. (2) A checkpoint's
+    own ``weights.safetensors`` (a ``meta.json`` beside it) has ``checkpoint`` set, so its sha256
+    is checked on loading; a file of any other name, or one without ``meta.json``, is bare.
+    (3) Only when no file or folder of that name exists, and only with ``zoo=True``.
+
+    Parameters
+    ----------
+    path : path or str
+    zoo : bool
+        Also accept model-zoo names.
+
+    Returns
+    -------
+    ResolvedWeights
 
     Raises
     ------
+    CheckpointNotFoundError
+        Nothing at ``path`` (and, with ``zoo``, not a zoo name), or a folder holding no complete
+        checkpoint (nor numbered run folders with one).
     CheckpointError
-        Nothing there, or a directory without checkpoints.
+        A file that is not a ``.safetensors`` file.
+    ZooError
+        A zoo model whose shipped weights are missing or damaged (sha256 mismatch), or a damaged registry.
     """
-    p = Path(path)
+    given = Path(path)
+    p = given
     if p.is_file():
-        if p.name == WEIGHTS_FILE:
-            return p.parent
-        raise CheckpointError(f"{p} is not a checkpoint: give a checkpoint directory, a run directory or a {WEIGHTS_FILE}")
-    if not p.is_dir():
-        raise CheckpointError(f"checkpoint {p} does not exist")
-    if (p / META_FILE).is_file() or (p / WEIGHTS_FILE).is_file() or _step_of(p) is not None:
-        return p
-    latest = latest_checkpoint(p)
-    if latest is None:
+        if p.suffix != ".safetensors":
+            raise CheckpointError(f"{p} is not a checkpoint: give a checkpoint directory, a run directory or a .safetensors weights file")
+        if p.name == WEIGHTS_FILE and (p.parent / META_FILE).is_file():
+            return _in_checkpoint("file", p.parent, p, given)
+        return ResolvedWeights(kind="file", weights=p, path=given)
+    if p.is_dir():
+        if _is_checkpoint_dir(p):
+            return _in_checkpoint("checkpoint", p, p / WEIGHTS_FILE, given)
+        latest = latest_checkpoint(p)
+        if latest is not None:
+            return _in_checkpoint("checkpoints" if p.name == CHECKPOINTS_DIR else "run", latest, latest / WEIGHTS_FILE, given)
         # a parent of numbered run folders (``pastenet train --out p``): its newest run with a checkpoint
         runs = sorted((q for q in p.iterdir() if q.is_dir() and re.match(r"^\d{5}-", q.name)), reverse=True)
         for run in runs:
             latest = latest_checkpoint(run)
             if latest is not None:
-                return latest
-        raise CheckpointError(f"{p} holds no complete checkpoint (looked in {_checkpoints_dir(p)} and in numbered run folders)")
-    return latest
+                return _in_checkpoint("runs", latest, latest / WEIGHTS_FILE, given)
+        raise CheckpointNotFoundError(f"{p} holds no complete checkpoint (looked in {_checkpoints_dir(p)} and in numbered run folders)")
+    if zoo:
+        from .zoo.registry import get_model, is_model_name, model_file
+
+        name = os.fspath(path)
+        if not is_model_name(name):
+            raise CheckpointNotFoundError(
+                f"checkpoint {p} does not exist, and {name!r} is not a model-zoo name (`pastenet models` lists them)"
+            )
+        entry = get_model(name)
+        return ResolvedWeights(kind="zoo", weights=model_file(name), step=entry.steps, zoo_name=name, path=given)
+    raise CheckpointNotFoundError(f"checkpoint {p} does not exist")
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint directory meant by ``path``: :func:`resolve_weights` without zoo names.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        Nothing there, or a directory without checkpoints.
+    CheckpointError
+        A file that is not a checkpoint's ``weights.safetensors`` (a bare weights file has no
+        checkpoint).
+    """
+    ref = resolve_weights(path, zoo=False)
+    if ref.checkpoint is None:
+        raise CheckpointError(
+            f"{ref.weights} is a bare weights file, not a checkpoint (no {META_FILE} beside it): "
+            f"give a checkpoint directory, a run directory or a checkpoint's {WEIGHTS_FILE}"
+        )
+    return ref.checkpoint
 
 
 # --- loading ----------------------------------------------------------------------------------------
@@ -606,15 +769,10 @@ def _load_state_file(path: Path, map_location: Any) -> dict[str, Any]:
     return payload
 
 
-def _weights_file(path: str | os.PathLike) -> tuple[Path, Path | None]:
-    """``(weights file, checkpoint dir or None for a bare weights file)``."""
-    p = Path(path)
-    if p.is_file():
-        if p.suffix != ".safetensors":
-            raise CheckpointError(f"{p} is not a checkpoint: give a checkpoint directory, a run directory or a .safetensors weights file")
-        return p, (p.parent if (p.parent / META_FILE).is_file() and p.name == WEIGHTS_FILE else None)
-    ck = resolve_checkpoint(p)
-    return ck / WEIGHTS_FILE, ck
+def _weights_file(path: str | os.PathLike | ResolvedWeights) -> tuple[Path, Path | None]:
+    """``(weights file, checkpoint dir or None for a bare weights file)`` (:func:`resolve_weights`, no zoo names)."""
+    ref = path if isinstance(path, ResolvedWeights) else resolve_weights(path, zoo=False)
+    return ref.weights, ref.checkpoint
 
 
 def module_names(path: str | os.PathLike) -> set[str]:
@@ -651,7 +809,7 @@ def read_model_record(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_generator_weights(
-    path: str | os.PathLike, *, map_location: torch.device | str = "cpu", name: str | None = None
+    path: str | os.PathLike | ResolvedWeights, *, map_location: torch.device | str = "cpu", name: str | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The generator's ``state_dict`` and the model record, for inference.
 
@@ -660,8 +818,10 @@ def load_generator_weights(
 
     Parameters
     ----------
-    path : path
-        A checkpoint directory, a run directory (its latest checkpoint) or a ``.safetensors`` file.
+    path : path or ResolvedWeights
+        A checkpoint directory, a run directory (its latest checkpoint), the parent of numbered
+        run folders or a ``.safetensors`` file (:func:`resolve_weights`, without zoo names), or
+        what :func:`resolve_weights` returned (a zoo model included).
     map_location : torch.device or str
     name : str, optional
         The generator's module name in the checkpoint; default: ``"G_ema"`` (the moving average of

@@ -12,14 +12,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from pastegen.errors import first_line as _one_line
+
 from ._version import __version__
-from .config import PRESETS
 from .errors import PastenetError
+from .train.options import CliOption, cli_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
 
-# CLI option name -> TrainOptions field (only those that differ)
-_FIELD = {"lr_g": "lr_g", "lr_d": "lr_d", "gamma": "drift_gamma", "gp_lambda": "gp_lambda", "quiet": "progress"}
 
 
 @click.group(context_settings=CONTEXT)
@@ -67,50 +67,40 @@ class _Progress:
         self.bar.render_finish()
 
 
+def _click_type(spec: CliOption) -> click.ParamType:
+    """The click type of a :class:`~pastenet.train.options.CliOption`: its choices, path or range."""
+    if spec.choices is not None:
+        return click.Choice(list(spec.choices))
+    if spec.path is not None:
+        return click.Path(file_okay=False) if spec.path == "dir" else click.Path()
+    if spec.min is not None or spec.max is not None:
+        bounded = click.IntRange if spec.kind is int else click.FloatRange
+        return bounded(min=spec.min, max=spec.max, min_open=spec.min_open, max_open=spec.max_open)
+    return {int: click.INT, float: click.FLOAT, str: click.STRING}[spec.kind]
+
+
+def _run_options(command: Any) -> Any:
+    """Add ``pastenet train``'s options of the run, made from :class:`~pastenet.train.TrainOptions`'s
+    fields (defaults, help texts, bounds and flags: :func:`pastenet.train.options.cli_options`)."""
+    for spec in reversed(cli_options()):
+        if spec.kind is bool:  # a flag: off by default (a negated one turns its field off)
+            if not (spec.negate or spec.default is False):
+                raise TypeError(f"{spec.field}: a flag that is on by default needs negate=True")
+            decorator = click.option(*spec.flags, spec.param, is_flag=True, help=spec.help)
+        else:
+            decorator = click.option(*spec.flags, spec.param, type=_click_type(spec), default=spec.default, help=spec.help,
+                                     envvar=spec.envvar, metavar=spec.metavar)  # fmt: skip
+        command = decorator(command)
+    return command
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="paper-512", help="Model preset; the resolution is the data's.")
-@click.option("--resolution", type=click.IntRange(min=16), default=None, help="--stream: tuple size (default: the preset's); with DATA it must equal the file's.")
-@click.option("--steps", type=click.IntRange(min=1), default=250_000, help="Training iterations (one D and one G update each).")
-@click.option("--batch", type=click.IntRange(min=1), default=5, help="Samples per step on each process.")
-@click.option("--out", type=click.Path(file_okay=False), default="runs", help="Parent folder of the numbered run folders.")
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue this run folder from its newest checkpoint, exactly and on the same data; or from RUN/checkpoints/step-N, which must be the newest (move newer ones out of RUN/checkpoints first: they would be overwritten and rotated away).")
-@click.option("--init-from", type=click.Path(), default=None, help="Fine-tune: start a new run from these weights (a checkpoint or run folder).")
-@click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
-@click.option("--stream", is_flag=True, help="Render tuples on the fly with pastegen instead of reading DATA.")
-@click.option("--dataset", default=None, help="--stream: pastegen dataset (faces, faces-wild, scenes, cityscapes, photos, photos-extra, sample); several joined with commas, e.g. faces,faces-wild.")
-@click.option("--images", default=None, help="--stream: a folder, glob or list of photos.")
-@click.option("--data-root", type=click.Path(file_okay=False), envvar="PASTEGEN_DATA_ROOT", default=None, help="--stream: folder of the named datasets.")
-@click.option("--sigma", type=click.FloatRange(min=0), default=None, help="--stream: corner offset range σ of T_geometric (pixels).")
-@click.option("--data-seed", type=click.IntRange(min=0), default=0, help="--stream: pastegen seed of the tuples.")
-@click.option("--color-mix", default=None, metavar="S:W,...", help="--stream, beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs (0: identity, 1: the paper's ranges).")
-@click.option("--geometric-mix", default=None, metavar="S:W,...", help="--stream, beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs.")
-@click.option("--ema-kimg", type=click.FloatRange(min=0), default=0.0, help="Beyond the paper: keep a moving average of G's weights (G_ema, StyleGAN2-ADA) with this half-life in thousands of samples; paste and export use it. 0: none.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the weights, the data order and the GAN's noise.")
-@click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Adam learning rate of G.")
-@click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Adam learning rate of D.")
-@click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), default=0.0, help="Adam β1 (the paper: 0).")
-@click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), default=0.9, help="Adam β2 (the paper: 0.9).")
-@click.option("--alpha", type=click.FloatRange(min=0), default=1e-4, help="Weight of the adversarial term in G's loss (eq. 7).")
-@click.option("--gamma", type=click.FloatRange(min=0), default=1e-3, help="Weight of E[D(I)^2] (eq. 7).")
-@click.option("--gp-lambda", type=click.FloatRange(min=0), default=10.0, help="Gradient penalty weight (eq. 5).")
-@click.option("--recon", type=click.Choice(["image", "mask"]), default="image", help="Reconstruction loss: eq. 6 over the image, or (beyond the paper) L1 per masked pixel.")
-@click.option("--border-weight", type=click.FloatRange(min=0), default=0.0, help="--recon mask: extra L1 weight within --border-px inside the mask's border.")
-@click.option("--border-px", type=click.IntRange(min=1), default=4, help="Width of that band in pixels.")
-@click.option("--prior", type=click.Choice(["none", "poisson"]), default="none", help="Beyond the paper, colour-map presets: G sees the source Poisson-blended into the target inside the mask (poisson) instead of the source itself.")
-@click.option("--truth", type=click.Choice(["image", "colours"]), default="image", help="What Y is compared with: I (eq. 6), or (beyond the paper, --stream) the pasted content with its own colours, T_geometric(I), inside the mask: for colour-only heads.")
-@click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), default="auto", help="bf16 autocast (auto: on CUDA).")
-@click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto", help="channels_last memory format (auto: on CUDA).")
-@click.option("--compile", is_flag=True, help="torch.compile the generator.")
-@click.option("--workers", type=click.IntRange(min=0), default=2, help="Data loader worker processes.")
-@click.option("--log-every", type=click.IntRange(min=1), default=10, help="Steps between stats lines.")
-@click.option("--sample-every", type=click.IntRange(min=1), default=500, help="Steps between sample grids.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, help="Steps between checkpoints.")
-@click.option("--keep", type=click.IntRange(min=1), default=3, help="Checkpoints kept.")
+@_run_options
 @click.option("--dry-run", is_flag=True, help="Print the resolved options as JSON and exit.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: bool, quiet: bool, **kwargs: Any) -> None:
+def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: bool, **params: Any) -> None:
     """Train the GAN on DATA, a tuple file made by `pastegen make` (or on a stream).
 
     Each run gets a numbered folder under --out with options.json, data.json (the data's
@@ -135,16 +125,21 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
 
     from .train import TrainOptions, train as run_training
 
-    kwargs["drift_gamma"] = kwargs.pop("gamma")
-    kwargs["progress"] = not quiet
+    specs = cli_options()
+    fields = {spec.field: spec.to_field(params[spec.param]) for spec in specs}
+    given = {spec.field for spec in specs if ctx.get_parameter_source(spec.param) not in (ParameterSource.DEFAULT, None)}
+    quiet = not fields["progress"]
     hook = None if quiet or dry_run else _ProgressHook()
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line
-        result = _run_training(ctx, run_training, TrainOptions, data, resume, dry_run, hook, kwargs)
+        result = _run_training(ctx, run_training, TrainOptions, data, resume, dry_run, hook, fields, given)
     if dry_run:
         click.echo(json.dumps(result.options.to_record(), indent=2, sort_keys=True))
         return
     if result.interrupted:  # also with -q: the exit status says it, the line says how to go on
+        # the checkpoint is saved and the process is about to exit: a further Ctrl-C must not turn
+        # the exit status 130/143 into a death by signal (-2) during shut-down
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         click.echo(f"interrupted at step {result.step}; checkpoint saved. Continue with: pastenet train --resume {result.run_dir}", err=True)
         ctx.exit(128 + int(result.signal or signal.SIGINT))
     if not quiet:
@@ -159,15 +154,15 @@ def _warning_line(message: Any, category: Any, filename: str, lineno: int, file:
 
 
 def _run_training(ctx: click.Context, run_training: Any, TrainOptions: Any, data: str | None, resume: str | None, dry_run: bool,
-                  hook: "_ProgressHook | None", kwargs: dict[str, Any]) -> Any:
-    """Call :func:`pastenet.train.train`; its errors become one ``Error:`` line (a second Ctrl-C: status 130)."""
+                  hook: "_ProgressHook | None", kwargs: dict[str, Any], given: set[str]) -> Any:
+    """Call :func:`pastenet.train.train`; its errors become one ``Error:`` line (a second Ctrl-C: status 130).
+
+    ``kwargs`` are the run's options by field name; ``given`` names those given on the command
+    line (or by environment variable): a resume changes only those.
+    """
     try:
         if resume is not None:
-            explicit = {
-                key: value
-                for key, value in kwargs.items()
-                if ctx.get_parameter_source(_cli_name(key)) not in (ParameterSource.DEFAULT, None)
-            }
+            explicit = {key: value for key, value in kwargs.items() if key in given}
             if data is not None:
                 explicit["data"] = data
             result = run_training(resume=resume, changes=explicit, dry_run=dry_run, progress=hook)
@@ -416,10 +411,6 @@ def _scale_value(text: str) -> float | str:
         raise click.BadParameter(f"{text!r} is not 'auto' or a number in (0, 1]", param_hint="--scale") from None
 
 
-def _cli_name(key: str) -> str:
-    return {"drift_gamma": "gamma", "progress": "quiet"}.get(key, key)
-
-
 class _ProgressHook:
     """``progress(step, steps, stats)`` for :func:`pastenet.train.train`: the bar starts at the first
     step it hears of (the checkpoint's step when resuming)."""
@@ -436,11 +427,6 @@ class _ProgressHook:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 if __name__ == "__main__":  # torchrun -m pastenet.cli train ...

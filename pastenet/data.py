@@ -72,6 +72,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
+from pastegen.errors import first_line as _first_line
+
 from .config import PRIORS
 from .errors import ConfigError, DataError
 
@@ -97,11 +99,6 @@ SAMPLER_STREAM_ID = 0x5341_4D50  # "SAMP"
 
 
 # --- tuple files ----------------------------------------------------------------------------------
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def open_training_file(path: str | os.PathLike) -> Any:

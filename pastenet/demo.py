@@ -77,7 +77,7 @@ def demo_inputs(size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, tu
 
 
 def _outline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    from .train.rundir import mask_outline
+    from .drawing import mask_outline
 
     out = image.copy()
     out[mask_outline(mask)] = (255, 0, 0)
@@ -85,7 +85,7 @@ def _outline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def demo(model, *, size: int | None = None, seed: int = 0) -> DemoResult:
-    """Run the example paste with ``model`` (a :class:`pastenet.paste.PasteModel`).
+    """Run the example paste with ``model`` (a :class:`pastenet.loading.PasteModel`).
 
     Parameters
     ----------

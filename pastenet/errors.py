@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "CheckpointError",
+    "CheckpointNotFoundError",
     "ResumeError",
     "PasteError",
     "MaskError",
@@ -33,6 +34,11 @@ class DataError(PastenetError):
 
 class CheckpointError(PastenetError):
     """A checkpoint that is missing, damaged, or does not fit the model or options it is loaded into."""
+
+
+class CheckpointNotFoundError(CheckpointError):
+    """Nothing to load where a path points: it does not exist (and is not a model-zoo name), or a
+    folder holds no complete checkpoint (:func:`pastenet.checkpoint.resolve_weights`)."""
 
 
 class ResumeError(CheckpointError):

@@ -1,10 +1,12 @@
-"""Pasting user images with a trained generator: any size and aspect, CPU or GPU.
+"""The paste algorithm on arrays: any size and aspect, CPU or GPU; its inputs checked.
 
-The Python API behind ``pastenet paste``::
+The Python API behind ``pastenet paste``. This module holds the algorithm and the validation of
+its inputs (images, masks, offsets); loading a model is :mod:`pastenet.loading` and image files
+are :mod:`pastenet.imageio` (both re-exported here)::
 
     from pastenet.paste import load_generator, paste, read_image, write_image
 
-    model = load_generator("runs/00000-tiny-stream-faces")        # run, checkpoint or weights file
+    model = load_generator("runs/00000-tiny-stream-faces")        # zoo name, run, checkpoint or weights file
     out = paste(model, read_image("target.png"), read_image("source.png"), read_image("mask.png"),
                 offset=(40, -12), seed=0)
     write_image("out.png", out)
@@ -60,21 +62,19 @@ Noise
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from .checkpoint import META_FILE, WEIGHTS_FILE, load_generator_weights, resolve_checkpoint
-from .config import ModelConfig, model_from_record
+from .config import ModelConfig
 from .devices import resolve_device
-from .errors import CheckpointError, ConfigError, MaskError, PasteError, PasteWarning
-from .models import Generator, apply_head, network_output, network_size, receptive_radius
+from .errors import MaskError, PasteError, PasteWarning
+from .imageio import FORMATS_16_BIT, read_image, write_image
+from .loading import PasteModel, load_generator
+from .models import apply_head, network_output, network_size
 
 __all__ = [
     "PasteError",
@@ -93,106 +93,12 @@ __all__ = [
     "FORMATS_16_BIT",
 ]
 
+# ``PasteModel``, ``load_generator`` (:mod:`pastenet.loading`), ``read_image``, ``write_image``,
+# ``FORMATS_16_BIT`` (:mod:`pastenet.imageio`) and ``resolve_device`` (:mod:`pastenet.devices`)
+# live in those modules; they are re-exported here so ``from pastenet.paste import ...`` keeps
+# working.
+
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-# --- the model --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PasteModel:
-    """A trained generator ready for :func:`paste`.
-
-    Attributes
-    ----------
-    generator : Generator
-        G, in eval mode with gradients off, on ``device``.
-    config : ModelConfig
-        Its architecture (from the checkpoint's model record).
-    device : torch.device
-        Where G runs; inputs are moved there.
-    checkpoint : Path
-        The checkpoint directory (or bare weights file) it was loaded from.
-    """
-
-    generator: Generator
-    config: ModelConfig
-    device: torch.device
-    checkpoint: Path
-
-    @property
-    def receptive_radius(self) -> int:
-        """Half-width in pixels of G's receptive field: the default ROI margin."""
-        return receptive_radius(self.config)
-
-    @property
-    def size_multiple(self) -> int:
-        """G's input sides are padded to multiples of this."""
-        return self.config.size_multiple
-
-    @classmethod
-    def from_generator(cls, generator: Generator, *, device: str | torch.device | None = None) -> "PasteModel":
-        """Wrap an in-memory generator (e.g. during training or in tests); it is put in eval mode."""
-        dev = resolve_device(device) if device is not None else next(generator.parameters()).device
-        generator = generator.to(dev).eval().requires_grad_(False)
-        return cls(generator=generator, config=generator.config, device=dev, checkpoint=Path("<memory>"))
-
-
-def load_generator(path: str | os.PathLike, *, device: str | torch.device = "auto") -> PasteModel:
-    """Load the generator of a checkpoint for inference.
-
-    Parameters
-    ----------
-    path : path or str
-        A model-zoo name (``pastenet models``; its sha256 is checked), a run folder (its latest
-        checkpoint), a checkpoint folder (``checkpoints/step-N``) or a ``weights.safetensors``
-        file (checked against its sha256 when it sits in a checkpoint).
-    device : str or torch.device
-        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
-    Returns
-    -------
-    PasteModel
-
-    Raises
-    ------
-    CheckpointError
-        Nothing there (and not a zoo name), a damaged or foreign file, weights that are not
-        float32 or hold NaN/Inf values (the message names the file and the first bad tensor), a
-        model record that is invalid or beyond :data:`pastenet.config.LIMITS` (refused before the
-        network is built), or weights that do not fit the stored model record.
-    ZooError
-        A zoo model whose shipped weights are missing or damaged (sha256 mismatch).
-    ConfigError
-        An unknown or unavailable device.
-    """
-    dev = resolve_device(device)
-    p = Path(path)
-    if not p.exists():
-        from .zoo import is_model_name, model_file
-
-        if not is_model_name(path):
-            raise CheckpointError(f"checkpoint {p} does not exist, and {os.fspath(path)!r} is not a model-zoo name (`pastenet models` lists them)")
-        p = model_file(os.fspath(path))  # a model-zoo name: its shipped, sha256-checked weights
-    if p.is_file():  # a weights file: name its checkpoint folder when it sits in one
-        where = p.parent if p.name == WEIGHTS_FILE and (p.parent / META_FILE).is_file() else p
-    else:
-        where = resolve_checkpoint(p)
-    state, record = load_generator_weights(p if p.is_file() else where, map_location="cpu")
-    try:
-        config = model_from_record(record)
-    except ConfigError as e:
-        raise CheckpointError(f"{where}: the stored model record is not usable ({e})") from None
-    except TypeError as e:
-        raise CheckpointError(f"{where}: the stored model record is not usable ({e})") from None
-    G = Generator(config)
-    try:
-        G.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise CheckpointError(f"{where}: the generator weights do not fit its model record ({' '.join(first[:2])})") from None
-    G = G.to(dev).eval().requires_grad_(False)
-    return PasteModel(generator=G, config=config, device=dev, checkpoint=where)
 
 
 # --- inputs -----------------------------------------------------------------------------------------
@@ -459,7 +365,6 @@ def _poisson_seam_window(y: np.ndarray, composite: np.ndarray, m: np.ndarray) ->
     return out
 
 
-
 def paste_with_details(
     model: PasteModel,
     target: np.ndarray,
@@ -690,143 +595,3 @@ def paste(
         mask's pixels lie strictly between 0 and its maximum (a noisy, e.g. JPEG, mask).
     """
     return _paste(model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, detail=detail, _stacklevel=3).image
-
-
-# --- files ------------------------------------------------------------------------------------------
-
-
-def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
-    """Read an image file as stored: RGB(A) or grey, 8 or 16 bits (OpenCV, ``IMREAD_UNCHANGED``).
-
-    Colour images come back as RGB / RGBA (OpenCV's BGR order is converted), grey ones as
-    ``(H, W)``. EXIF orientation is not applied: pixels are used as stored, so a mask drawn on
-    the stored pixels fits.
-
-    Raises
-    ------
-    PasteError
-        The file is missing, unreadable, or not an image OpenCV can decode.
-    """
-    import cv2
-
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise PasteError(f"{what} file {p} does not exist") from None
-    except IsADirectoryError:
-        raise PasteError(f"{what} {p} is a directory, not an image file") from None
-    except OSError as e:
-        raise PasteError(f"cannot read {what} file {p}: {e.strerror or e}") from None
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-    if image is None:
-        raise PasteError(f"{what} file {p} is not an image (or is damaged)")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    elif image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    return image
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: Extensions whose OpenCV encoders keep 16 bits per channel; other formats get 8 bits.
-FORMATS_16_BIT = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm")
-#: Floating-point formats (OpenCV rescales or stores raw values): refused for pasted images.
-_FLOAT_FORMATS = (".hdr", ".pic", ".pfm", ".exr")
-
-
-def _to_8_bit(image: np.ndarray) -> np.ndarray:
-    """A uint16 image scaled to uint8 with rounding: ``rint(value * 255 / 65535)``, i.e. ``rint(value / 257)``.
-
-    Computed exactly in integers as ``(2 value + 257) // 514`` (``value / 257`` is never a tie).
-    """
-    return ((image.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)
-
-
-def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write ``image`` (RGB(A) or grey, uint8 or uint16) atomically: a temporary file, then a rename.
-
-    The format follows the extension. PNG and TIFF (and PGM/PPM) keep 16 bits; a 16-bit image
-    written in a format that holds 8 bits only (JPEG, BMP, WebP, ...) is scaled to 8 bits with
-    rounding (``rint(value * 255 / 65535)``) and a :class:`PasteWarning` says so. Floating-point
-    images in [0, 1] are written as 8 bits. A crash never leaves a half-written file at ``path``,
-    and a failed write leaves no file at all.
-
-    Raises
-    ------
-    PasteError
-        Not an image array (shape, or a dtype other than uint8, uint16 and float), an extension
-        OpenCV cannot write, a floating-point format (``.hdr``, ``.pfm``, ``.exr``), an image it
-        cannot encode in that format, a missing output folder, or an I/O error (e.g. a folder
-        that is not writable).
-
-    Warns
-    -----
-    PasteWarning
-        A 16-bit image was scaled to 8 bits for a format that cannot hold 16.
-    """
-    import cv2
-
-    p = Path(path)
-    ext = p.suffix.lower()
-    if not ext:
-        raise PasteError(f"output {p} has no extension; use e.g. .png")
-    if not isinstance(image, np.ndarray):
-        raise PasteError(f"the image to write must be a numpy array, got {type(image).__name__}")
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))) or 0 in image.shape:
-        raise PasteError(f"cannot write an image of shape {image.shape}; expected (H, W) or (H, W, C) with C in 1..4")
-    if image.dtype.kind == "f":
-        image = np.clip(np.rint(np.nan_to_num(image) * 255.0), 0, 255).astype(np.uint8)
-    elif image.dtype not in (np.uint8, np.uint16):
-        raise PasteError(f"cannot write an image of dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
-    if ext in _FLOAT_FORMATS:
-        raise PasteError(f"{ext} is a floating-point format and would not hold the pixels as they are; use .png or .tiff")
-    if image.dtype == np.uint16 and ext not in FORMATS_16_BIT:
-        warnings.warn(
-            f"{p.name}: {ext} holds 8 bits per channel: the 16-bit result was scaled to 8 bits; use .png or .tiff to keep 16 bits",
-            PasteWarning,
-            stacklevel=2,
-        )
-        image = _to_8_bit(image)
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    elif image.ndim == 3 and image.shape[2] == 2:  # grey + alpha: written as BGRA
-        image = np.dstack([image[:, :, 0], image[:, :, 0], image[:, :, 0], image[:, :, 1]])
-    try:
-        ok, encoded = cv2.imencode(ext, image)
-    except cv2.error as e:
-        msg = str(e).strip().splitlines()
-        raise PasteError(f"cannot encode the result as {ext} ({msg[-1] if msg else 'OpenCV error'}); try .png") from None
-    if not ok:
-        raise PasteError(f"cannot encode the result as {ext}; try .png")
-    directory = p.parent if str(p.parent) else Path(".")
-    if not directory.is_dir():
-        raise PasteError(f"output folder {directory} does not exist")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it an ordinary file's mode
-        os.replace(tmp, p)
-    except BaseException as e:  # also KeyboardInterrupt: no temporary file is left behind
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        if isinstance(e, OSError):
-            raise PasteError(f"cannot write {p}: {e.strerror or e}") from None
-        raise
-    return p

@@ -1,7 +1,9 @@
-"""Shared fixtures: the shared data root (tests that need it skip cleanly without it)."""
+"""Shared fixtures: the shared data root (tests that need it skip cleanly without it), a stand-in model zoo."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -32,3 +34,22 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def fake_zoo(tmp_path, monkeypatch):
+    """``fake_zoo(name, data=b"...", steps=12)``: a zoo folder (``$PASTENET_ZOO``) with one entry whose
+    weights file holds ``data`` (any bytes: only its sha256 is checked on resolving); returns the file."""
+
+    def make(name: str, data: bytes = b"zoo weights", steps: int = 12) -> Path:
+        root = tmp_path / "zoo"
+        (root / "weights").mkdir(parents=True, exist_ok=True)
+        weights = root / "weights" / f"{name}.safetensors"
+        weights.write_bytes(data)
+        entry = {"file": weights.name, "sha256": hashlib.sha256(data).hexdigest(), "model": {}, "command": "", "data": "",
+                 "licence": "", "figures": {}, "card": f"{name}.md", "steps": steps, "created": "", "description": ""}
+        (root / "registry.json").write_text(json.dumps({"format": "pastenet-zoo", "version": 1, "models": {name: entry}}))
+        monkeypatch.setenv("PASTENET_ZOO", str(root))
+        return weights
+
+    return make

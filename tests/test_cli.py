@@ -185,7 +185,7 @@ def test_make_chunks_follow_the_uncompressed_rule_and_equal_encode_tuple(tmp_pat
     def boom(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("pastegen.store.encode._encode_into", boom)
+    monkeypatch.setattr("pastegen.store.encode.encode_into", boom)
     with pytest.raises(RuntimeError, match="boom"):
         make(tmp_path / "err.h5", paths, spec, count=12, seed=3, jobs=2)
     assert gc.isenabled() and gc.get_freeze_count() == 0 and sys.getswitchinterval() == pytest.approx(0.005)

@@ -330,3 +330,59 @@ def test_crop_small_policy_skip():
     assert crop.min_source_size(crop.CropSpec(), (512, 512)) is None
     with pytest.raises(SpecError):
         crop.CropSpec(mode="stretch")
+
+
+# --- the definitions the fused kernels take from the components ---------------------------------
+
+
+def test_mask_inside_test_is_the_rasterize_predicate():
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        p = mask.sample(rng, mask.MaskSpec(angle=(-180, 180)), 37, 45)
+        cx, cy, c, s, hw, hh = mask.inside_test(p)
+        theta = math.radians(p.angle)
+        assert (cx, cy, c, s) == (p.cx, p.cy, math.cos(theta), math.sin(theta))
+        assert (hw, hh) == (p.width / 2 + mask.EDGE_SLACK, p.height / 2 + mask.EDGE_SLACK)
+        ys, xs = np.mgrid[0:37, 0:45].astype(np.float64)
+        u = (xs - cx) * c - (ys - cy) * s
+        v = (xs - cx) * s + (ys - cy) * c
+        np.testing.assert_array_equal(mask.rasterize(37, 45, p), ((np.abs(u) <= hw) & (np.abs(v) <= hh)).astype(np.uint8))
+        bw, bh = mask.rotated_extent(p.width, p.height, p.angle)
+        assert mask.rasterize(37, 45, p).sum() <= (bw + 2) * (bh + 2)
+
+
+def test_blend_case_names_the_exact_shortcuts_of_shading(photo):
+    rng = np.random.default_rng(12)
+    a, b = color.sample(rng, color.ColorSpec()), color.sample(rng, color.ColorSpec())
+    ones, zeros = mix.MixParams(grid=np.ones((3, 3))), mix.MixParams(grid=np.zeros((3, 3)))
+    mixed = mix.MixParams(grid=np.array([[0, 1], [1, 0]]))
+    assert shading.blend_case(a, a, mixed) == "first" and shading.blend_case(a, b, ones) == "first"
+    assert shading.blend_case(a, b, zeros) == "second" and shading.blend_case(a, b, mixed) == "both"
+    assert set(shading.BLEND_CASES) == {"first", "second", "both"}
+    np.testing.assert_array_equal(shading.apply(photo, a, b, ones), color.apply(photo, a))
+    np.testing.assert_array_equal(shading.apply(photo, a, b, zeros), color.apply(photo, b))
+
+
+def test_packed_colour_parameters():
+    p = color.ColorParams(brightness=0.1, contrast=(0.5, 1.0, 1.5), hue=-0.25, saturation=1.25)
+    v = color.packed(p)
+    assert v.dtype == np.float64 and v.tolist() == [0.1, 0.5, 1.0, 1.5, 0.75, 1.25]
+    assert len(color.PACKED_FIELDS) == len(v) and color.PACKED_FIELDS[4] == "hue"
+    assert color.packed(color.identity()).tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 1.0]
+
+
+def test_geometric_identity_and_inverse_homography():
+    rng = np.random.default_rng(13)
+    assert geometric.is_identity(geometric.identity()) and not geometric.is_identity(geometric.sample(rng, geometric.GeometricSpec(sigma=3)))
+    p = geometric.sample(rng, geometric.GeometricSpec(sigma=4))
+    h, hinv = geometric.homography(30, 40, p), geometric.inverse_homography(30, 40, p)
+    np.testing.assert_allclose(hinv @ h, np.eye(3), atol=1e-12)
+    sx, sy = geometric.source_coordinates(30, 40, p)
+    q = hinv @ np.array([7.0, 5.0, 1.0])
+    assert (sx[5, 7], sy[5, 7]) == pytest.approx((q[0] / q[2], q[1] / q[2]))
+
+
+def test_crop_identity_is_the_whole_image(photo):
+    p = crop.identity(photo.shape[:2])
+    assert (p.resized_height, p.resized_width, p.top, p.left) == (*photo.shape[:2], 0, 0)
+    np.testing.assert_array_equal(crop.apply(photo, p, photo.shape[:2]), photo)

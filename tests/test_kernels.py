@@ -8,6 +8,7 @@ bodies; the sizes and counts below shrink accordingly.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -362,3 +363,31 @@ def test_kernel_bodies_run_as_python():
     cmd += ["-k", "not kernel_bodies_run_as_python"]
     out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def test_kernel_arguments_come_from_the_components(photos):
+    """The kernels' numbers are the components' definitions (and the same bits as before the
+    kernels took them from there: the former hand-written formulas are checked here)."""
+    from pastegen.components import shading
+
+    spec = spec_for(SIZES[-1], sigma=8.0)
+    seen = set()
+    for image, p in tuples(photos, spec, 21, count=12):
+        for q in (p, dataclasses.replace(p, color_b=p.color_a), dataclasses.replace(p, geometric=geometric.identity())):
+            hinv, identity, constant, geom, tp, blend, grid = kernels._kernel_args(q, spec)
+            assert identity == (not q.geometric.offsets.any())
+            want = np.eye(3) if identity else np.linalg.inv(geometric.homography(spec.height, spec.width, q.geometric))
+            np.testing.assert_array_equal(hinv, want)
+            m = q.mask
+            theta = math.radians(m.angle)
+            old = [m.cx, m.cy, math.cos(theta), math.sin(theta), m.width / 2 + 1e-9, m.height / 2 + 1e-9]
+            np.testing.assert_array_equal(geom, np.array(old))
+            np.testing.assert_array_equal(geom, np.array(mask.inside_test(m)))
+            case = shading.blend_case(q.color_a, q.color_b, q.mix)
+            chosen = {"first": (q.color_a,), "second": (q.color_b,), "both": (q.color_a, q.color_b)}[case]
+            assert blend == (case == "both") and len(tp) == len(chosen)
+            old_tp = np.array([[c.brightness, *c.contrast, (c.hue % 1.0) * 6.0, c.saturation] for c in chosen], dtype=np.float64)
+            np.testing.assert_array_equal(tp, old_tp)
+            np.testing.assert_array_equal(tp[:, :4], np.array([color.packed(c)[:4] for c in chosen]))
+            seen.add(case)
+    assert {"first", "both"} <= seen

@@ -251,6 +251,97 @@ def test_a_folder_of_runs_resolves_to_the_newest_run_with_a_checkpoint(tmp_path)
     assert resolve_checkpoint(tmp_path / "00000-tiny-a") == older
 
 
+# --- resolve_weights: every accepted input, and what it refuses --------------------------------------
+
+
+def _two_runs(tmp_path):
+    """``runs/00000-a`` (steps 2 and 4) and ``runs/00001-b`` (step 3); the checkpoints."""
+    net = torch.nn.Linear(2, 2)
+    runs = tmp_path / "runs"
+    a2 = save_checkpoint(runs / "00000-a", 2, modules={"G": net}, state={}, model_record={})
+    a4 = save_checkpoint(runs / "00000-a", 4, modules={"G": net}, state={}, model_record={})
+    b3 = save_checkpoint(runs / "00001-b", 3, modules={"G": net}, state={}, model_record={})
+    return runs, a2, a4, b3
+
+
+def test_resolve_weights_accepts_every_kind_of_path(tmp_path):
+    from pastenet.checkpoint import WEIGHT_KINDS, resolve_weights
+
+    runs, a2, a4, b3 = _two_runs(tmp_path)
+    run_a = runs / "00000-a"
+    cases = {  # path -> (kind, checkpoint, run, step)
+        a2: ("checkpoint", a2, run_a, 2),
+        run_a / "checkpoints": ("checkpoints", a4, run_a, 4),
+        run_a: ("run", a4, run_a, 4),
+        runs: ("runs", b3, runs / "00001-b", 3),
+        a2 / "weights.safetensors": ("file", a2, run_a, 2),
+    }
+    for path, (kind, ck, run, step) in cases.items():
+        for given in (path, str(path)):
+            ref = resolve_weights(given)
+            assert (ref.kind, ref.checkpoint, ref.run_dir, ref.step, ref.zoo_name) == (kind, ck, run, step, None), path
+            assert ref.weights == ck / "weights.safetensors" and ref.location == ck and ref.path == path
+            assert ref.kind in WEIGHT_KINDS and ref.name == run.name
+            assert ref.sha256() == json.loads((ck / "meta.json").read_text())["sha256"]["weights.safetensors"]
+    bare = tmp_path / "exported.safetensors"
+    bare.write_bytes((a2 / "weights.safetensors").read_bytes())
+    ref = resolve_weights(bare)
+    assert (ref.kind, ref.weights, ref.checkpoint, ref.run_dir, ref.step, ref.location, ref.name) == ("file", bare, None, None, None, bare, "exported")
+    # a checkpoint outside a run folder: no run, its step from meta.json
+    moved = tmp_path / "kept" / "best"
+    moved.parent.mkdir()
+    os.replace(a2, moved)
+    ref = resolve_weights(moved)
+    assert (ref.kind, ref.checkpoint, ref.run_dir, ref.step, ref.name) == ("checkpoint", moved, None, 2, "best")
+
+
+def test_resolve_weights_takes_zoo_names_only_where_no_path_exists(tmp_path, monkeypatch, fake_zoo):
+    import hashlib
+
+    from pastenet.checkpoint import resolve_weights
+    from pastenet.errors import CheckpointNotFoundError, ZooError
+
+    monkeypatch.chdir(tmp_path)
+    weights = fake_zoo("my-net", b"shipped", steps=12)
+    ref = resolve_weights("my-net")
+    assert (ref.kind, ref.weights, ref.checkpoint, ref.run_dir, ref.step, ref.zoo_name, ref.name) == ("zoo", weights, None, None, 12, "my-net", "my-net")
+    assert ref.location == weights and ref.sha256() == hashlib.sha256(b"shipped").hexdigest()
+    with pytest.raises(CheckpointNotFoundError, match="my-net does not exist$"):
+        resolve_weights("my-net", zoo=False)  # the loaders of pastenet.checkpoint take paths only
+    with pytest.raises(CheckpointNotFoundError, match="not a model-zoo name.*pastenet models"):
+        resolve_weights("other-net")
+    (tmp_path / "my-net").mkdir()  # a folder of that name wins over the zoo
+    with pytest.raises(CheckpointNotFoundError, match="holds no complete checkpoint"):
+        resolve_weights("my-net")
+    (tmp_path / "my-net").rmdir()
+    weights.write_bytes(b"damaged")
+    with pytest.raises(ZooError, match="damaged"):
+        resolve_weights("my-net")
+
+
+def test_resolve_weights_refuses_with_typed_errors(tmp_path):
+    from pastenet.checkpoint import resolve_checkpoint, resolve_weights
+    from pastenet.errors import CheckpointNotFoundError
+
+    with pytest.raises(CheckpointNotFoundError, match="nothing does not exist") as e:
+        resolve_weights(tmp_path / "nothing")
+    assert isinstance(e.value, CheckpointError) and "\n" not in str(e.value)
+    empty = tmp_path / "empty"
+    (empty / "00000-run" / "checkpoints").mkdir(parents=True)  # a run that saved nothing yet
+    for folder in (empty, empty / "00000-run", empty / "00000-run" / "checkpoints"):
+        with pytest.raises(CheckpointNotFoundError, match="holds no complete checkpoint"):
+            resolve_weights(folder)
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(CheckpointError, match="not a checkpoint") as e:
+        resolve_weights(tmp_path / "notes.txt")
+    assert not isinstance(e.value, CheckpointNotFoundError)
+    bare = tmp_path / "model.safetensors"
+    bare.write_bytes(b"x")
+    assert resolve_weights(bare).checkpoint is None
+    with pytest.raises(CheckpointError, match="bare weights file, not a checkpoint"):
+        resolve_checkpoint(bare)  # load_checkpoint needs a checkpoint's state, which a bare file lacks
+
+
 # --- wrongly typed or non-finite weights; --init-from with a weights file --------------------------
 
 

@@ -618,12 +618,12 @@ def test_wrongly_typed_or_non_finite_weights_are_refused(tmp_path, run_dir, bad)
 
 
 def test_absurd_model_records_fail_before_building_the_network(tmp_path, monkeypatch):
-    import pastenet.paste as paste_module
+    import pastenet.loading as loading_module  # where load_generator builds G
 
     def no_build(config):
         raise AssertionError(f"a Generator was built for {config}")
 
-    monkeypatch.setattr(paste_module, "Generator", no_build)
+    monkeypatch.setattr(loading_module, "Generator", no_build)
     G = _generator()
     for change in ({"channels": [100000, 8, 8, 8]}, {"dilations": [1] * 10000}, {"resolution": 1 << 20, "d_channels": [4]}):
         folder = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"

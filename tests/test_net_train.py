@@ -204,6 +204,96 @@ def test_options_are_validated(tmp_path):
         TrainOptions(data="x.h5", batch=0)
 
 
+def test_one_table_of_options_makes_the_command_line_and_the_checks():
+    """Defaults, help texts and bounds are written once (TrainOptions' fields): the command's options
+    are made from them, the dataclass checks the same bounds, and a renamed key still loads."""
+    import dataclasses
+
+    from pastenet.cli import train as command
+    from pastenet.train.options import RENAMED, cli_options
+
+    params = {p.name: p for p in command.params}
+    specs = cli_options()
+    assert {s.field for s in specs} | {"data", "split", "spec_preset", "model", "grid_size"} == {f.name for f in dataclasses.fields(TrainOptions)}
+    for spec in specs:
+        param = params[spec.param]
+        assert param.help == spec.help and param.help, spec.field
+        assert param.default == (False if spec.kind is bool else spec.default), spec.field
+    assert params["drift_gamma"].opts == ["--gamma"] and params["quiet"].opts == ["-q", "--quiet"]
+    assert RENAMED == {"gamma": "drift_gamma"}
+    with pytest.raises(ConfigError, match=r"beta1 must be in \[0, 1\), got 1"):
+        TrainOptions(data="x.h5", beta1=1.0)
+    with pytest.raises(ConfigError, match="sigma must be non-negative"):
+        TrainOptions(stream=True, dataset="sample", sigma=-1.0)
+    with pytest.raises(ConfigError, match="lr_g must be positive"):
+        TrainOptions(data="x.h5", lr_g=0.0)
+    with pytest.raises(ConfigError, match="recon must be one of image, mask"):
+        TrainOptions(data="x.h5", recon="l2")
+    from pastenet.train import options_from_record
+
+    record = TrainOptions(data="x.h5", drift_gamma=0.25).to_record()
+    record["gamma"] = record.pop("drift_gamma")  # the old key
+    assert options_from_record(record).drift_gamma == 0.25
+    with pytest.raises(ConfigError, match="both 'gamma'"):
+        options_from_record(dict(record, drift_gamma=0.5))
+
+
+def test_gan_step_takes_explicit_settings():
+    from pastenet.config import preset
+    from pastenet.models import Discriminator, Generator
+    from pastenet.train.distributed import World
+    from pastenet.train.networks import gan_step_kwargs
+    from pastenet.train.step import GanStep
+
+    config = preset("tiny", resolution=32, local_window=16, d_channels=(8, 16, 32, 64), d_local_channels=(8, 16, 32))
+    G, D = Generator(config), Discriminator(config)
+    kwargs = gan_step_kwargs(TrainOptions(data="-", lr_g=1e-3, beta1=0.5, drift_gamma=0.5, ema_kimg=1.0, batch=4), World(size=2))
+    assert kwargs["betas"] == (0.5, 0.9) and kwargs["drift_gamma"] == 0.5 and kwargs["ema_beta"] == 0.5 ** (8 / 1000)
+    step = GanStep(G, D, config, torch.device("cpu"), World(), **kwargs)
+    assert step.opt_g.defaults["lr"] == 1e-3 and step.opt_g.defaults["betas"] == (0.5, 0.9)
+    with pytest.raises(ValueError, match="ema_beta"):
+        GanStep(G, D, config, torch.device("cpu"), World(), **dict(kwargs, ema_beta=None), G_ema=G)
+
+
+def test_reduce_mean_and_any_rank_in_one_process():
+    from pastenet.train.distributed import any_rank, reduce_mean
+
+    x = torch.tensor([1.0, float("nan"), 2.5])
+    assert reduce_mean(x) is x  # no process group: untouched, bit for bit
+    assert any_rank(True) is True and any_rank(False) is False
+
+
+def _agreement_worker(rank: int, world: int, init_file: str, queue) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        from pastenet.train.distributed import any_rank, reduce_mean
+
+        mean = reduce_mean(torch.tensor([float(rank), 10.0 * rank], dtype=torch.float64)).tolist()
+        queue.put((rank, mean, any_rank(rank == 1), any_rank(False), any_rank(True)))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_reduce_mean_and_any_rank_over_two_gloo_processes(tmp_path):
+    """The logged figures are every process's mean; a flag raised on one process is seen by all."""
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_agreement_worker, args=(r, 2, str(tmp_path / "init"), queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        results = sorted(queue.get(timeout=120) for _ in procs)
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert results == [(0, [0.5, 5.0], True, False, True), (1, [0.5, 5.0], True, False, True)]
+
+
 def test_stream_training(tmp_path):
     options = TrainOptions(
         stream=True, dataset="sample", preset="tiny", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path),
@@ -266,6 +356,50 @@ def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tuples, tmp_p
     other = train(_options(tuples, tmp_path / "other", steps=2, batch=2, checkpoint_every=2))
     grads_other = [s["exp_avg"] for s in _state(other.run_dir)["opt_D"]["state"].values()]
     assert not all(torch.allclose(a, b, rtol=1e-3, atol=1e-5 * scale) for a, b in zip(grads_one, grads_other))
+
+
+def _nan_worker(rank: int, world: int, port: int, options_record: dict, queue) -> None:
+    """Train with rank 1's reported loss not finite from step 2 on; report how training ended."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from pastenet.train import options_from_record
+    from pastenet.train.step import GanStep
+
+    real = GanStep.__call__
+
+    def step(self, batch, s):
+        terms = real(self, batch, s)
+        if rank == 1 and s >= 2:
+            terms["l1"] = terms["l1"] * float("nan")
+        return terms
+
+    GanStep.__call__ = step
+    try:
+        train(options_from_record(options_record))
+        queue.put((rank, "finished"))
+    except FloatingPointError as e:
+        queue.put((rank, str(e).split(":")[0]))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_a_loss_not_finite_on_one_process_stops_every_process(tuples, tmp_path):
+    import torch.multiprocessing as mp
+
+    options = _options(tuples, tmp_path, steps=8, batch=2, log_every=2, checkpoint_every=100, sample_every=100)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_nan_worker, args=(r, 2, port, options.to_record(), queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+        if p.is_alive():  # a process left waiting for the other: the bug this guards against
+            p.kill()
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert sorted(queue.get(timeout=5) for _ in procs) == [(0, "step 4"), (1, "step 4")]
 
 
 @pytest.mark.gpu
@@ -347,6 +481,7 @@ def test_the_reconstruction_compares_y_with_the_batch_truth(alpha):
     from pastenet.losses import masked_l1
     from pastenet.models import Discriminator, Generator, predict
     from pastenet.train.distributed import World
+    from pastenet.train.networks import gan_step_kwargs
     from pastenet.train.step import GanStep
 
     torch.manual_seed(0)
@@ -361,7 +496,7 @@ def test_the_reconstruction_compares_y_with_the_batch_truth(alpha):
     options = TrainOptions(stream=True, dataset="sample", preset="colormap", alpha=alpha, recon="mask", truth="colours")
     with torch.no_grad():
         Y = predict(G, comp, M)
-    terms = GanStep(G, D, config, options, torch.device("cpu"), World())(batch, 0)
+    terms = GanStep(G, D, config, torch.device("cpu"), World(), **gan_step_kwargs(options, World()))(batch, 0)
     assert terms["l1"].item() == pytest.approx(masked_l1(Y, truth, M).item(), rel=1e-5)
     assert abs(masked_l1(Y, I, M).item() - terms["l1"].item()) > 1e-3
 
@@ -372,12 +507,14 @@ def test_a_compiled_generator_is_used_even_when_falsy():
     from pastenet.config import preset
     from pastenet.models import Discriminator, Generator
     from pastenet.train.distributed import World
+    from pastenet.train.networks import gan_step_kwargs
     from pastenet.train.step import GanStep
 
     config = preset("colormap", resolution=64, local_window=32, d_channels=(8, 16, 32, 64), d_local_channels=(8, 16, 32))
     G, D = Generator(config), Discriminator(config)
     stand_in = torch.nn.Sequential()
-    step = GanStep(G, D, config, TrainOptions(data="-", preset="colormap"), torch.device("cpu"), World(), compiled_G=stand_in)
+    options = TrainOptions(data="-", preset="colormap")
+    step = GanStep(G, D, config, torch.device("cpu"), World(), compiled_G=stand_in, **gan_step_kwargs(options, World()))
     assert step.G_run is stand_in
 
 

@@ -123,6 +123,13 @@ def test_quick_smoke_run(tmp_path):
         assert (out / name).is_file(), name
     text = readme.read_text()
     assert "other sections" in text and quality.README_BEGIN in text and "PSNR" in text
+    if run is not None:  # the weights resolved from the run folder, identified by their sha256
+        import hashlib
+
+        recorded = json.loads((out / "results.json").read_text())["checkpoint"]
+        weights = run / "checkpoints" / "step-00000001" / "weights.safetensors"
+        assert recorded["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+        assert (recorded["kind"], recorded["step"], recorded["weights"]) == ("run", 1, str(weights))
     # a rerun checks the frozen hashes and rewrites the README section in place
     assert quality.main(argv + ["--no-speed"]) == 0
     assert readme.read_text().count(quality.README_BEGIN) == 1
@@ -243,6 +250,7 @@ def test_network_specs_and_methods():
 def test_checkpoint_info_names_and_hashes(tmp_path):
     import hashlib
 
+    pytest.importorskip("torch")  # the resolver, pastenet.checkpoint, imports torch
     from benchmarks.evaluation import networks
 
     w = tmp_path / "my-net.safetensors"
@@ -256,6 +264,34 @@ def test_checkpoint_info_names_and_hashes(tmp_path):
     (ck / "meta.json").write_text(json.dumps({"step": 7}))
     info = networks.checkpoint_info(ck)
     assert info["name"] == "00001-run" and info["step"] == 7 and info["weights"].endswith("weights.safetensors")
+
+
+def test_checkpoint_info_gives_the_sha256_of_whatever_the_model_names(tmp_path, monkeypatch, fake_zoo):
+    """A run folder, its step folder, its weights file and a zoo name: each resolved by
+    pastenet.checkpoint.resolve_weights, each recorded with the sha256 of the weights it names."""
+    import hashlib
+
+    pytest.importorskip("torch")
+    from benchmarks.evaluation import networks
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "00002-tiny-run"
+    ck = run / "checkpoints" / "step-00000009"
+    ck.mkdir(parents=True)
+    (ck / "weights.safetensors").write_bytes(b"run weights")
+    (ck / "meta.json").write_text(json.dumps({"step": 9}))
+    (run / "options.json").write_text(json.dumps({"preset": "tiny", "resolution": 64, "sigma": 2.0, "dataset": "faces"}))
+    digest = hashlib.sha256(b"run weights").hexdigest()
+    for given, kind in ((run, "run"), (ck, "checkpoint"), (ck / "weights.safetensors", "file"), (str(run), "run")):
+        info = networks.checkpoint_info(given)
+        assert info["weights_sha256"] == digest and info["kind"] == kind, given
+        assert info["name"] == "00002-tiny-run" and info["step"] == 9 and info["path"] == str(ck)
+        assert info["weights"] == str(ck / "weights.safetensors") and info["preset"] == "tiny" and "zoo_name" not in info
+    weights = fake_zoo("my-zoo-net", b"zoo weights", steps=40)
+    info = networks.checkpoint_info("my-zoo-net")
+    assert info["weights_sha256"] == hashlib.sha256(b"zoo weights").hexdigest() and info["weights"] == str(weights)
+    assert (info["kind"], info["name"], info["zoo_name"], info["step"]) == ("zoo", "my-zoo-net", "my-zoo-net", 40)
+    assert networks.checkpoint_info("my-zoo-net", "label")["name"] == "label"
 
 
 # --- cross-person cases and the mild test (need ../shared/data) ----------------------------------

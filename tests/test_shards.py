@@ -202,6 +202,28 @@ def test_three_shards_combined_equal_a_single_run(run):
             np.testing.assert_array_equal(tf[i]["I_S"], ref[i]["I_S"])
 
 
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_interrupted_combine_leaves_nothing(run, tmp_path, monkeypatch, error):
+    folder, _, shards = run
+    for r in shards:
+        shutil.copy(r.path, tmp_path / r.path.name)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def interrupted(*args, **kwargs):
+        raise error("stop")
+
+    monkeypatch.setattr("pastegen.shards._copy_attrs", interrupted)
+    with pytest.raises(error):
+        combine(tmp_path / "all.h5", sorted(tmp_path.glob("part*.h5")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no temporary file
+    monkeypatch.undo()
+    combine(tmp_path / "all.h5", sorted(tmp_path.glob("part*.h5")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "all.h5"])
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert (tmp_path / "all.h5").stat().st_mode == plain.stat().st_mode  # an ordinary file's mode
+
+
 def test_combined_folder_can_be_moved(run, tmp_path, monkeypatch):
     folder, full, shards = run
     moved = tmp_path / "elsewhere"

@@ -45,7 +45,7 @@ from pastegen.store import (
     verify,
 )
 from pastegen.store import encode as store_encode
-from pastegen.store.schema import _compression_kwargs
+from pastegen.store.schema import compression_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 H, W, N = 32, 48, 10
@@ -706,7 +706,7 @@ def test_blosc_through_hdf5s_own_pipeline_when_the_library_cannot_be_loaded(tmp_
 def _hdf5s_own_chunk(path, array: np.ndarray, compression: str) -> tuple[int, bytes]:
     """The chunk HDF5's own filter pipeline stores for ``array`` (plain h5py + hdf5plugin)."""
     with h5py.File(path, "w") as f:
-        ds = f.create_dataset("d", shape=(1, *array.shape), dtype="u1", chunks=(1, *array.shape), fletcher32=True, **_compression_kwargs(compression))
+        ds = f.create_dataset("d", shape=(1, *array.shape), dtype="u1", chunks=(1, *array.shape), fletcher32=True, **compression_kwargs(compression))
         ds[0] = array
         m, d = ds.id.read_direct_chunk((0,) * ds.ndim)
     return int(m), bytes(d)

@@ -10,10 +10,15 @@ handled here:
   get the destination's gradients (the membrane, see below) instead of the source's, which blurs
   the region's rim (an identity paste, source = target, was off by 4 levels on average and up to
   88 inside the mask). The mask is dilated with the same square the same number of times before
-  cloning, so the eroded mask (the closing of the region) covers every mask pixel and the whole
-  region is guided by the source. Pixels outside the region are set back to the target at the
-  end, so the ring outside the mask is the target's, as before. An identity paste is now exact
-  up to float rounding (tested).
+  cloning, so the eroded mask is the region's closing and every region pixel takes the source's
+  gradients.
+- **Edges that enter the region from the left or from above.** OpenCV's gradients are forward
+  differences, so the edge from an outside pixel ``q`` into a rim pixel ``p`` is taken from the
+  destination, ``dst(p) − t(q)``, where Pérez et al. use the source's ``s(p) − s(q)``. The rim
+  pixels of the destination are set to ``t(q) + s(p) − s(q)`` (:func:`_rim_guided`, after the
+  padding so that rims on the image's border are set too), which makes those edges the source's.
+  With both, an identity paste is exact up to one level of rounding (tested), and pixels outside
+  the region are the target's.
 - **Masks touching the image border** crash or clone a shifted region in some versions (the
   destination rectangle leaves the image). The images and the mask are padded by
   :data:`PAD` pixels before cloning and the result is cropped back. The padding of the target is
@@ -64,6 +69,35 @@ def clone_center(mask: np.ndarray) -> tuple[int, int]:
     return (x0 + w // 2, y0 + h // 2)
 
 
+def _rim_guided(dst: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``dst`` with the region's left and top rim set so that OpenCV's straddling edges carry the source's gradient.
+
+    OpenCV takes the gradient of an edge ``q -> q + 1`` (forward differences) from the destination
+    when ``q`` lies outside the region. For an edge from an outside pixel ``q`` into a rim pixel
+    ``p`` (``q`` left of or above ``p``) Pérez et al. want the source's ``s(p) − s(q)``; the
+    destination gives it when ``dst(p) = t(q) + s(p) − s(q)`` (the mean over such neighbours when
+    ``p`` has two, rounded and clipped to uint8), ``t`` being ``dst`` outside the region. Pixels
+    deeper inside are never read as a destination (their gradients come from the source), so the
+    membrane stays there.
+    """
+    out = dst.astype(np.float64)
+    t = out
+    s = source.astype(np.float64)
+    total = np.zeros_like(out)
+    count = np.zeros(mask.shape, np.int32)
+    # left neighbours: q = (y, x - 1) outside, p = (y, x) inside
+    edge = mask[:, 1:] & ~mask[:, :-1]
+    total[:, 1:][edge] += t[:, :-1][edge] + s[:, 1:][edge] - s[:, :-1][edge]
+    count[:, 1:][edge] += 1
+    # top neighbours: q = (y - 1, x) outside, p = (y, x) inside
+    edge = mask[1:, :] & ~mask[:-1, :]
+    total[1:, :][edge] += t[:-1, :][edge] + s[1:, :][edge] - s[:-1, :][edge]
+    count[1:, :][edge] += 1
+    rim = count > 0
+    out[rim] = total[rim] / count[rim][:, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def seamless_clone(target: np.ndarray, source: np.ndarray, mask: np.ndarray, flags: int = cv2.NORMAL_CLONE) -> np.ndarray:
     """``cv2.seamlessClone(source, target, mask, p, flags)`` for aligned images, guarded.
 
@@ -94,8 +128,10 @@ def seamless_clone(target: np.ndarray, source: np.ndarray, mask: np.ndarray, fla
     frame[PAD:-PAD, PAD:-PAD] = False
     dst[frame] = padded_filled[frame]
     src = np.ascontiguousarray(np.pad(source, pad, mode="reflect"))
+    if flags == cv2.NORMAL_CLONE:  # on the padded images, so that rims on the image's border are set too
+        dst = _rim_guided(dst, src, np.pad(mask, PAD))
     m = np.pad(mask, PAD).astype(np.uint8) * 255
-    m = cv2.dilate(m, _SQUARE, iterations=OPENCV_ERODE + 1)
+    m = cv2.dilate(m, _SQUARE, iterations=OPENCV_ERODE)
     m[:1, :] = 0
     m[-1:, :] = 0
     m[:, :1] = 0

@@ -1,4 +1,4 @@
-"""The methods under test: the baselines and, when a checkpoint and ``pastenet.paste`` exist, the network.
+"""The methods under test: the baselines and, when a checkpoint and ``pastenet`` exist, the network.
 
 Every method is called as ``method(target, source, mask)`` with aligned uint8 images. On the
 synthetic set the target is ``I_T`` (zeros under the mask), so no method sees the ground truth.
@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.baselines import BASELINES, READS_TARGET_INSIDE, membrane_fill
 
-__all__ = ["ORDER", "LABELS", "load_network", "build_methods", "prepare_target"]
+__all__ = ["ORDER", "LABELS", "resolve_and_load", "load_network", "build_methods", "prepare_target"]
 
 #: Column order of tables and sheets.
 ORDER = ("naive", "poisson_normal", "poisson_mixed", "cv2_normal", "cv2_mixed", "reinhard", "network")
@@ -33,21 +33,34 @@ LABELS = {
 }
 
 
-def load_network(model: str | Path | None, device: str = "cpu"):
-    """``(method, description)`` for the network, or ``(None, reason)`` when it cannot run."""
+def resolve_and_load(model: str | Path | None, device: str = "cpu"):
+    """``(method, description, resolution)`` for the network, or ``(None, reason, None)`` when it cannot run.
+
+    ``model`` is resolved once (:func:`pastenet.checkpoint.resolve_weights`: a zoo name, a run,
+    a folder of runs, a checkpoint folder or a weights file) and that resolution is loaded; the
+    description is the checkpoint folder or weights file loaded.
+    """
     if model is None:
-        return None, "no --model given"
+        return None, "no --model given", None
     try:
-        from pastenet.paste import load_generator
-    except ImportError as e:  # pastenet.paste not there yet, or torch missing
-        return None, f"pastenet.paste is not importable ({e})"
-    path = Path(model)
-    if not path.exists():
-        return None, f"no checkpoint at {path}"
-    pm = load_generator(path, device=device)
+        from pastenet.checkpoint import resolve_weights
+        from pastenet.errors import CheckpointNotFoundError
+        from pastenet.loading import load_generator
+    except ImportError as e:  # pastenet not there, or torch missing
+        return None, f"pastenet.loading is not importable ({e})", None
+    try:
+        ref = resolve_weights(model)
+    except CheckpointNotFoundError as e:
+        return None, str(e), None  # nothing there, or a folder without a checkpoint: reported, not raised
+    pm = load_generator(ref, device=device)
     from .realrun import paste_method
 
-    return paste_method(pm), str(getattr(pm, "checkpoint", path))
+    return paste_method(pm), str(pm.checkpoint), ref
+
+
+def load_network(model: str | Path | None, device: str = "cpu"):
+    """``(method, description)`` for the network, or ``(None, reason)`` when it cannot run (:func:`resolve_and_load`)."""
+    return resolve_and_load(model, device)[:2]
 
 
 def build_methods(network: Callable | Mapping[str, Callable] | None) -> dict[str, Callable]:

@@ -2,10 +2,12 @@
 
 A table can compare several networks: each is a method column named by its **label** (``network``
 when there is one and no label is given; ``network-1``, ``network-2``, ... for several). Each also
-has a **name** (default: the stem of its weights file, or of its run folder for a checkpoint
-folder) and is identified in the report by the SHA-256 of the weights file that was actually
-loaded (a training run may write a newer checkpoint meanwhile: the file is the one
-``pastenet.paste.load_generator`` resolved).
+has a **name** (default: its zoo name, its run folder's name, or the stem of its weights file)
+and is identified in the report by the SHA-256 of the weights file that was actually loaded. The
+``--model`` is resolved once, by :func:`pastenet.checkpoint.resolve_weights` (a zoo name, a run,
+a folder of runs, a checkpoint folder or a weights file), and that resolution is both what is
+loaded and what is recorded: a training run that writes a newer checkpoint meanwhile changes
+neither.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-__all__ = ["DEFAULT_LABEL", "NetworkSpec", "Network", "split_list", "network_specs", "weights_file", "sha256_file",
+if TYPE_CHECKING:  # pastenet (torch) is imported only when a network is identified or loaded
+    from pastenet.checkpoint import ResolvedWeights
+
+__all__ = ["DEFAULT_LABEL", "NetworkSpec", "Network", "split_list", "network_specs", "resolve", "weights_file", "sha256_file",
            "checkpoint_info", "load_networks"]
 
 DEFAULT_LABEL = "network"
-WEIGHTS_FILE = "weights.safetensors"
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,9 @@ class Network:
     note : str
         The checkpoint it was loaded from, or why it was not.
     info : dict
-        ``path``, ``weights``, ``weights_sha256``, ``name`` and, from a checkpoint's records,
-        ``step``, ``preset``, ``resolution``, ``sigma``, ``dataset``.
+        :func:`checkpoint_info`: ``path``, ``kind``, ``weights``, ``weights_sha256``, ``name``,
+        ``zoo_name`` for a zoo model, ``step`` and, from a run's options, ``preset``,
+        ``resolution``, ``sigma``, ``dataset``.
     """
 
     label: str
@@ -78,10 +83,24 @@ def network_specs(models: Sequence[str], labels: Sequence[str] = (), names: Sequ
     return [NetworkSpec(m, lab, nm) for m, lab, nm in zip(models, labels, names)]
 
 
-def weights_file(checkpoint: str | Path) -> Path:
-    """The weights file of what ``load_generator`` loaded: the file itself, or a checkpoint folder's ``weights.safetensors``."""
-    p = Path(checkpoint)
-    return p if p.is_file() else p / WEIGHTS_FILE
+def resolve(model: "str | Path | ResolvedWeights") -> "ResolvedWeights":
+    """:func:`pastenet.checkpoint.resolve_weights` of ``model`` (a resolution is returned as it is).
+
+    Raises
+    ------
+    pastenet.errors.CheckpointError
+        Nothing there (:class:`~pastenet.errors.CheckpointNotFoundError`), or not a weights file.
+    pastenet.errors.ZooError
+        A zoo model whose weights are missing or damaged.
+    """
+    from pastenet.checkpoint import ResolvedWeights, resolve_weights
+
+    return model if isinstance(model, ResolvedWeights) else resolve_weights(model)
+
+
+def weights_file(checkpoint: "str | Path | ResolvedWeights") -> Path:
+    """The weights file ``checkpoint`` resolves to (:func:`resolve`): a checkpoint folder's ``weights.safetensors``, a run's newest, a zoo model's, or the file itself."""
+    return resolve(checkpoint).weights
 
 
 def sha256_file(path: str | Path) -> str:
@@ -91,36 +110,43 @@ def sha256_file(path: str | Path) -> str:
     return hash_file(path)
 
 
-def checkpoint_info(checkpoint: str | Path, name: str | None = None) -> dict:
-    """What identifies a loaded network: its weights file and SHA-256, its name and training records.
+def checkpoint_info(checkpoint: "str | Path | ResolvedWeights", name: str | None = None) -> dict:
+    """What identifies a network: its weights file and SHA-256, its name and training records.
 
     Parameters
     ----------
-    checkpoint : path
-        What ``load_generator`` loaded (``PasteModel.checkpoint``): a weights file or a checkpoint folder.
+    checkpoint : path, str or ResolvedWeights
+        Anything :func:`pastenet.checkpoint.resolve_weights` accepts (a zoo name, a run folder,
+        a folder of runs, a checkpoint folder, a weights file), or its result: pass the
+        resolution that was loaded, so a run that saved a newer checkpoint since is not hashed
+        in its place.
     name : str, optional
-        Overrides the default name (the weights file's stem; for ``.../checkpoints/step-N/weights.safetensors``
-        the run folder's name).
+        Overrides the default name (:attr:`~pastenet.checkpoint.ResolvedWeights.name`: the zoo
+        name, the run folder's name, the checkpoint folder's, or the weights file's stem).
 
     Returns
     -------
     dict
-        Informational; a missing record is left out (never raises for one).
+        ``path`` (the checkpoint folder, else the weights file), ``kind`` (what was given),
+        ``weights``, ``weights_sha256`` (when the file exists), ``name``, ``zoo_name`` (zoo
+        models), ``step`` (when known), and ``preset``, ``resolution``, ``sigma``, ``dataset``
+        from the run's ``options.json``; a missing record is left out.
+
+    Raises
+    ------
+    pastenet.errors.CheckpointError, pastenet.errors.ZooError
+        ``checkpoint`` cannot be resolved (:func:`resolve`).
     """
-    ck = Path(checkpoint)
-    w = weights_file(ck)
-    info: dict = {"path": str(ck), "weights": str(w)}
-    if w.is_file():
-        info["weights_sha256"] = sha256_file(w)
-    run = ck.parent.parent if ck.is_dir() and ck.parent.name == "checkpoints" else None
-    default = run.name if run is not None else (ck.name if ck.is_dir() and w.stem == "weights" else w.stem)
-    info["name"] = name or default
-    meta = ck / "meta.json" if ck.is_dir() else None
-    if meta is not None and meta.is_file():
-        try:
-            info["step"] = json.loads(meta.read_text()).get("step")
-        except (OSError, ValueError):
-            pass
+    ref = resolve(checkpoint)
+    info: dict = {"path": str(ref.location), "kind": ref.kind, "weights": str(ref.weights)}
+    if ref.weights.is_file():
+        info["weights_sha256"] = ref.sha256()
+    info["name"] = name or ref.name
+    if ref.zoo_name is not None:
+        info["zoo_name"] = ref.zoo_name
+    if ref.step is not None:
+        info["step"] = ref.step
+    run = ref.run_dir
     if run is not None and (run / "options.json").is_file():
         try:
             o = json.loads((run / "options.json").read_text())
@@ -131,12 +157,15 @@ def checkpoint_info(checkpoint: str | Path, name: str | None = None) -> dict:
 
 
 def load_networks(specs: Sequence[NetworkSpec], device: str = "cpu") -> list[Network]:
-    """Load every spec with :func:`benchmarks.evaluation.methods.load_network` (a failure is reported, not raised)."""
-    from .methods import load_network
+    """Load every spec with :func:`benchmarks.evaluation.methods.load_network` (a failure is reported, not raised).
+
+    Each ``--model`` is resolved once; what was loaded is what :func:`checkpoint_info` records.
+    """
+    from .methods import resolve_and_load
 
     out = []
     for s in specs:
-        method, note = load_network(s.model, device=device)
-        info = checkpoint_info(note, s.name) if method is not None else {}
+        method, note, ref = resolve_and_load(s.model, device=device)
+        info = checkpoint_info(ref, s.name) if method is not None else {}
         out.append(Network(s.label, method, note, info))
     return out

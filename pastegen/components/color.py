@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import SpecError
 from ._checks import as_float_image, check_range, frozen_array
 
-__all__ = ["ColorSpec", "ColorParams", "FIELDS", "sample", "identity", "apply", "rgb_to_hsv", "hsv_to_rgb"]
+__all__ = ["ColorSpec", "ColorParams", "FIELDS", "PACKED_FIELDS", "packed", "sample", "identity", "apply", "rgb_to_hsv", "hsv_to_rgb"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,19 @@ class ColorParams:
 
 #: Storage schema of :class:`ColorParams`: field -> (shape, dtype).
 FIELDS = {"brightness": ((), "float64"), "contrast": ((3,), "float64"), "hue": ((), "float64"), "saturation": ((), "float64")}
+
+
+#: The entries of :func:`packed`, in order.
+PACKED_FIELDS = ("brightness", "contrast_r", "contrast_g", "contrast_b", "hue", "saturation")
+
+
+def packed(params: ColorParams) -> np.ndarray:
+    """The parameters of one transform as one float64 vector (the layout the fused kernels read).
+
+    ``(Δ2, λ_1, λ_2, λ_3, Δ1 mod 1, k1)`` (:data:`PACKED_FIELDS`): the hue bias is wrapped into
+    [0, 1) turns, which changes nothing as :func:`apply` adds it to H modulo 1.
+    """
+    return np.array([params.brightness, *params.contrast, params.hue % 1.0, params.saturation], dtype=np.float64)
 
 
 def identity() -> ColorParams:

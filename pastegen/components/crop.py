@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ImageTooLargeError, SpecError
 
-__all__ = ["CropSpec", "CropParams", "FIELDS", "MODES", "SMALL_POLICIES", "resized_shape", "check_resized_pixels", "sample", "apply", "resize", "min_source_size"]
+__all__ = ["CropSpec", "CropParams", "FIELDS", "MODES", "SMALL_POLICIES", "resized_shape", "check_resized_pixels", "sample", "identity", "apply", "resize", "min_source_size"]
 
 MODES = ("resize", "scale-crop", "cover-crop")
 SMALL_POLICIES = ("upscale", "skip")
@@ -150,6 +150,11 @@ def check_resized_pixels(spec: CropSpec, out: tuple[int, int], max_pixels: int, 
             f"{rh * rw} pixels, more than the limit of {max_pixels} pixels",
         )
     return rh, rw
+
+
+def identity(out: tuple[int, int]) -> CropParams:
+    """The window of a photo already at the working size ``out`` (height, width): no resize, no offset."""
+    return CropParams(resized_height=out[0], resized_width=out[1], top=0, left=0)
 
 
 def sample(rng: np.random.Generator, spec: CropSpec, source: tuple[int, int], out: tuple[int, int]) -> CropParams:

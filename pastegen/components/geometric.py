@@ -20,7 +20,20 @@ import numpy as np
 from ..errors import SpecError
 from ._checks import frozen_array
 
-__all__ = ["GeometricSpec", "GeometricParams", "FIELDS", "BORDERS", "sample", "identity", "corners", "homography", "apply"]
+__all__ = [
+    "GeometricSpec",
+    "GeometricParams",
+    "FIELDS",
+    "BORDERS",
+    "sample",
+    "identity",
+    "is_identity",
+    "corners",
+    "homography",
+    "inverse_homography",
+    "source_coordinates",
+    "apply",
+]
 
 BORDERS = ("reflect", "constant")
 
@@ -80,6 +93,11 @@ def identity() -> GeometricParams:
     return GeometricParams()
 
 
+def is_identity(params: GeometricParams) -> bool:
+    """Whether every offset is zero: the warp is then the identity, applied exactly (no resampling)."""
+    return not np.any(params.offsets)
+
+
 def sample(rng: np.random.Generator, spec: GeometricSpec) -> GeometricParams:
     """Draw the 8 corner offsets from U(−σ, σ) (one call, row-major (corner, xy))."""
     return GeometricParams(offsets=rng.uniform(-spec.sigma, spec.sigma, size=(4, 2)))
@@ -120,7 +138,7 @@ def homography(height: int, width: int, params: GeometricParams) -> np.ndarray:
     ndarray, (3, 3), float64
         ``H`` with ``H[2, 2] == 1``, acting on homogeneous ``(x, y, 1)`` column vectors.
     """
-    if not np.any(params.offsets):
+    if is_identity(params):
         return np.eye(3)
     src, norm, norm_inv, ns, a0 = _system_constants(int(height), int(width))
     nd = (src + params.offsets) @ norm[:2, :2].T + norm[:2, 2]
@@ -141,9 +159,20 @@ def _reflect(idx: np.ndarray, n: int) -> np.ndarray:
     return np.where(idx >= n, period - idx, idx)
 
 
+def inverse_homography(height: int, width: int, params: GeometricParams) -> np.ndarray:
+    """``H⁻¹``: maps an output pixel centre ``q`` to the input position it samples.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        The offsets give a singular homography.
+    """
+    return np.linalg.inv(homography(height, width, params))
+
+
 def source_coordinates(height: int, width: int, params: GeometricParams) -> tuple[np.ndarray, np.ndarray]:
     """For every output pixel, the (x, y) position it samples in the input: ``H⁻¹ q``."""
-    hinv = np.linalg.inv(homography(height, width, params))
+    hinv = inverse_homography(height, width, params)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
     den = hinv[2, 0] * xs + hinv[2, 1] * ys + hinv[2, 2]
     sx = (hinv[0, 0] * xs + hinv[0, 1] * ys + hinv[0, 2]) / den
@@ -171,7 +200,7 @@ def apply(image: np.ndarray, params: GeometricParams, *, border: str = "reflect"
     if image.ndim not in (2, 3):
         raise SpecError(f"image must have shape (H, W) or (H, W, C), got {image.shape}")
     height, width = image.shape[:2]
-    if not np.any(params.offsets):
+    if is_identity(params):
         return image.astype(np.float32)
     sx, sy = source_coordinates(height, width, params)
     x0 = np.floor(sx)

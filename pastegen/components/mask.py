@@ -26,10 +26,13 @@ import numpy as np
 from ..errors import SpecError
 from ._checks import check_range
 
-__all__ = ["MaskSpec", "MaskParams", "FIELDS", "sample", "rasterize", "MIN_SIDE"]
+__all__ = ["MaskSpec", "MaskParams", "FIELDS", "sample", "rasterize", "inside_test", "rotated_extent", "MIN_SIDE", "EDGE_SLACK"]
 
 #: Smallest side length in pixels (guarantees a non-empty mask).
 MIN_SIDE = 2.0
+#: Slack added to the half sides in the test of :func:`rasterize`, so that pixel centres lying
+#: exactly on an edge count despite rounding.
+EDGE_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -124,15 +127,34 @@ def sample(rng: np.random.Generator, spec: MaskSpec, height: int, width: int) ->
     return MaskParams(cx=cx, cy=cy, width=w, height=h, angle=angle)
 
 
-def rasterize(height: int, width: int, params: MaskParams) -> np.ndarray:
-    """The (height, width) uint8 mask, 1 inside the rectangle and 0 outside."""
+def inside_test(params: MaskParams) -> tuple[float, float, float, float, float, float]:
+    """The numbers of the inside test of :func:`rasterize`, in float64.
+
+    Returns
+    -------
+    (cx, cy, c, s, hw, hh) : tuple of float
+        Pixel ``(x, y)`` is in M when ``|u| <= hw`` and ``|v| <= hh``, with
+        ``u = (x − cx)·c − (y − cy)·s`` and ``v = (x − cx)·s + (y − cy)·c``: ``c``, ``s`` the cosine
+        and sine of the angle, ``hw``, ``hh`` the half sides plus :data:`EDGE_SLACK`. The fused
+        kernels (:mod:`pastegen.kernels`) evaluate the same test on these numbers.
+    """
     theta = math.radians(params.angle)
-    c, s = math.cos(theta), math.sin(theta)
+    return (
+        params.cx,
+        params.cy,
+        math.cos(theta),
+        math.sin(theta),
+        params.width / 2 + EDGE_SLACK,
+        params.height / 2 + EDGE_SLACK,
+    )
+
+
+def rasterize(height: int, width: int, params: MaskParams) -> np.ndarray:
+    """The (height, width) uint8 mask, 1 inside the rectangle and 0 outside (see :func:`inside_test`)."""
+    cx, cy, c, s, hw, hh = inside_test(params)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-    dx, dy = xs - params.cx, ys - params.cy
+    dx, dy = xs - cx, ys - cy
     u = dx * c - dy * s
     v = dx * s + dy * c
-    # A tiny slack makes pixel centres that lie exactly on an edge count, despite rounding.
-    eps = 1e-9
-    inside = (np.abs(u) <= params.width / 2 + eps) & (np.abs(v) <= params.height / 2 + eps)
+    inside = (np.abs(u) <= hw) & (np.abs(v) <= hh)
     return inside.astype(np.uint8)

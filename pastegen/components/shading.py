@@ -11,7 +11,25 @@ import numpy as np
 
 from . import color, mix
 
-__all__ = ["apply"]
+__all__ = ["BLEND_CASES", "apply", "blend_case"]
+
+#: The cases of :func:`blend_case`: eq. 3 reduces to the first transform, to the second, or mixes both.
+BLEND_CASES = ("first", "second", "both")
+
+
+def blend_case(color_a: color.ColorParams, color_b: color.ColorParams, mixing: mix.MixParams) -> str:
+    """Which colour transforms eq. 3 needs: the exact shortcuts where it reduces to one image.
+
+    ``"first"`` when both transforms are equal or the mixing grid is all ones (``I1`` alone),
+    ``"second"`` when the grid is all zeros (``I2`` alone), else ``"both"`` (float blending would
+    be off by an ulp where the result is a single transform). :func:`apply` and the fused kernels
+    (:mod:`pastegen.kernels`) take the same shortcuts.
+    """
+    if color_b == color_a or mixing.grid.all():
+        return "first"
+    if not mixing.grid.any():
+        return "second"
+    return "both"
 
 
 def apply(
@@ -39,11 +57,11 @@ def apply(
     ndarray, (H, W, 3), float32 in [0, 1]
     """
     i1 = color.apply(image, color_a, region=region)
-    # Exact shortcuts where eq. 3 reduces to one image (float blending would be off by an ulp).
-    if color_b == color_a or mixing.grid.all():
+    case = blend_case(color_a, color_b, mixing)
+    if case == "first":
         return i1
     i2 = color.apply(image, color_b, region=region)
-    if not mixing.grid.any():
+    if case == "second":
         return i2
     m = mix.field_image(i1.shape[0], i1.shape[1], mixing)[..., None]
     return np.clip(i1 * m + i2 * (1 - m), 0.0, 1.0)

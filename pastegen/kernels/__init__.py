@@ -50,9 +50,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..components import geometric
+from ..components import color, crop, geometric, mask, mix, shading
 from ..errors import SpecError
-from ..pipeline import TupleParams, TupleSpec
+from ..params import TupleParams
+from ..spec import TupleSpec
 from . import _threading
 from ._render import _kernel_parallel, _kernel_serial
 
@@ -167,33 +168,31 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
+#: Column of the hue bias in :func:`pastegen.components.color.packed`; the kernels take it in
+#: sextants (``6·Δ1``), the unit of their HSV hue.
+_HUE = color.PACKED_FIELDS.index("hue")
+
+
 def _kernel_args(params: TupleParams, spec: TupleSpec) -> tuple:
-    """The sampled parameters as the kernel's arrays and flags."""
-    height, width = spec.height, spec.width
-    offsets = params.geometric.offsets
-    identity = not offsets.any()
+    """The sampled parameters as the kernel's arrays and flags.
+
+    Every number comes from the components: the inverse homography (``geometric``), the mask's
+    inside test (``mask.inside_test``), the transforms eq. 3 needs (``shading.blend_case``) and
+    their packed parameters (``color.packed``, the hue bias then scaled to sextants).
+    """
+    identity = geometric.is_identity(params.geometric)
     try:
-        hinv = np.eye(3) if identity else np.linalg.inv(geometric.homography(height, width, params.geometric))
+        hinv = np.eye(3) if identity else geometric.inverse_homography(spec.height, spec.width, params.geometric)
     except np.linalg.LinAlgError:
         raise SpecError(f"the corner offsets {params.geometric.offsets.tolist()} give a singular homography") from None
-    m = params.mask
-    theta = math.radians(m.angle)
-    eps = 1e-9  # the slack of components.mask.rasterize
-    mask_geom = np.array([m.cx, m.cy, math.cos(theta), math.sin(theta), m.width / 2 + eps, m.height / 2 + eps])
-    grid = params.mix.grid
+    mask_geom = np.array(mask.inside_test(params.mask), dtype=np.float64)
     a, b = params.color_a, params.color_b
-    # the exact shortcuts of components.shading.apply
-    if b == a or grid.all():
-        chosen, blend = (a,), False
-    elif not grid.any():
-        chosen, blend = (b,), False
-    else:
-        chosen, blend = (a, b), True
-    tp = np.array(
-        [[p.brightness, *p.contrast, (p.hue % 1.0) * 6.0, p.saturation] for p in chosen],
-        dtype=np.float64,
-    )
-    return hinv, identity, spec.geometric.border == "constant", mask_geom, tp, blend, np.ascontiguousarray(grid, np.float32)
+    case = shading.blend_case(a, b, params.mix)
+    chosen = {"first": (a,), "second": (b,), "both": (a, b)}[case]
+    tp = np.array([color.packed(p) for p in chosen], dtype=np.float64)
+    tp[:, _HUE] *= 6.0
+    grid = np.ascontiguousarray(params.mix.grid, np.float32)
+    return hinv, identity, spec.geometric.border == "constant", mask_geom, tp, case == "both", grid
 
 
 def render_tuple(
@@ -296,8 +295,7 @@ def _run(args: tuple, scratch: np.ndarray, dt: np.dtype, nthreads: int, height: 
 def _masked_bound(params: TupleParams, height: int, width: int) -> int:
     """An upper bound of the mask's pixel count (its rotated bounding box, 2 px wider each way)."""
     m = params.mask
-    c, s = abs(math.cos(math.radians(m.angle))), abs(math.sin(math.radians(m.angle)))
-    bw, bh = m.width * c + m.height * s, m.width * s + m.height * c
+    bw, bh = mask.rotated_extent(m.width, m.height, m.angle)
     if not (math.isfinite(bw) and math.isfinite(bh)):
         return height * width
     return max(1, min(height * width, (int(bw) + 3) * (int(bh) + 3)))
@@ -322,8 +320,6 @@ def warm_up() -> float:
         Seconds taken: about 0.4 s with a warm cache (mostly Numba's one-time start-up),
         about 20 s when everything is compiled (``benchmarks/kernel_compile.py``).
     """
-    from ..components import color, mask, mix
-
     start = time.perf_counter()
     spec = TupleSpec(16, 16, geometric=geometric.GeometricSpec(sigma=1.0), name="warm-up")
     rng = np.random.default_rng(0)
@@ -331,7 +327,7 @@ def warm_up() -> float:
     params = TupleParams(
         index=0,
         source_index=0,
-        crop=_identity_crop(spec),
+        crop=crop.identity(spec.size),
         geometric=geometric.sample(rng, spec.geometric),
         color_a=color.sample(rng, spec.color),
         color_b=color.sample(rng, spec.color),
@@ -344,12 +340,6 @@ def warm_up() -> float:
         if numba.config.NUMBA_NUM_THREADS < 2:  # render_tuple never runs the parallel driver then
             _run_parallel_once(image, params, spec, dt)
     return time.perf_counter() - start
-
-
-def _identity_crop(spec: TupleSpec):
-    from ..components import crop
-
-    return crop.CropParams(resized_height=spec.height, resized_width=spec.width, top=0, left=0)
 
 
 def _run_parallel_once(image, params, spec, dt) -> None:

@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 
 from ..errors import DatasetNotFoundError, SourceError
-from .discover import _is_candidate, _walk_images
+from .discover import is_candidate, walk_images
 
 __all__ = [
     "DATA_ROOT_ENV",
@@ -116,7 +116,7 @@ def _faces_paths(root: Path, split: str) -> list[str]:
             f"train/val/test subfolders; put held-out faces in {base / split}/ and training faces "
             f"in {base / 'train'}/, or use split 'train' or 'all'"
         )
-    found = _walk_images(str(base))
+    found = walk_images(str(base))
     if not found:
         raise DatasetNotFoundError(
             f"dataset 'faces' not found: looked for images in {base}/ (recursively); put aligned "
@@ -130,7 +130,7 @@ def _images_in_splits(dataset: str, base: Path, splits: list[str], what: str, hi
     paths: list[str] = []
     for name in splits:
         folder = base / name
-        found = _walk_images(str(folder)) if folder.is_dir() else []
+        found = walk_images(str(folder)) if folder.is_dir() else []
         if not found:
             raise DatasetNotFoundError(
                 f"dataset {dataset!r} split {name!r} not found: looked for images in {folder}/ "
@@ -155,7 +155,7 @@ def _cityscapes_paths(root: Path, split: str) -> list[str]:
     paths: list[str] = []
     for name in wanted:
         pattern = os.path.join(glob.escape(str(images / name)), "*", "*_leftImg8bit.png")
-        found = [os.path.abspath(p) for p in glob.glob(pattern) if _is_candidate(p)]
+        found = [os.path.abspath(p) for p in glob.glob(pattern) if is_candidate(p)]
         if not found:
             raise DatasetNotFoundError(message.replace(f"/{shown}/", f"/{name}/"))
         paths.extend(found)
@@ -244,7 +244,7 @@ def _flat_folder_paths(root: Path, dataset: str, split: str, what: str) -> list[
     base = root / dataset
     if split in ("val", "test"):
         raise DatasetNotFoundError(f"dataset {dataset!r} has no {split!r} split: it is one flat folder of {what} for training (split 'train' or 'all')")
-    found = _walk_images(str(base)) if base.is_dir() else []
+    found = walk_images(str(base)) if base.is_dir() else []
     if not found:
         raise DatasetNotFoundError(f"dataset {dataset!r} not found: looked for images in {base}/ (recursively); put {what} there, or pass --data-root")
     return sorted(found)

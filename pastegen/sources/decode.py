@@ -149,7 +149,9 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
 # --- Pillow global state ------------------------------------------------------------------------
 
 _PIL_LOCK = threading.Lock()
-_WARNINGS_LOCK = threading.Lock()  # catch_warnings is not thread-safe: never nest it across threads
+#: Held around every ``warnings.catch_warnings()`` of the decoders (and the scan's): it is not
+#: thread-safe, so it must never nest across threads.
+WARNINGS_LOCK = threading.Lock()
 _strict_depth = 0
 _saved_load_truncated = False
 
@@ -187,7 +189,7 @@ def _open_image(fp: IO[bytes], name: str, max_pixels: int) -> Image.Image:
         raise EmptyFileError(name, "the file is empty (0 bytes)")
     fp.seek(0)
     try:
-        with _WARNINGS_LOCK, warnings.catch_warnings():
+        with WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(fp, formats=SUPPORTED_FORMATS)
     except Image.DecompressionBombError as exc:
@@ -232,7 +234,7 @@ def _tiff_layout(fp: IO[bytes]) -> str | None:
         fp.seek(0)
         ifd = TiffImagePlugin.ImageFileDirectory_v2(fp.read(8))
         fp.seek(ifd.next)
-        with _WARNINGS_LOCK, warnings.catch_warnings():
+        with WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about odd tags
             ifd.load(fp)
         if 256 not in ifd or 257 not in ifd or 258 not in ifd:
@@ -299,7 +301,7 @@ def _open_regular(path: str) -> IO[bytes]:
         raise
 
 
-def _read_bytes(source: ImageInput) -> tuple[bytes, str]:
+def read_bytes(source: ImageInput) -> tuple[bytes, str]:
     """The whole content of a path, bytes or binary file-like object, and a name for messages."""
     name = _source_name(source)
     if isinstance(source, (str, os.PathLike)):
@@ -506,7 +508,8 @@ def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
     raise UnsupportedImageError(name, f"cannot convert Pillow mode {mode!r} to RGB")
 
 
-def _decode_data(data: bytes, name: str, max_pixels: int, check_jpeg: bool = True) -> np.ndarray:
+def decode_data(data: bytes, name: str, max_pixels: int, check_jpeg: bool = True) -> np.ndarray:
+    """:func:`decode_image` of a file's bytes already read (``name`` for messages)."""
     fp = io.BytesIO(data)
     im = _open_image(fp, name, max_pixels)
     with im:
@@ -594,8 +597,8 @@ def decode_image(
         The file cannot be read (missing, a folder, a FIFO, no permission, a dangling symbolic link
         or a symbolic link loop).
     """
-    data, name = _read_bytes(source)
-    return _decode_data(data, name, max_pixels, check_jpeg)
+    data, name = read_bytes(source)
+    return decode_data(data, name, max_pixels, check_jpeg)
 
 
 def read_image_size(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:

@@ -27,13 +27,13 @@ def _is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _is_candidate(path: str) -> bool:
+def is_candidate(path: str) -> bool:
     """Anything but a folder: a file, a dangling symbolic link, a link loop, a FIFO. The ones that
     cannot be read are skipped and listed, with their reason, by the scan."""
     return not os.path.isdir(path)
 
 
-def _walk_images(folder: str) -> list[str]:
+def walk_images(folder: str) -> list[str]:
     """Image files under ``folder``, recursively, skipping hidden files and folders."""
     found = []
     for top, dirnames, filenames in os.walk(folder):
@@ -41,7 +41,7 @@ def _walk_images(folder: str) -> list[str]:
         for filename in filenames:
             if not filename.startswith(".") and _is_image_name(filename):
                 path = os.path.join(top, filename)
-                if _is_candidate(path):
+                if is_candidate(path):
                     found.append(os.path.abspath(path))
     return found
 
@@ -110,7 +110,7 @@ def find_images(spec: str | os.PathLike[str]) -> list[str]:
     """
     text = os.path.expanduser(os.fspath(spec))
     if os.path.isdir(text):
-        paths = _walk_images(text)
+        paths = walk_images(text)
         if not paths:
             raise SourceError(
                 f"no images found in {os.path.abspath(text)} (searched recursively for "
@@ -127,7 +127,7 @@ def find_images(spec: str | os.PathLike[str]) -> list[str]:
         paths = [
             os.path.abspath(p)
             for p in glob.glob(text, recursive=True)
-            if _is_image_name(p) and _is_candidate(p)
+            if _is_image_name(p) and is_candidate(p)
         ]
         if not paths:
             raise SourceError(

@@ -19,7 +19,7 @@ from typing import Any
 from .. import errors as _errors
 from .._workers import loky_parallel, watch_parent
 from ..errors import ImageError, ImageTooSmallError, SpecError
-from .decode import _WARNINGS_LOCK, DEFAULT_MAX_PIXELS, _decode_data, _read_bytes
+from .decode import DEFAULT_MAX_PIXELS, WARNINGS_LOCK, decode_data, read_bytes
 
 __all__ = ["hash_file", "SourceImage", "SkippedFile", "SourceScan", "scan_sources"]
 
@@ -173,8 +173,8 @@ def _scan_one(
     path: str, max_pixels: int, min_size: tuple[int, int] | None, size_check: SizeCheck | None = None
 ) -> SourceImage | ImageError:
     try:
-        data, name = _read_bytes(path)
-        array = _decode_data(data, name, max_pixels)
+        data, name = read_bytes(path)
+        array = decode_data(data, name, max_pixels)
         height, width = array.shape[:2]
         del array
         if min_size is not None and (height < min_size[0] or width < min_size[1]):
@@ -336,7 +336,7 @@ def scan_sources(
         if close is not None:
             # Stopping early (strict, or an interrupt) cancels the remaining batches; joblib warns
             # about the unused work, which is expected here.
-            with _WARNINGS_LOCK, warnings.catch_warnings():
+            with WARNINGS_LOCK, warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*tasks", category=UserWarning)
                 close()
     return SourceScan(images=tuple(images), skipped=tuple(skipped))

@@ -81,7 +81,13 @@ room for a second copy of the partial file while it runs.
 Modules
 -------
 :mod:`~pastegen.store.schema`
-    Constants, :class:`StoreLayout`, attribute encoding, dataset creation, shared helpers.
+    Constants, file names (``.partial``), :class:`StoreLayout`, compression filters, dataset creation.
+:mod:`~pastegen.store.attributes`
+    Root attributes: encoding values for HDF5, decoding and reading them back.
+:mod:`~pastegen.store.rows`
+    Chunk-by-chunk reads of row datasets past damaged chunks (resume, reader, verify).
+:mod:`~pastegen.store.consistency`
+    The consistency rules of one stored tuple (resume's salvage, verify).
 :mod:`~pastegen.store.writer`
     :class:`TupleWriter` (crash-safe writing, resume and salvage).
 :mod:`~pastegen.store.encode`
@@ -89,7 +95,10 @@ Modules
 :mod:`~pastegen.store.reader`
     :class:`TupleFile` and :func:`open_tuples` (fork-safe reading).
 :mod:`~pastegen.store.verify`
-    :func:`verify`, :class:`VerifyReport` and the per-tuple consistency checks.
+    :func:`verify` and :class:`VerifyReport`.
+
+Values of run attributes are compared (resume) by :func:`pastegen.jsonvalues.canonical_json`;
+durable writes use :mod:`pastegen.atomic`.
 """
 
 from __future__ import annotations

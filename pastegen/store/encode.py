@@ -7,7 +7,7 @@ pipeline would store for that tuple's chunk and the chunk's filter mask. The wri
 with ``H5Dwrite_chunk`` (h5py ``write_direct_chunk``), bypassing the pipeline, so a file written
 from encoded tuples reads back exactly like one written from arrays, ``fletcher32`` included.
 
-The pipeline (as :func:`pastegen.store.schema._create_datasets` configures it through h5py) is
+The pipeline (as :func:`pastegen.store.schema.create_datasets` configures it through h5py) is
 ``[compression (optional), fletcher32 (mandatory)]``: on write the chunk is compressed, then the
 Fletcher-32 checksum of the compressed bytes is appended as 4 little-endian bytes. An optional
 filter that cannot shrink a chunk is skipped and bit 0 of the chunk's filter mask set (the chunk
@@ -31,7 +31,7 @@ Datasets of the per-compression rule :data:`pastegen.store.UNCOMPRESSED` (``I`` 
 ``blosc-lz4``) are stored as the raw chunk plus its checksum with filter mask 1 (the compression
 filter skipped), by :func:`encode_tuple` and by the writer's array path alike.
 
-``make`` itself encodes through :func:`_encode_into`: the same chunks, written into one reusable
+``make`` itself encodes through :func:`encode_into`: the same chunks, written into one reusable
 buffer per tuple in flight (recycled once the writer stored them) instead of fresh ``bytes``.
 
 The blosc frames come from the very library HDF5 calls for filter 32001 (``libh5blosc`` of
@@ -73,7 +73,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import StoreError
-from .schema import ARRAY_NAMES, COMPRESSIONS, StoreLayout, _compression_kwargs, uncompressed_datasets
+from .schema import ARRAY_NAMES, COMPRESSIONS, StoreLayout, compression_kwargs, uncompressed_datasets
 
 __all__ = ["EncodedTuple", "encode_tuple", "encode_chunk", "fletcher32", "encoder_backend"]
 
@@ -245,7 +245,7 @@ def _blosc_version() -> str:
 @functools.lru_cache(maxsize=None)
 def _blosc_settings(compression: str) -> tuple[int, int, bytes]:
     """``(clevel, shuffle, compressor name)`` of the store's blosc filter options (cd_values 4..6)."""
-    opts = tuple(_compression_kwargs(compression)["compression_opts"])
+    opts = tuple(compression_kwargs(compression)["compression_opts"])
     clevel, shuffle, code = int(opts[4]), int(opts[5]), int(opts[6])
     lib = _blosc_lib()
     out = ctypes.c_char_p()
@@ -282,7 +282,7 @@ class _Pipeline:
         if ds is None:
             name = f"d{len(self.datasets)}"
             ds = self.file.create_dataset(
-                name, shape=(1, *array.shape), dtype="u1", chunks=(1, *array.shape), fletcher32=True, **_compression_kwargs(compression)
+                name, shape=(1, *array.shape), dtype="u1", chunks=(1, *array.shape), fletcher32=True, **compression_kwargs(compression)
             )
             self.datasets[key] = ds
         ds[0] = array
@@ -319,7 +319,7 @@ def _via_hdf5(array: np.ndarray, compression: str) -> tuple[int, bytes]:
 
 def encoder_backend(compression: str) -> str:
     """How :func:`encode_chunk` encodes ``compression`` in this process (for logs and benchmarks)."""
-    _compression_kwargs(compression)  # validates the name
+    compression_kwargs(compression)  # validates the name
     checksum = f"fletcher32 in {'numba' if _numba_sums() is not None else 'numpy'}"
     if compression == "none":
         return checksum
@@ -335,7 +335,7 @@ def _with_checksum(payload: Any) -> bytes:
     return b"".join((payload, fletcher32(payload).to_bytes(4, "little")))
 
 
-def _raw_chunk(array: np.ndarray) -> tuple[int, bytes]:
+def raw_chunk(array: np.ndarray) -> tuple[int, bytes]:
     """``(filter_mask, bytes)`` of a chunk stored with the compression filter skipped (mask 1)."""
     return _SKIPPED_COMPRESSION, _with_checksum(memoryview(np.ascontiguousarray(array)).cast("B"))
 
@@ -350,7 +350,7 @@ def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
     if a.dtype != np.uint8:
         raise StoreError(f"chunks are uint8, got {a.dtype}")
     if compression not in COMPRESSIONS:
-        _compression_kwargs(compression)  # raises SpecError with the list
+        compression_kwargs(compression)  # raises SpecError with the list
     raw = memoryview(a).cast("B")
     n = raw.nbytes
     if compression == "none":
@@ -378,8 +378,8 @@ def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
 _CHECKSUM = np.dtype("<u4")
 
 
-class _Arena:
-    """One tuple's chunks, encoded into a single reusable buffer (see :func:`_encode_into`).
+class ChunkArena:
+    """One tuple's chunks, encoded into a single reusable buffer (see :func:`encode_into`).
 
     Region ``k`` holds dataset ``k``'s chunk: up to its raw size plus the 4 checksum bytes, so a
     chunk that does not compress still fits. Reused from tuple to tuple (``make`` recycles them
@@ -407,7 +407,7 @@ def _seal(buf: np.ndarray, off: int, size: int) -> np.ndarray:
     return buf[off : off + size + 4]
 
 
-def _encode_into(arena: _Arena, arrays: Mapping[str, np.ndarray], compression: str, *, pooled: bool = False) -> "EncodedTuple":
+def encode_into(arena: ChunkArena, arrays: Mapping[str, np.ndarray], compression: str, *, pooled: bool = False) -> "EncodedTuple":
     """:func:`encode_tuple` into ``arena`` without the array checks (``make``'s own arrays).
 
     The chunks are views of the arena (valid until it is reused), byte-identical to
@@ -521,9 +521,9 @@ def encode_tuple(arrays: Mapping[str, np.ndarray], shape: StoreLayout | tuple[in
         height, width = shape.height, shape.width
     else:
         height, width = (int(s) for s in shape)
-    _compression_kwargs(compression)
+    compression_kwargs(compression)
     checked = check_tuple_arrays(arrays, height, width, "encode_tuple")
     raw = uncompressed_datasets(compression)
     return EncodedTuple(
-        height, width, compression, {name: _raw_chunk(checked[name]) if name in raw else encode_chunk(checked[name], compression) for name in ARRAY_NAMES}
+        height, width, compression, {name: raw_chunk(checked[name]) if name in raw else encode_chunk(checked[name], compression) for name in ARRAY_NAMES}
     )

@@ -11,24 +11,18 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from ..errors import CorruptFileError, IncompatibleFileError, IncompleteFileError, MissingFileError, MissingShardError
-from .schema import (
-    ARRAY_NAMES,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    PARTIAL_SUFFIX,
-    StoreLayout,
-    _file_layout,
-    _first_line,
-    _pastegen_version,
-    _read_attrs,
-    _read_rows_tolerant,
-    partial_path,
-)
+from .._version import __version__
+from ..errors import CorruptFileError, IncompatibleFileError, IncompleteFileError, MissingFileError, MissingShardError, first_line
+from .attributes import read_attrs
+from .rows import read_rows_tolerant
+from .schema import ARRAY_NAMES, FORMAT_NAME, FORMAT_VERSION, PARTIAL_SUFFIX, StoreLayout, file_layout, partial_path
 
 
-def _open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True) -> h5py.File:
-    """Open ``path`` read-only after the refusals of :func:`open_tuples`."""
+def open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True) -> h5py.File:
+    """Open ``path`` read-only after the refusals of :func:`open_tuples` (shared with :func:`~pastegen.store.verify`).
+
+    ``check_shapes``: also refuse datasets of unexpected shapes (verify reports them instead).
+    """
     if not path.exists():
         part = partial_path(path)
         if part.exists():
@@ -42,7 +36,7 @@ def _open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True)
     try:
         hdf5 = h5py.is_hdf5(path)
     except OSError as e:
-        raise IncompatibleFileError(f"{path} cannot be read ({_first_line(e)})") from None
+        raise IncompatibleFileError(f"{path} cannot be read ({first_line(e)})") from None
     if not hdf5:
         raise IncompatibleFileError(f"{path} is not an HDF5 file, so not a pastegen tuple file")
     try:
@@ -50,17 +44,17 @@ def _open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True)
     except OSError as e:
         if is_partial:
             raise IncompleteFileError(
-                f"{path} is the damaged file of an interrupted run ({_first_line(e)}); finish it with `pastegen make --resume`"
+                f"{path} is the damaged file of an interrupted run ({first_line(e)}); finish it with `pastegen make --resume`"
             ) from None
-        raise CorruptFileError(f"{path} cannot be opened ({_first_line(e)}); the file is damaged, generate it again") from None
+        raise CorruptFileError(f"{path} cannot be opened ({first_line(e)}); the file is damaged, generate it again") from None
     try:
-        attrs = _read_attrs(f)
+        attrs = read_attrs(f)
         if attrs.get("format") != FORMAT_NAME:
             raise IncompatibleFileError(f"{path} is an HDF5 file but not a pastegen tuple file (no format={FORMAT_NAME!r} attribute)")
         version = attrs.get("format_version")
         if version != FORMAT_VERSION:
             raise IncompatibleFileError(
-                f"{path} has tuple format version {version}; this pastegen ({_pastegen_version()}) reads version {FORMAT_VERSION}"
+                f"{path} has tuple format version {version}; this pastegen ({__version__}) reads version {FORMAT_VERSION}"
                 + ("; upgrade pastegen" if isinstance(version, int) and version > FORMAT_VERSION else "; generate the file again")
             )
         if not allow_incomplete and (is_partial or attrs.get("complete") != 1):
@@ -143,17 +137,17 @@ class TupleFile:
         self._pid: int | None = None
         self._ds: dict[str, h5py.Dataset] = {}
         self._pds: dict[str, h5py.Dataset] = {}
-        f = _open_checked(self.path, self._allow_incomplete)
+        f = open_checked(self.path, self._allow_incomplete)
         try:
-            layout = _file_layout(f)
-            self.attrs: dict[str, Any] = _read_attrs(f)
+            layout = file_layout(f)
+            self.attrs: dict[str, Any] = read_attrs(f)
             self._count = layout.count
             self.height = layout.height
             self.width = layout.width
             self.param_fields = dict(layout.param_fields)
             self._written = None
             if self._allow_incomplete and self.attrs.get("complete") != 1:
-                flags, ok, _ = _read_rows_tolerant(f["written"])
+                flags, ok, _ = read_rows_tolerant(f["written"])
                 self._written = ok & (flags == 1)
         finally:
             f.close()
@@ -204,7 +198,7 @@ class TupleFile:
         pid = os.getpid()
         if self._file is None or self._pid != pid or not self._file.id.valid:
             # after fork the parent's handle is dropped without closing it here
-            self._file = _open_checked(self.path, self._allow_incomplete)
+            self._file = open_checked(self.path, self._allow_incomplete)
             self._pid = pid
             self._ds = {name: self._file[name] for name in (*ARRAY_NAMES, "source_index")}
             self._pds = {name: self._file["params"][name] for name in self.param_fields}
@@ -228,7 +222,7 @@ class TupleFile:
             return ds[i]
         except OSError as e:
             raise CorruptFileError(
-                f"{self.path}: tuple {i}: {what} cannot be read ({_first_line(e)}); the file is damaged, run `pastegen verify`"
+                f"{self.path}: tuple {i}: {what} cannot be read ({first_line(e)}); the file is damaged, run `pastegen verify`"
             ) from None
 
     def read_array(self, name: str, i: int) -> np.ndarray:

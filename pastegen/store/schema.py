@@ -1,12 +1,14 @@
-"""Tuple-file schema: format constants, :class:`StoreLayout`, attribute encoding, dataset creation.
+"""Tuple-file schema: format constants, file names, :class:`StoreLayout`, dataset creation.
 
-Also the small helpers the writer, the reader and the verifier share (output-path checks, error
-text, fsync, tolerant row reads). See :mod:`pastegen.store` for the file layout.
+What a tuple file is made of, shared by the writer, the reader and the verifier: the format
+constants, the names of the files a run works on (:func:`partial_path`, :func:`salvage_path`)
+and the check of an output path, the compression filters, and the datasets (created from a
+:class:`StoreLayout`, or read back as one). Root attributes are encoded in
+:mod:`pastegen.store.attributes`. See :mod:`pastegen.store` for the file layout.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,6 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the Blosc filters needed to read and write blosc files)
 import numpy as np
 
-from .._fsync import fsync_dir, fsync_path
 from ..errors import OutputExistsError, SpecError
 
 #: Version of the file layout written by this module; readers refuse any other.
@@ -47,7 +48,7 @@ def uncompressed_datasets(compression: str) -> tuple[str, ...]:
     return UNCOMPRESSED.get(compression, ())
 
 
-def _parse_uncompressed(value: Any) -> tuple[str, ...]:
+def parse_uncompressed(value: Any) -> tuple[str, ...]:
     """The ``uncompressed`` attribute as a tuple of dataset names (absent or empty: none)."""
     if not isinstance(value, str) or not value:
         return ()
@@ -73,6 +74,9 @@ OPTIONAL_ATTRS = frozenset({"uncompressed"})
 VOLATILE_ATTRS = frozenset({"summary", "created", "timings", "elapsed", "host", "command", "jobs", "workers"})
 #: Suffix of the file a writer works on until :meth:`TupleWriter.commit`.
 PARTIAL_SUFFIX = ".partial"
+#: Suffix of the fresh file a resume copies a ``.partial`` file's good tuples into (it then
+#: replaces the ``.partial``; one left over from an interrupted resume is removed).
+SALVAGE_SUFFIX = ".partial.new"
 
 _SMALL_CHUNK_BYTES = 16 * 1024
 
@@ -81,6 +85,12 @@ def partial_path(path: str | os.PathLike) -> Path:
     """The temporary file a writer of ``path`` works on (``<path>.partial``, same folder)."""
     p = Path(path)
     return p.with_name(p.name + PARTIAL_SUFFIX)
+
+
+def salvage_path(path: str | os.PathLike) -> Path:
+    """The file a resume of ``path`` salvages into (``<path>.partial.new``, same folder)."""
+    p = Path(path)
+    return p.with_name(p.name + SALVAGE_SUFFIX)
 
 
 def check_output(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
@@ -166,102 +176,11 @@ def _check_field_name(name: Any) -> None:
             raise SpecError(f"param field name {name!r} has an empty, '.' or '..' part")
 
 
-# --- attributes -----------------------------------------------------------------------------------
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, os.PathLike)):
-        return os.fspath(value)
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def _encode_attr(name: str, value: Any) -> tuple[Any, bool]:
-    """``(stored value, is_json)``: str/int/float as themselves, anything else as a JSON string."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, str):
-        return value, False
-    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
-        return value, False
-    if isinstance(value, float):
-        return value, False
-    try:
-        return json.dumps(value, default=_json_default), True
-    except (TypeError, ValueError) as e:
-        raise SpecError(f"attribute {name!r} cannot be stored: {e} (give JSON-able values)") from None
-
-
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.ndarray):
-        return [_decode_value(v) for v in value.tolist()] if value.ndim else _decode_value(value[()])
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
-    """Decoded attributes: plain values as Python types, those listed in ``json_attrs`` parsed."""
-    raw = {}
-    for k in obj.attrs.keys():
-        try:
-            raw[k] = _decode_value(obj.attrs[k])
-        except Exception:  # noqa: BLE001 - an attribute type h5py cannot read (foreign files)
-            continue
-    json_names = _json_list(raw.get("json_attrs"))
-    for k in ("json_attrs", "run_attrs"):
-        if k in raw:
-            raw[k] = _json_list(raw[k])
-    for k in json_names:
-        if k in raw and isinstance(raw[k], str):
-            try:
-                raw[k] = json.loads(raw[k])
-            except json.JSONDecodeError:
-                pass
-    return raw
-
-
-def _json_list(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(x) for x in value]
-    if not isinstance(value, str):
-        return []
-    try:
-        out = json.loads(value)
-    except json.JSONDecodeError:
-        return []
-    return [str(x) for x in out] if isinstance(out, list) else []
-
-
-def _canon(value: Any) -> str:
-    """Canonical text of an attribute value for comparisons (tuples == lists, NaN == NaN)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return json.dumps(value, sort_keys=True, default=_json_default)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = _canon(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _pastegen_version() -> str:
-    from pastegen._version import __version__
-
-    return str(__version__)
-
-
 # --- dataset creation -----------------------------------------------------------------------------
 
 
-def _compression_kwargs(compression: str) -> dict[str, Any]:
+def compression_kwargs(compression: str) -> dict[str, Any]:
+    """The h5py ``create_dataset`` keywords of a compression filter (one of :data:`COMPRESSIONS`)."""
     if compression == "none":
         return {}
     if compression == "lzf":
@@ -285,8 +204,9 @@ def _array_shape(name: str, layout: StoreLayout) -> tuple[int, ...]:
     return (layout.height, layout.width) if name == "M" else (layout.height, layout.width, 3)
 
 
-def _create_datasets(f: h5py.File, layout: StoreLayout, compression: str) -> None:
-    comp = _compression_kwargs(compression)
+def create_datasets(f: h5py.File, layout: StoreLayout, compression: str) -> None:
+    """Create every dataset of a new tuple file (images, ``source_index``, ``written``, ``params/``)."""
+    comp = compression_kwargs(compression)
     n = layout.count
     for name in ARRAY_NAMES:
         shape = _array_shape(name, layout)
@@ -298,7 +218,8 @@ def _create_datasets(f: h5py.File, layout: StoreLayout, compression: str) -> Non
         params.create_dataset(fname, shape=(n, *shape), dtype=dtype, chunks=_row_chunks(n, shape, dtype), fletcher32=True)
 
 
-def _file_param_fields(f: h5py.File) -> dict[str, tuple[tuple[int, ...], str]]:
+def file_param_fields(f: h5py.File) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The parameter schema of an open file, read from its ``params`` group (see :class:`StoreLayout`)."""
     out: dict[str, tuple[tuple[int, ...], str]] = {}
     group = f.get("params")
     if not isinstance(group, h5py.Group):
@@ -312,40 +233,7 @@ def _file_param_fields(f: h5py.File) -> dict[str, tuple[tuple[int, ...], str]]:
     return out
 
 
-def _file_layout(f: h5py.File) -> StoreLayout:
+def file_layout(f: h5py.File) -> StoreLayout:
+    """The :class:`StoreLayout` of an open file (from its ``I`` dataset and ``params`` group)."""
     i = f["I"]
-    return StoreLayout(count=int(i.shape[0]), height=int(i.shape[1]), width=int(i.shape[2]), param_fields=_file_param_fields(f))
-
-
-def _is_lock_error(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "unable to lock file" in text or "resource temporarily unavailable" in text
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-_fsync = fsync_path  # the names the store modules use
-_fsync_dir = fsync_dir
-
-
-# --- tolerant reads (shared by resume, the reader and verify) -------------------------------------
-
-
-def _read_rows_tolerant(ds: h5py.Dataset) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, str]]]:
-    """Read a row-chunked dataset chunk by chunk: ``(values, readable rows, failed ranges)``."""
-    n = ds.shape[0]
-    values = np.zeros(ds.shape, ds.dtype)
-    ok = np.zeros(n, bool)
-    failed = []
-    step = ds.chunks[0] if ds.chunks else n
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        try:
-            values[a:b] = ds[a:b]
-            ok[a:b] = True
-        except Exception as e:  # noqa: BLE001 - any HDF5 read failure means the rows are unusable
-            failed.append((a, b, _first_line(e)))
-    return values, ok, failed
+    return StoreLayout(count=int(i.shape[0]), height=int(i.shape[1]), width=int(i.shape[2]), param_fields=file_param_fields(f))

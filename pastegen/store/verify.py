@@ -1,46 +1,22 @@
-"""Checking tuple files: :func:`verify`, :class:`VerifyReport` and the per-tuple consistency checks."""
+"""Checking tuple files: :func:`verify` and :class:`VerifyReport`."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
-from .reader import _open_checked
-from .schema import ARRAY_NAMES, COMPRESSIONS, OPTIONAL_ATTRS, RESERVED_ATTRS, _file_param_fields, _parse_uncompressed, _first_line, _read_attrs, _read_rows_tolerant
+from ..errors import first_line
+from .attributes import read_attrs
+from .consistency import tuple_problems
+from .reader import open_checked
+from .rows import read_rows_tolerant
+from .schema import ARRAY_NAMES, COMPRESSIONS, OPTIONAL_ATTRS, RESERVED_ATTRS, file_param_fields, parse_uncompressed
 
 _MAX_PROBLEMS = 200
-
-
-# --- tuple checks (shared by resume and verify) ---------------------------------------------------
-
-
-def _check_tuple(arrays: Mapping[str, np.ndarray], height: int, width: int) -> list[str]:
-    """Problems of one tuple's arrays (empty when consistent)."""
-    problems = []
-    for name in ARRAY_NAMES:
-        a = arrays[name]
-        shape = (height, width) if name == "M" else (height, width, 3)
-        if a.shape != shape or a.dtype != np.uint8:
-            problems.append(f"{name} has shape {a.shape} and dtype {a.dtype}, expected {shape} uint8")
-    if problems:
-        return problems
-    m = arrays["M"]
-    if m.max() > 1:
-        problems.append("M is not binary (values other than 0 and 1)")
-        return problems
-    mask = m.astype(bool)
-    if not mask.any():
-        problems.append("M is empty (no pixel is 1)")
-    outside = ~mask
-    if not np.array_equal(arrays["I_T"], np.where(mask[..., None], 0, arrays["I"])):
-        problems.append("I_T differs from I*(1-M)")
-    if arrays["I_S"][outside].any():
-        problems.append("I_S is not zero outside M")
-    return problems
 
 
 # --- verify ---------------------------------------------------------------------------------------
@@ -93,7 +69,7 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
     The errors of :func:`open_tuples` for files it refuses (missing, foreign, incomplete).
     """
     path = Path(path)
-    f = _open_checked(path, allow_incomplete=False, check_shapes=False)
+    f = open_checked(path, allow_incomplete=False, check_shapes=False)
     problems: list[str] = []
     extra = 0
 
@@ -106,7 +82,7 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
 
     checked = 0
     try:
-        attrs = _read_attrs(f)
+        attrs = read_attrs(f)
         for name in RESERVED_ATTRS:
             if name not in attrs and name not in OPTIONAL_ATTRS:
                 problem(f"attribute {name!r} is missing")
@@ -125,22 +101,22 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
                 shapes_ok = False
             if ds.fletcher32 is False and not ds.is_virtual:  # a combined file's shards carry the checksums
                 problem(f"dataset {name} has no fletcher32 checksum")
-        for name in _file_param_fields(f):
+        for name in file_param_fields(f):
             ds = f["params"][name]
             if ds.shape[:1] != (n,):
                 problem(f"dataset params/{name} has {ds.shape[0] if ds.ndim else 0} rows, expected {n}")
                 continue
-            _, _, failed = _read_rows_tolerant(ds)
+            _, _, failed = read_rows_tolerant(ds)
             for a, b, err in failed:
                 problem(f"tuples {a}-{b - 1}: params/{name} fails its checksum or cannot be read ({err})")
         if shapes_ok:
-            flags, ok, failed = _read_rows_tolerant(f["written"])
+            flags, ok, failed = read_rows_tolerant(f["written"])
             for a, b, err in failed:
                 problem(f"tuples {a}-{b - 1}: the written flags fail their checksum or cannot be read ({err})")
             unflagged = np.flatnonzero(ok & (flags != 1))
             if len(unflagged):
                 problem(f"{len(unflagged)} tuple(s) not flagged as written (first: {int(unflagged[0])})")
-            src, ok, failed = _read_rows_tolerant(f["source_index"])
+            src, ok, failed = read_rows_tolerant(f["source_index"])
             for a, b, err in failed:
                 problem(f"tuples {a}-{b - 1}: source_index fails its checksum or cannot be read ({err})")
             sources = attrs.get("sources")
@@ -149,7 +125,7 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
                 if len(sources) and len(out_of_range):
                     problem(f"{len(out_of_range)} tuple(s) have a source_index outside the {len(sources)} sources (first: {int(out_of_range[0])})")
             dss = {name: f[name] for name in ARRAY_NAMES}
-            rule = _parse_uncompressed(attrs.get("uncompressed"))
+            rule = parse_uncompressed(attrs.get("uncompressed"))
             bad_rule = [r for r in rule if r not in ARRAY_NAMES] or (rule and attrs.get("compression") not in COMPRESSIONS[1:])
             if bad_rule:
                 problem(f"attribute uncompressed={attrs.get('uncompressed')!r} does not fit compression {attrs.get('compression')!r}")
@@ -172,9 +148,9 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
                     try:
                         arrays[name] = ds[i]
                     except Exception as e:  # noqa: BLE001 - reported, not raised
-                        problem(f"tuple {i}: {name} fails its checksum or cannot be read ({_first_line(e)})")
+                        problem(f"tuple {i}: {name} fails its checksum or cannot be read ({first_line(e)})")
                 if len(arrays) == len(dss):
-                    for p in _check_tuple(arrays, h, w):
+                    for p in tuple_problems(arrays, h, w):
                         problem(f"tuple {i}: {p}")
                 checked += 1
                 if progress is not None:

@@ -16,7 +16,14 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
-from ..errors import IncompleteFileError, ResumeMismatchError, SpecError, StoreError, StoreWarning
+from .._version import __version__
+from ..atomic import fsync_dir, fsync_path
+from ..errors import IncompleteFileError, ResumeMismatchError, SpecError, StoreError, StoreWarning, first_line
+from ..jsonvalues import canonical_json, short_repr
+from .attributes import decode_value, encode_attr, json_list, read_attrs
+from .consistency import tuple_problems
+from .encode import EncodedTuple, check_tuple_arrays, raw_chunk
+from .rows import read_rows_tolerant
 from .schema import (
     ARRAY_NAMES,
     DEFAULT_COMPRESSION,
@@ -24,32 +31,24 @@ from .schema import (
     FORMAT_VERSION,
     RESERVED_ATTRS,
     VOLATILE_ATTRS,
-    uncompressed_datasets,
     StoreLayout,
-    _canon,
-    _compression_kwargs,
-    _create_datasets,
-    _decode_value,
-    _encode_attr,
-    _file_layout,
-    _first_line,
-    _fsync,
-    _fsync_dir,
-    _is_lock_error,
-    _json_list,
-    _pastegen_version,
-    _read_attrs,
-    _read_rows_tolerant,
-    _short,
     check_output,
+    compression_kwargs,
+    create_datasets,
+    file_layout,
     partial_path,
+    salvage_path,
+    uncompressed_datasets,
 )
-from .encode import EncodedTuple, _raw_chunk, check_tuple_arrays
-from .verify import _check_tuple
 
-_SALVAGE_SUFFIX = ".partial.new"
 _DEFAULT_FLUSH_EVERY = 64
 _FLUSH_SECONDS = 5.0
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    """Whether an h5py error says the file is locked (open for writing in another process)."""
+    text = str(exc).lower()
+    return "unable to lock file" in text or "resource temporarily unavailable" in text
 
 
 _SYNC_FILE_RANGE_WRITE = 2
@@ -173,7 +172,7 @@ class TupleWriter:
     ) -> None:
         if not isinstance(layout, StoreLayout):
             raise SpecError(f"layout must be a StoreLayout, got {type(layout).__name__}")
-        _compression_kwargs(compression)  # validates the name
+        compression_kwargs(compression)  # validates the name
         if int(flush_every) < 1:
             raise SpecError(f"flush_every must be at least 1, got {flush_every}")
         self.path = Path(path)
@@ -195,7 +194,7 @@ class TupleWriter:
         self.recovered = 0
 
         check_output(self.path, overwrite=overwrite, resume=resume)
-        salvage = self.partial.with_name(self.path.name + _SALVAGE_SUFFIX)
+        salvage = salvage_path(self.path)
         if salvage.exists():
             salvage.unlink()  # left by a resume that was itself interrupted; the .partial is intact
         if self.partial.exists():
@@ -216,7 +215,7 @@ class TupleWriter:
                 raise SpecError(f"attribute names must be non-empty strings, got {name!r}")
             if name in RESERVED_ATTRS:
                 raise SpecError(f"attribute {name!r} is reserved by the store; use another name")
-            stored, is_json = _encode_attr(name, value)
+            stored, is_json = encode_attr(name, value)
             out[name] = stored
             if is_json:
                 json_names.append(name)
@@ -225,7 +224,7 @@ class TupleWriter:
     def _create(self, path: Path) -> h5py.File:
         f = h5py.File(path, "w-", rdcc_nbytes=0, locking="best-effort")
         try:
-            _create_datasets(f, self.layout, self.compression)
+            create_datasets(f, self.layout, self.compression)
             a = f.attrs
             a["format"] = FORMAT_NAME
             a["format_version"] = FORMAT_VERSION
@@ -233,7 +232,7 @@ class TupleWriter:
             a["count"] = self.layout.count
             a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             a["compression"] = self.compression
-            a["pastegen_version"] = _pastegen_version()
+            a["pastegen_version"] = __version__
             a["uncompressed"] = ",".join(self.uncompressed)
             for name, value in self._attrs.items():
                 a[name] = value
@@ -270,17 +269,17 @@ class TupleWriter:
         except OSError as e:
             if _is_lock_error(e):
                 raise StoreError(f"{self.partial} is open in another process (a run still going?); stop it or wait for it") from None
-            self._start_over(f"it cannot be opened ({_first_line(e)})")
+            self._start_over(f"it cannot be opened ({first_line(e)})")
             return
         try:
             try:
-                stored = _read_attrs(old)
-                layout = _file_layout(old) if "I" in old else None
+                stored = read_attrs(old)
+                layout = file_layout(old) if "I" in old else None
             except Exception as e:  # noqa: BLE001 - damaged metadata
-                self._start_over(f"its metadata cannot be read ({_first_line(e)})")
+                self._start_over(f"its metadata cannot be read ({first_line(e)})")
                 return
             self._check_resume_match(stored, layout)
-            salvage = self.partial.with_name(self.path.name + _SALVAGE_SUFFIX)
+            salvage = salvage_path(self.path)
             self._f = self._create(salvage)
             # keep attributes the old run added with set_attrs() (the caller may set them again)
             late = {k: v for k, v in stored.items() if k not in RESERVED_ATTRS and k not in self._attrs}
@@ -329,16 +328,16 @@ class TupleWriter:
                 raise mismatch(f"param field {name!r}: partial file has shape {s1} {d1}, this run {s2} {d2}")
         if stored.get("compression") != self.compression:
             raise mismatch(f"compression: partial file uses {stored.get('compression')}, this run {self.compression}")
-        theirs_names = set(_json_list(stored.get("run_attrs"))) - VOLATILE_ATTRS
+        theirs_names = set(json_list(stored.get("run_attrs"))) - VOLATILE_ATTRS
         mine_names = set(self._run_names) - VOLATILE_ATTRS
         mine_values = self._decoded_attrs()
         for name in sorted(theirs_names | mine_names):
             if name not in mine_names:
-                raise mismatch(f"attribute {name!r}: partial file has {_short(stored.get(name))}, this run has none")
+                raise mismatch(f"attribute {name!r}: partial file has {short_repr(stored.get(name))}, this run has none")
             if name not in theirs_names:
-                raise mismatch(f"attribute {name!r}: partial file has none, this run has {_short(mine_values[name])}")
-            if _canon(stored.get(name)) != _canon(mine_values[name]):
-                raise mismatch(f"attribute {name!r}: partial file has {_short(stored.get(name))}, this run {_short(mine_values[name])}")
+                raise mismatch(f"attribute {name!r}: partial file has none, this run has {short_repr(mine_values[name])}")
+            if canonical_json(stored.get(name)) != canonical_json(mine_values[name]):
+                raise mismatch(f"attribute {name!r}: partial file has {short_repr(stored.get(name))}, this run {short_repr(mine_values[name])}")
 
     def _decoded_attrs(self) -> dict[str, Any]:
         return {k: (json.loads(v) if k in self._json_names else v) for k, v in self._attrs.items()}
@@ -346,15 +345,15 @@ class TupleWriter:
     def _salvage(self, old: h5py.File) -> int:
         """Copy the tuples of ``old`` that are flagged written and check out; returns how many."""
         h, w = self.layout.height, self.layout.width
-        flags, ok, _ = _read_rows_tolerant(old["written"])
+        flags, ok, _ = read_rows_tolerant(old["written"])
         good = ok & (flags == 1)
         if not good.any():
             return 0
-        src, ok, _ = _read_rows_tolerant(old["source_index"])
+        src, ok, _ = read_rows_tolerant(old["source_index"])
         good &= ok
         params = {}
         for name in self.layout.param_fields:
-            params[name], ok, _ = _read_rows_tolerant(old["params"][name])
+            params[name], ok, _ = read_rows_tolerant(old["params"][name])
             good &= ok
         dss = {name: old[name] for name in ARRAY_NAMES}
         kept = 0
@@ -371,12 +370,12 @@ class TupleWriter:
                     raw[name] = ds.id.read_direct_chunk(offset)
             except Exception:  # noqa: BLE001 - a torn or missing chunk: generate this tuple again
                 continue
-            if _check_tuple(arrays, h, w):
+            if tuple_problems(arrays, h, w):
                 continue
             for name, (mask, data) in raw.items():
                 offset = (i,) + (0,) * (self._ds[name].ndim - 1)
                 if name in self.uncompressed and mask != 1:  # a partial file of an earlier rule
-                    mask, data = _raw_chunk(arrays[name])
+                    mask, data = raw_chunk(arrays[name])
                 self._ds[name].id.write_direct_chunk(offset, data, mask)
             for name, buf in self._params.items():
                 buf.set(i, params[name][i])
@@ -463,7 +462,7 @@ class TupleWriter:
         if checked is not None:
             for name in ARRAY_NAMES:
                 if name in self.uncompressed:
-                    mask, data = _raw_chunk(checked[name])
+                    mask, data = raw_chunk(checked[name])
                     self._ds[name].id.write_direct_chunk(self._chunk_offset[name](i), data, mask)
                 else:
                     self._ds[name][i] = checked[name]
@@ -535,7 +534,7 @@ class TupleWriter:
     def _write_attrs(self, attrs: Mapping[str, Any]) -> None:
         encoded, json_names = self._encode_attrs(attrs)
         a = self._f.attrs
-        names = set(_json_list(_decode_value(a["json_attrs"])))
+        names = set(json_list(decode_value(a["json_attrs"])))
         for name, value in encoded.items():
             if name in a:
                 del a[name]
@@ -572,9 +571,9 @@ class TupleWriter:
         f.attrs["complete"] = 1
         f.flush()
         f.close()
-        _fsync(self.partial)
+        fsync_path(self.partial)
         os.replace(self.partial, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self._committed = True
         return self.path
 

@@ -1,5 +1,11 @@
 """Training options: one frozen dataclass with the paper's defaults, JSON in and out.
 
+Each option is written once, here: its default, its help text, its bounds or choices, and how it
+appears on the command line (:func:`option`). ``pastenet train``'s options are made from these
+fields (:func:`cli_options`), and :class:`TrainOptions` checks the same bounds, so the command
+line and the Python API cannot drift apart. Names that changed live in one table,
+:data:`RENAMED`.
+
 Every option of a run is recorded in the run folder (``options.json``); ``--resume`` reads it
 back and refuses a change to anything that would make the continued run differ from an
 uninterrupted one (:data:`RESUMABLE_CHANGES` lists what may change).
@@ -8,21 +14,87 @@ uninterrupted one (:data:`RESUMABLE_CHANGES` lists what may change).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..config import PRESETS, PRIORS, ModelConfig, model_from_record, preset
 from ..errors import ConfigError
 
-__all__ = ["TrainOptions", "RESUMABLE_CHANGES", "TRUTHS", "options_from_record"]
+__all__ = ["TrainOptions", "RESUMABLE_CHANGES", "TRUTHS", "RENAMED", "CliOption", "cli_options", "option", "options_from_record"]
 
 #: ``truth`` choices: what the reconstruction loss compares ``Y`` with (see :mod:`pastenet.data`).
 TRUTHS = ("image", "colours")
+
+#: ``recon`` choices: the reconstruction loss (:func:`pastenet.losses.generator_loss`).
+RECONS = ("image", "mask")
 
 #: Options a resumed run may change; everything else must equal the recorded value.
 RESUMABLE_CHANGES = frozenset(
     {"steps", "workers", "log_every", "sample_every", "checkpoint_every", "keep", "compile", "out", "progress"}
 )
+
+#: Renamed options: the old name -> the field. The command line keeps the old name as its flag
+#: (``--gamma``, the paper's γ, sets ``drift_gamma``) and a record with the old key still loads
+#: (:func:`options_from_record`). The only table of renames.
+RENAMED: Mapping[str, str] = {"gamma": "drift_gamma"}
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    cli: bool = True,
+    min: float | None = None,
+    max: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    choices: tuple[str, ...] | None = None,
+    path: str | None = None,
+    flags: tuple[str, ...] | None = None,
+    negate: bool = False,
+    envvar: str | None = None,
+    metavar: str | None = None,
+) -> Any:
+    """A :class:`TrainOptions` field: its default, help text, bounds and command-line form.
+
+    Parameters
+    ----------
+    default : object
+        The default (the paper's where the paper has one).
+    help : str
+        One line: the command line's help text and the field's documentation.
+    cli : bool
+        Whether ``pastenet train`` has a flag for it (False: the Python API only).
+    min, max : float, optional
+        Bounds of a number, checked by :class:`TrainOptions` and by the command line.
+    min_open, max_open : bool
+        Whether a bound is excluded.
+    choices : tuple of str, optional
+        The values allowed.
+    path : {"dir", "any"}, optional
+        The command line takes a path: a folder ("dir") or any path.
+    flags : tuple of str, optional
+        The command line's flags (default ``--field-name``, or ``--old-name`` from
+        :data:`RENAMED`).
+    negate : bool
+        A boolean the flag turns off (``-q`` sets ``progress`` to False).
+    envvar, metavar : str, optional
+        The command line's environment variable and value placeholder.
+
+    Returns
+    -------
+    dataclasses.Field
+    """
+    meta = {
+        "help": help, "cli": cli, "min": min, "max": max, "min_open": min_open, "max_open": max_open, "choices": choices,
+        "path": path, "flags": flags, "negate": negate, "envvar": envvar, "metavar": metavar,
+    }  # fmt: skip
+    return dataclasses.field(default=default, metadata=meta)
+
+
+_AMP = ("auto", "bf16", "off")
+_SWITCH = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -30,102 +102,77 @@ class TrainOptions:
     """Everything that defines a training run (StyleGAN2-ADA style: explicit, documented values).
 
     The defaults are the paper's (section 3.3). ``model`` is resolved from ``preset`` and the
-    data's resolution by :func:`pastenet.train.loop.train`.
+    data's resolution by :func:`pastenet.train.loop.train`. Each field's help text, bounds and
+    flag are in its :func:`option`.
     """
 
     # -- data --------------------------------------------------------------------------------
-    data: str | None = None  # a tuple file made by `pastegen make` (None with stream=True)
-    stream: bool = False  # render tuples on the fly with pastegen instead of reading a file
-    dataset: str | None = None  # stream: pastegen dataset name (faces, scenes, sample, ...)
-    images: str | None = None  # stream: a folder / glob / list of photos instead of a dataset
-    data_root: str | None = None  # stream: folder of the named datasets (PASTEGEN_DATA_ROOT)
-    split: str = "train"  # stream: dataset split (never 'test' for training)
-    spec_preset: str | None = None  # stream: pastegen spec preset (default: the dataset's)
-    sigma: float | None = None  # stream: corner offset range of T_geometric (pixels)
-    data_seed: int = 0  # stream: pastegen root seed of the tuples
-    color_mix: str | None = None  # stream, beyond the paper: per-tuple colour strengths "S:W,..." (pastegen --color-mix)
-    geometric_mix: str | None = None  # stream, beyond the paper: per-tuple factors on sigma "S:W,..."
+    data: str | None = option(None, "A tuple file made by `pastegen make` (None with stream=True); the command's DATA.", cli=False)
+    stream: bool = option(False, "Render tuples on the fly with pastegen instead of reading DATA.")
+    dataset: str | None = option(None, "--stream: pastegen dataset (faces, faces-wild, scenes, cityscapes, photos, photos-extra, sample); several joined with commas, e.g. faces,faces-wild.")
+    images: str | None = option(None, "--stream: a folder, glob or list of photos.")
+    data_root: str | None = option(None, "--stream: folder of the named datasets.", path="dir", envvar="PASTEGEN_DATA_ROOT")
+    split: str = option("train", "Stream: dataset split (never 'test' for training).", cli=False)
+    spec_preset: str | None = option(None, "Stream: pastegen spec preset (default: the dataset's).", cli=False)
+    sigma: float | None = option(None, "--stream: corner offset range σ of T_geometric (pixels).", min=0)
+    data_seed: int = option(0, "--stream: pastegen seed of the tuples.", min=0)
+    color_mix: str | None = option(None, "--stream, beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs (0: identity, 1: the paper's ranges).", metavar="S:W,...")
+    geometric_mix: str | None = option(None, "--stream, beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs.", metavar="S:W,...")
     # -- model -------------------------------------------------------------------------------
-    preset: str = "paper-512"  # model preset (pastenet.config.PRESETS)
-    resolution: int | None = None  # stream: tuple size (default: the preset's); a file's size must equal it
-    model: Mapping[str, Any] | None = None  # resolved ModelConfig record (filled in by train)
+    preset: str = option("paper-512", "Model preset; the resolution is the data's.", choices=tuple(PRESETS))
+    resolution: int | None = option(None, "--stream: tuple size (default: the preset's); with DATA it must equal the file's.", min=16)
+    model: Mapping[str, Any] | None = option(None, "The resolved ModelConfig record (filled in by train).", cli=False)
     # -- optimisation (paper section 3.3) -----------------------------------------------------
-    steps: int = 250_000  # total training iterations (one D and one G update each)
-    batch: int = 5  # samples per step on each process
-    lr_g: float = 2e-4  # Adam learning rate of G
-    lr_d: float = 2e-4  # Adam learning rate of D
-    beta1: float = 0.0  # Adam β1
-    beta2: float = 0.9  # Adam β2
-    alpha: float = 1e-4  # weight of the adversarial term in G's objective (eq. 7)
-    gp_lambda: float = 10.0  # gradient penalty weight λ (eq. 5)
-    drift_gamma: float = 1e-3  # weight γ of E[D(I)²] (eq. 7)
-    recon: str = "image"  # reconstruction loss: "image" (eq. 6) or "mask" (beyond the paper: L1 per masked pixel)
-    border_weight: float = 0.0  # beyond the paper: extra L1 weight within border_px inside the mask's border (recon "mask")
-    border_px: int = 4  # width of that band in pixels
-    prior: str = "none"  # beyond the paper: G's input inside the mask, "none" (the source) or "poisson" (the source Poisson-blended into the target; affine head)
-    truth: str = "image"  # what Y is compared with: "image" (eq. 6: I) or "colours" (beyond the paper, stream: T_geometric(I) inside the mask)
-    ema_kimg: float = 0.0  # beyond the paper: half-life, in thousands of samples, of a moving average of G's weights (G_ema, as StyleGAN2-ADA); 0: none
-    seed: int = 0  # seed of the weights, the data order and the GAN's noise
+    steps: int = option(250_000, "Training iterations (one D and one G update each).", min=1)
+    batch: int = option(5, "Samples per step on each process.", min=1)
+    lr_g: float = option(2e-4, "Adam learning rate of G.", min=0, min_open=True)
+    lr_d: float = option(2e-4, "Adam learning rate of D.", min=0, min_open=True)
+    beta1: float = option(0.0, "Adam β1 (the paper: 0).", min=0, max=1, max_open=True)
+    beta2: float = option(0.9, "Adam β2 (the paper: 0.9).", min=0, max=1, max_open=True)
+    alpha: float = option(1e-4, "Weight of the adversarial term in G's loss (eq. 7).", min=0)
+    gp_lambda: float = option(10.0, "Gradient penalty weight (eq. 5).", min=0)
+    drift_gamma: float = option(1e-3, "Weight of E[D(I)^2] (eq. 7).", min=0)
+    recon: str = option("image", "Reconstruction loss: eq. 6 over the image, or (beyond the paper) L1 per masked pixel.", choices=RECONS)
+    border_weight: float = option(0.0, "--recon mask: extra L1 weight within --border-px inside the mask's border.", min=0)
+    border_px: int = option(4, "Width of that band in pixels.", min=1)
+    prior: str = option("none", "Beyond the paper, colour-map presets: G sees the source Poisson-blended into the target inside the mask (poisson) instead of the source itself.", choices=PRIORS)
+    truth: str = option("image", "What Y is compared with: I (eq. 6), or (beyond the paper, --stream) the pasted content with its own colours, T_geometric(I), inside the mask: for colour-only heads.", choices=TRUTHS)
+    ema_kimg: float = option(0.0, "Beyond the paper: keep a moving average of G's weights (G_ema, StyleGAN2-ADA) with this half-life in thousands of samples; paste and export use it. 0: none.", min=0)
+    seed: int = option(0, "Seed of the weights, the data order and the GAN's noise.", min=0)
     # -- machine -----------------------------------------------------------------------------
-    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA), bf16, off
-    channels_last: str = "auto"  # auto (on CUDA), on, off
-    compile: bool = False  # torch.compile the networks (CUDA)
-    workers: int = 2  # data loader worker processes
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N.")
+    amp: str = option("auto", "bf16 autocast (auto: on CUDA).", choices=_AMP)
+    channels_last: str = option("auto", "channels_last memory format (auto: on CUDA).", choices=_SWITCH)
+    compile: bool = option(False, "torch.compile the generator.")
+    workers: int = option(2, "Data loader worker processes.", min=0)
     # -- output ------------------------------------------------------------------------------
-    out: str = "runs"  # parent folder of the numbered run folders
-    log_every: int = 10  # steps between stats.jsonl lines / TensorBoard points
-    sample_every: int = 500  # steps between sample grids (and at the end)
-    checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
-    keep: int = 3  # checkpoints kept
-    grid_size: int = 8  # samples in each grid (fixed inputs)
-    init_from: str | None = None  # fine-tune: start from these weights (a fresh run, step 0)
-    progress: bool = True  # progress bar
+    out: str = option("runs", "Parent folder of the numbered run folders.", path="dir")
+    log_every: int = option(10, "Steps between stats lines.", min=1)
+    sample_every: int = option(500, "Steps between sample grids.", min=1)
+    checkpoint_every: int = option(1000, "Steps between checkpoints.", min=1)
+    keep: int = option(3, "Checkpoints kept.", min=1)
+    grid_size: int = option(8, "Samples in each grid (fixed inputs).", cli=False, min=1)
+    init_from: str | None = option(None, "Fine-tune: start a new run from these weights (a checkpoint or run folder).", path="any")
+    progress: bool = option(True, "No progress bar.", flags=("-q", "--quiet"), negate=True)  # a progress bar; the help is -q's
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
         if self.stream:
             if self.data is not None:
                 raise ConfigError("give a tuple file or --stream, not both")
             if (self.dataset is None) == (self.images is None):
                 raise ConfigError("--stream needs exactly one of --dataset or --images")
             if self.split == "test":
-                raise ConfigError("never train on the test split; use --split train")
+                raise ConfigError("never train on the test split; split must be 'train'")
         elif self.data is None:
             raise ConfigError("give a tuple file (made by `pastegen make`) or --stream --dataset NAME")
-        positive = ("steps", "batch", "log_every", "sample_every", "checkpoint_every", "keep", "grid_size")
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr_g", "lr_d"):
-            if not float(getattr(self, name)) > 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("alpha", "gp_lambda", "drift_gamma"):
-            if not float(getattr(self, name)) >= 0:
-                raise ConfigError(f"{name} must be non-negative, got {getattr(self, name)}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ConfigError("beta1 and beta2 must be in [0, 1)")
-        if self.resolution is not None and int(self.resolution) < 16:
-            raise ConfigError(f"resolution must be at least 16, got {self.resolution}")
-        if self.workers < 0 or self.seed < 0 or self.data_seed < 0:
-            raise ConfigError("workers, seed and data_seed must be non-negative")
-        if self.recon not in ("image", "mask"):
-            raise ConfigError(f"recon must be image or mask, got {self.recon!r}")
-        if not float(self.ema_kimg) >= 0:
-            raise ConfigError(f"ema_kimg must be non-negative, got {self.ema_kimg}")
-        if not float(self.border_weight) >= 0 or int(self.border_px) < 1:
-            raise ConfigError("border_weight must be non-negative and border_px at least 1")
         if self.border_weight and self.recon != "mask":
             raise ConfigError("border_weight needs recon 'mask'")
-        if self.prior not in PRIORS:
-            raise ConfigError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
         if self.prior != "none" and PRESETS[self.preset].output != "affine":
             raise ConfigError(f"prior {self.prior!r} needs a colour-map preset (colormap), not {self.preset!r}")
         if self.prior != "none" and not self.stream:
             raise ConfigError(f"prior {self.prior!r} renders T(I) around each mask beside the tuple: it needs --stream")
-        if self.truth not in TRUTHS:
-            raise ConfigError(f"truth must be one of {', '.join(TRUTHS)}, got {self.truth!r}")
         if self.truth == "colours" and not self.stream:
             raise ConfigError("truth 'colours' renders T_geometric(I) beside each tuple: it needs --stream")
         if (self.color_mix or self.geometric_mix) and not self.stream:
@@ -138,10 +185,6 @@ class TrainOptions:
                 strength_spec(self.color_mix, self.geometric_mix)
             except SpecError as e:
                 raise ConfigError(str(e)) from None
-        if self.amp not in ("auto", "bf16", "off"):
-            raise ConfigError(f"amp must be auto, bf16 or off, got {self.amp!r}")
-        if self.channels_last not in ("auto", "on", "off"):
-            raise ConfigError(f"channels_last must be auto, on or off, got {self.channels_last!r}")
 
     def model_config(self, resolution: int | None = None) -> ModelConfig:
         """The model: the recorded one, else the preset at ``resolution`` (the data's)."""
@@ -153,6 +196,7 @@ class TrainOptions:
         return preset(self.preset, **({} if resolution is None else {"resolution": int(resolution)}))
 
     def replace(self, **changes: Any) -> "TrainOptions":
+        """A copy with ``changes`` (checked again)."""
         return dataclasses.replace(self, **changes)
 
     def to_record(self) -> dict[str, Any]:
@@ -164,9 +208,132 @@ class TrainOptions:
 
 
 def options_from_record(record: Mapping[str, Any]) -> TrainOptions:
-    """Inverse of :meth:`TrainOptions.to_record`; unknown keys are an error (a newer run folder)."""
+    """Inverse of :meth:`TrainOptions.to_record`.
+
+    Keys of :data:`RENAMED` are read as their new names; unknown keys are an error (a run
+    folder of a newer pastenet).
+
+    Parameters
+    ----------
+    record : mapping
+        A run's ``options.json``.
+
+    Returns
+    -------
+    TrainOptions
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, an old and a new name both given, or invalid values.
+    """
+    values = dict(record)
+    for old, new in RENAMED.items():
+        if old in values:
+            if new in values:
+                raise ConfigError(f"training options give both {old!r} and its new name {new!r}")
+            values[new] = values.pop(old)
     names = {f.name for f in dataclasses.fields(TrainOptions)}
-    unknown = set(record) - names
+    unknown = set(values) - names
     if unknown:
         raise ConfigError(f"unknown training options {sorted(unknown)} (written by a newer pastenet?)")
-    return TrainOptions(**dict(record))
+    return TrainOptions(**values)
+
+
+# -- checks and the command line, from the fields' options ---------------------------------------
+
+
+def _bounds_text(meta: Mapping[str, Any]) -> str:
+    """``at least 1``, ``positive``, ``non-negative``, ``in [0, 1)``: a field's bounds in words."""
+    lo, hi = meta["min"], meta["max"]
+    if lo is not None and hi is not None:
+        return f"in {'(' if meta['min_open'] else '['}{lo:g}, {hi:g}{')' if meta['max_open'] else ']'}"
+    if hi is not None:
+        return f"{'below' if meta['max_open'] else 'at most'} {hi:g}"
+    if lo == 0:
+        return "positive" if meta["min_open"] else "non-negative"
+    return f"{'above' if meta['min_open'] else 'at least'} {lo:g}"
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    """Refuse a value outside the field's :func:`option` bounds or choices (None passes)."""
+    meta = f.metadata
+    if value is None or not meta:
+        return
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is None and hi is None:
+        return
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{f.name} must be a number, got {value!r}") from None
+    below = lo is not None and not (x > lo if meta["min_open"] else x >= lo)  # NaN is outside every bound
+    above = hi is not None and not (x < hi if meta["max_open"] else x <= hi)
+    if below or above:
+        raise ConfigError(f"{f.name} must be {_bounds_text(meta)}, got {value}")
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """How one :class:`TrainOptions` field appears on the ``pastenet train`` command line.
+
+    ``param`` is the command's parameter name: the field's name, except for a negated flag
+    (``quiet`` for ``progress``). The rest is the field's :func:`option`.
+    """
+
+    field: str
+    param: str
+    flags: tuple[str, ...]
+    kind: type  # int, float, str or bool
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+    choices: tuple[str, ...] | None = None
+    path: str | None = None
+    negate: bool = False
+    envvar: str | None = None
+    metavar: str | None = None
+
+    def to_field(self, value: Any) -> Any:
+        """The field's value of the parameter's value (a negated flag's opposite)."""
+        return (not value) if self.negate else value
+
+
+def _kind(hint: Any) -> type:
+    """int, float, str or bool: the type of a field's hint (``int | None`` -> int)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    kind = args[0]
+    if kind not in (int, float, str, bool):
+        raise TypeError(f"no command-line type for {hint!r}")
+    return kind
+
+
+def cli_options() -> list[CliOption]:
+    """The ``pastenet train`` options: one per :class:`TrainOptions` field with a flag, in field order.
+
+    Returns
+    -------
+    list of CliOption
+        Defaults, help texts and bounds as the fields give them; the flags are ``--field-name``
+        unless the field's :func:`option` names others or the field was renamed
+        (:data:`RENAMED`: the old name).
+    """
+    hints = typing.get_type_hints(TrainOptions)
+    old_names = {new: old for old, new in RENAMED.items()}
+    out = []
+    for f in dataclasses.fields(TrainOptions):
+        meta = f.metadata
+        if not meta.get("cli", False):
+            continue
+        flags = meta["flags"] or ("--" + old_names.get(f.name, f.name).replace("_", "-"),)
+        param = flags[-1].lstrip("-").replace("-", "_") if meta["negate"] else f.name
+        keys = ("min", "max", "min_open", "max_open", "choices", "path", "negate", "envvar", "metavar")
+        out.append(CliOption(field=f.name, param=param, flags=tuple(flags), kind=_kind(hints[f.name]), default=f.default,
+                             help=meta["help"], **{k: meta[k] for k in keys}))  # fmt: skip
+    return out

@@ -18,16 +18,18 @@ import json
 import os
 import re
 import socket
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from ..drawing import mask_outline  # noqa: F401  (re-exported: sample grids and older imports)
 from ..errors import ConfigError, ResumeError
 
 __all__ = [
     "new_run_dir",
+    "open_run_dir",
     "find_run_dir",
     "lock_run",
     "run_in_use",
@@ -63,6 +65,53 @@ def new_run_dir(out: str | os.PathLike, description: str) -> Path:
             return path
         except FileExistsError:  # another process took the number: take the next one
             continue
+
+
+def open_run_dir(
+    run_dir: Path | None,
+    *,
+    out: str | os.PathLike,
+    description: str,
+    start: int,
+    options: Mapping[str, Any],
+    data: Mapping[str, Any] | None,
+    locks: ExitStack,
+) -> Path:
+    """Make the run folder ready for the main process to write into.
+
+    Parameters
+    ----------
+    run_dir : Path or None
+        A resumed run's folder (already locked): its ``stats.jsonl`` lines after ``start`` are
+        dropped (:func:`truncate_stats`). None: a new numbered folder ``<out>/<N>-<description>``
+        (:func:`new_run_dir`), locked (:func:`lock_run`) until ``locks`` closes.
+    out : path
+        The parent of new run folders.
+    description : str
+        A new run folder's name after its number.
+    start : int
+        The step the run continues from.
+    options : mapping
+        The resolved options, written to ``options.json``.
+    data : mapping or None
+        The data's identity, written to ``data.json`` (:data:`DATA_FILE`); None keeps the record
+        the folder has.
+    locks : ExitStack
+
+    Returns
+    -------
+    Path
+        The run folder.
+    """
+    if run_dir is not None:
+        truncate_stats(run_dir, start)
+    else:
+        run_dir = new_run_dir(out, description)
+        locks.enter_context(lock_run(run_dir))
+    write_json_atomic(run_dir / "options.json", options)
+    if data is not None:
+        write_json_atomic(run_dir / DATA_FILE, data)
+    return run_dir
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -147,17 +196,6 @@ def truncate_stats(run_dir: Path, step: int) -> int:
     return dropped
 
 
-def mask_outline(mask: np.ndarray) -> np.ndarray:
-    """Boolean image of the mask's boundary pixels (inside pixels with an outside 4-neighbour)."""
-    m = mask.astype(bool)
-    inner = m.copy()
-    inner[1:, :] &= m[:-1, :]
-    inner[:-1, :] &= m[1:, :]
-    inner[:, 1:] &= m[:, :-1]
-    inner[:, :-1] &= m[:, 1:]
-    return m & ~inner
-
-
 def grid_image(rows: Iterable[Iterable[np.ndarray]], *, gap: int = 2, background: int = 255) -> np.ndarray:
     """Tile HxWx3 uint8 images into one image: each inner iterable is a row."""
     rows = [list(r) for r in rows]
@@ -174,7 +212,7 @@ def grid_image(rows: Iterable[Iterable[np.ndarray]], *, gap: int = 2, background
 
 def save_png(path: Path, image: np.ndarray) -> None:
     """Write an RGB uint8 PNG atomically (:func:`pastenet.paste.write_image`), creating its folder."""
-    from ..paste import write_image
+    from ..imageio import write_image
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_image(path, image)

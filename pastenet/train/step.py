@@ -12,7 +12,7 @@ from ..losses import discriminator_loss, generator_loss, gradient_penalty
 from ..models import local_window_origin, network_size, predict
 from .distributed import World, average_gradients
 
-__all__ = ["GanStep", "step_seed"]
+__all__ = ["GanStep", "step_seed", "ema_beta"]
 
 
 def step_seed(seed: int, step: int, purpose: int = 0) -> int:
@@ -21,38 +21,86 @@ def step_seed(seed: int, step: int, purpose: int = 0) -> int:
     return int(state[0] & np.uint64(0x7FFF_FFFF_FFFF_FFFF))
 
 
+def ema_beta(ema_kimg: float, samples_per_step: int) -> float | None:
+    """The moving average's weight per step: ``0.5 ** (samples per step / (ema_kimg · 1000))``.
+
+    Parameters
+    ----------
+    ema_kimg : float
+        Half-life of the average in thousands of samples; 0: no average.
+    samples_per_step : int
+        Samples of one step over all processes (batch × processes).
+
+    Returns
+    -------
+    float or None
+        ``β`` of ``G_ema ← β·G_ema + (1 − β)·G``; None when ``ema_kimg`` is 0.
+    """
+    if not float(ema_kimg) > 0:
+        return None
+    return 0.5 ** (samples_per_step / (float(ema_kimg) * 1000.0))
+
+
 class GanStep:
     """The networks, their optimisers and the update rule of one step.
+
+    Every setting is an explicit argument (StyleGAN2-ADA's ``training_loop`` style): the caller
+    builds them, from :class:`~pastenet.train.options.TrainOptions` in the trainer
+    (:func:`pastenet.train.networks.gan_step_kwargs`).
 
     Parameters
     ----------
     G, D : nn.Module
         Generator and discriminator (already on ``device``).
     config : ModelConfig
-    options : TrainOptions
-        Learning rates, Adam betas, loss weights, seed, batch.
     device : torch.device
     world : World
+    lr_g, lr_d : float
+        Adam learning rates of G and D.
+    betas : tuple of float
+        Adam's (β1, β2), for both.
+    alpha : float
+        Weight of the adversarial term in G's objective (eq. 7); 0: a pure reconstruction model,
+        D is neither run nor updated.
+    gp_lambda : float
+        Gradient penalty weight λ (eq. 5).
+    drift_gamma : float
+        Weight γ of ``E[D(I)²]`` (eq. 7).
+    recon : {"image", "mask"}
+        Reconstruction loss (:func:`pastenet.losses.generator_loss`).
+    border_weight : float
+        Extra L1 weight within ``border_px`` inside the mask's border (``recon="mask"``).
+    border_px : int
+    seed : int
+        Seed of the GAN's noise: step ``s`` draws from :func:`step_seed` ``(seed, s)``.
     amp : bool
         bf16 autocast for the networks' forward passes (CUDA).
     compiled_G : callable, optional
         ``torch.compile(G)`` to run instead of ``G`` (D stays eager: the gradient penalty needs
         double backward).
     G_ema : nn.Module, optional
-        The moving average of G's weights (``options.ema_kimg > 0``), updated after every G step.
+        The moving average of G's weights, updated after every G step with weight ``ema_beta``.
+    ema_beta : float, optional
+        :func:`ema_beta`; required with ``G_ema`` (without it, unused).
     """
 
     def __init__(
-        self, G, D, config, options, device: torch.device, world: World, *, amp: bool = False, compiled_G: Callable | None = None,
-        G_ema: torch.nn.Module | None = None,
+        self, G, D, config, device: torch.device, world: World, *, lr_g: float, lr_d: float, betas: tuple[float, float],
+        alpha: float, gp_lambda: float, drift_gamma: float, recon: str, border_weight: float, border_px: int, seed: int,
+        amp: bool = False, compiled_G: Callable | None = None, G_ema: torch.nn.Module | None = None, ema_beta: float | None = None,
     ) -> None:  # fmt: skip
-        self.G, self.D, self.config, self.options, self.G_ema = G, D, config, options, G_ema
-        self.device, self.world = device, world
+        if G_ema is not None and ema_beta is None:
+            raise ValueError("G_ema needs ema_beta, its weight per step")
+        self.G, self.D, self.config, self.G_ema, self.ema_beta = G, D, config, G_ema, ema_beta
+        self.device, self.world, self.seed = device, world, int(seed)
         self.G_run = compiled_G if compiled_G is not None else G  # a compiled module has no truth value
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=options.lr_g, betas=(options.beta1, options.beta2))
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=options.lr_d, betas=(options.beta1, options.beta2))
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
+        self.gp_lambda, self.drift_gamma = gp_lambda, drift_gamma
+        self.alpha = alpha
+        self.recon_kwargs = {"recon": recon, "border_weight": border_weight, "border_px": border_px}  # generator_loss's settings
         #: α = 0 (beyond the paper): a pure reconstruction model; D is neither run nor updated.
-        self.adversarial = float(options.alpha) > 0
+        self.adversarial = float(alpha) > 0
         self.autocast: Callable[[], Any] = (lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)) if amp else nullcontext
 
     def __call__(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
@@ -61,12 +109,12 @@ class GanStep:
         Returns the loss terms as detached 0-d tensors (no device sync). With α = 0 only G is
         updated, on the reconstruction loss.
         """
-        G, D, o, dev = self.G, self.D, self.options, self.device
+        G, D, dev = self.G, self.D, self.device
         I, comp, M, X = batch["I"], batch["composite"], batch["M"], batch["X"]
         truth = batch.get("truth", I)  # the reconstruction's target (D's real images stay I)
         B, W, r = X.shape[0], self.world.size, self.world.rank
         mine = slice(r * B, (r + 1) * B)
-        gen = torch.Generator(device=dev).manual_seed(step_seed(o.seed, step))
+        gen = torch.Generator(device=dev).manual_seed(step_seed(self.seed, step))
         hs, ws = network_size(self.config, X.shape[-2], X.shape[-1])
         noise = [torch.randn(shape, generator=gen, device=dev)[mine] for shape in G.noise_shapes(B * W, hs, ws)]
         eps = torch.rand(B * W, generator=gen, device=dev)[mine]
@@ -85,7 +133,7 @@ class GanStep:
             d_real = D(I, comp, M, origin).float()
             d_fake = D(Y_fixed, comp, M, origin).float()
         penalty = gradient_penalty(lambda img: D(img, comp, M, origin).float(), I, Y_fixed, eps)
-        loss_d, terms_d = discriminator_loss(d_real, d_fake, penalty, gp_lambda=o.gp_lambda, drift_gamma=o.drift_gamma)
+        loss_d, terms_d = discriminator_loss(d_real, d_fake, penalty, gp_lambda=self.gp_lambda, drift_gamma=self.drift_gamma)
         loss_d.backward()
         average_gradients(D, self.world)
         self.opt_d.step()
@@ -95,7 +143,7 @@ class GanStep:
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             d_fake_g = D(Y, comp, M, origin).float()
-        loss_g, terms_g = generator_loss(Y, truth, d_fake_g, alpha=o.alpha, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
+        loss_g, terms_g = generator_loss(Y, truth, d_fake_g, alpha=self.alpha, mask=M, **self.recon_kwargs)
         loss_g.backward()
         average_gradients(G, self.world)
         self.opt_g.step()
@@ -107,9 +155,8 @@ class GanStep:
         return terms
 
     def _reconstruction_step(self, Y: torch.Tensor, truth: torch.Tensor, M: torch.Tensor) -> dict[str, torch.Tensor]:
-        o = self.options
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g, terms_g = generator_loss(Y, truth, None, alpha=0.0, mask=M, recon=o.recon, border_weight=o.border_weight, border_px=o.border_px)
+        loss_g, terms_g = generator_loss(Y, truth, None, alpha=0.0, mask=M, **self.recon_kwargs)
         loss_g.backward()
         average_gradients(self.G, self.world)
         self.opt_g.step()
@@ -118,18 +165,20 @@ class GanStep:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """``G_ema ← β·G_ema + (1 − β)·G`` with ``β = 0.5 ** (samples per step / (ema_kimg · 1000))``."""
-        if self.G_ema is None:
+        """``G_ema ← β·G_ema + (1 − β)·G`` with ``β = ema_beta`` (:func:`ema_beta`)."""
+        if self.G_ema is None or self.ema_beta is None:
             return
-        beta = 0.5 ** (self.options.batch * self.world.size / (float(self.options.ema_kimg) * 1000.0))
+        beta = self.ema_beta
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.lerp_(p.detach(), 1.0 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
     def state_dict(self) -> dict[str, Any]:
+        """The optimisers' states (``opt_G``, ``opt_D``), for a checkpoint."""
         return {"opt_G": self.opt_g.state_dict(), "opt_D": self.opt_d.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the optimisers from :meth:`state_dict`'s keys."""
         self.opt_g.load_state_dict(state["opt_G"])
         self.opt_d.load_state_dict(state["opt_D"])

@@ -34,8 +34,9 @@ def _portable_root(root: str) -> str:
 
 DATA_ROOT_ENV = "PASTEGEN_DATA_ROOT"
 
-# click parameter name -> TrainOptions field, where they differ
-_FIELD = {"gamma": "drift_gamma", "quiet": "progress"}
+# click parameter name -> TrainOptions field, where they differ (the command's parameters are
+# named after the fields, pastenet.train.options.cli_options; -q/--quiet turns progress off)
+_FIELD = {"quiet": "progress"}
 # click parameters that are not options of the run
 _NOT_OPTIONS = ("resume", "dry_run")
 # TrainOptions fields that are not given on the command line: resolved by train (model)

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from pastegen._fsync import fsync_dir
+from pastegen.atomic import fsync_dir
 
-from ..errors import ZooError
+from ..errors import CheckpointError, ZooError
 from .card import render_card
 from .command import api_only_options, train_command
 from .registry import (
@@ -115,18 +115,22 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _weights_blob(run: str | os.PathLike, name: str) -> tuple[bytes, dict[str, Any], Path, int | None, int]:
-    """``(safetensors bytes, model record, checkpoint dir, step, number of weights)`` of G."""
+def _weights_blob(run: str | os.PathLike, name: str) -> tuple[bytes, dict[str, Any], Path, int | None, int, Path]:
+    """``(safetensors bytes, model record, checkpoint dir, step, number of weights, run folder)`` of G."""
     from safetensors.torch import save
 
     from .._version import __version__
-    from ..checkpoint import FORMAT_NAME, FORMAT_VERSION, META_FILE, load_generator_weights, resolve_checkpoint
+    from ..checkpoint import FORMAT_NAME, FORMAT_VERSION, load_generator_weights, resolve_weights
 
-    ck = resolve_checkpoint(run)
-    state, record = load_generator_weights(ck)  # sha256-checked when it sits in a checkpoint
-    step = None
-    if (ck / META_FILE).is_file():
-        step = json.loads((ck / META_FILE).read_text(encoding="utf-8")).get("step")
+    ref = resolve_weights(run, zoo=False)
+    if ref.checkpoint is None:
+        raise CheckpointError(
+            f"{ref.weights} is a bare weights file: export needs a run's checkpoint (a run folder or its checkpoints/step-N folder)"
+        )
+    state, record = load_generator_weights(ref)  # sha256-checked: it sits in a checkpoint
+    ck, step = ref.checkpoint, ref.step
+    if ref.run_dir is None:
+        raise ZooError(f"{ck} is not inside a run folder's checkpoints/: export needs a run folder made by `pastenet train`")
     tensors = {f"G.{k}": v.detach().to("cpu").contiguous() for k, v in state.items()}
     metadata = {
         "format": "pt",
@@ -138,7 +142,7 @@ def _weights_blob(run: str | os.PathLike, name: str) -> tuple[bytes, dict[str, A
         "pastenet_version": __version__,
         "zoo_name": name,
     }
-    return save(tensors, metadata=metadata), record, ck, step, sum(int(t.numel()) for t in state.values())
+    return save(tensors, metadata=metadata), record, ck, step, sum(int(t.numel()) for t in state.values()), ref.run_dir
 
 
 def export_model(
@@ -158,9 +162,9 @@ def export_model(
     Parameters
     ----------
     run : path
-        A run folder (its latest checkpoint) or one of its checkpoint folders
-        (:func:`pastenet.checkpoint.resolve_checkpoint`); the run's ``options.json`` gives the
-        training command.
+        A run folder (its latest checkpoint), one of its checkpoint folders or their
+        ``weights.safetensors`` (:func:`pastenet.checkpoint.resolve_weights`, without zoo
+        names); the run's ``options.json`` gives the training command.
     name : str
         The model's name (``[a-z0-9][a-z0-9._-]*``).
     to : path, optional
@@ -188,7 +192,8 @@ def export_model(
     ZooError
         A bad or taken name, a run without ``options.json``, figures that are not a JSON object.
     CheckpointError
-        No checkpoint there, or a damaged one.
+        No checkpoint there (:class:`~pastenet.errors.CheckpointNotFoundError`), a damaged one,
+        or a bare weights file (no checkpoint, so no run).
     """
     from .._version import __version__
 
@@ -199,8 +204,7 @@ def export_model(
         raise ZooError(f"the zoo in {root} already has {name!r}; pass --overwrite to replace it")
     if figures is not None and not isinstance(figures, Mapping):
         raise ZooError(f"figures must be a JSON object (e.g. {{\"real cases\": {{...}}}}), got {type(figures).__name__}")
-    blob, record, ck, step, parameters = _weights_blob(run, name)
-    run_dir = ck.parent.parent
+    blob, record, ck, step, parameters, run_dir = _weights_blob(run, name)
     options_path = run_dir / "options.json"
     try:
         options = json.loads(options_path.read_text(encoding="utf-8"))
@@ -232,7 +236,8 @@ def export_model(
     )
     golden_path = root / GOLDEN_DIR / f"{name}.png"
     if golden:
-        from ..paste import load_generator, write_image
+        from ..imageio import write_image
+        from ..loading import load_generator
         from .golden import golden_paste
 
         golden_path.parent.mkdir(parents=True, exist_ok=True)

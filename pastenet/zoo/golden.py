@@ -28,7 +28,7 @@ def golden_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def golden_paste(model) -> np.ndarray:
-    """The golden output of ``model`` (a :class:`pastenet.paste.PasteModel`): uint8 RGB 256x256."""
+    """The golden output of ``model`` (a :class:`pastenet.loading.PasteModel`): uint8 RGB 256x256."""
     from ..paste import paste
 
     target, source, mask = golden_inputs()
@@ -56,7 +56,8 @@ def write_golden(name: str, root=None):
     Path
         The golden file.
     """
-    from ..paste import load_generator, write_image
+    from ..imageio import write_image
+    from ..loading import load_generator
     from .registry import get_model, model_file
 
     entry = get_model(name, root)

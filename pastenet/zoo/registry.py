@@ -25,8 +25,8 @@ Each entry holds
 ``preset``, ``golden``, ``size``, ``run``, ``pastenet_version`` (optional)
 
 Use :func:`list_models`, :func:`get_model` and :func:`model_file`; ``load_generator("NAME")``
-(:mod:`pastenet.paste`) and ``pastenet paste --model NAME`` resolve names through
-:func:`model_file`.
+(:mod:`pastenet.loading`) and ``pastenet paste --model NAME`` resolve names through
+:func:`pastenet.checkpoint.resolve_weights`, which calls :func:`model_file`.
 """
 
 from __future__ import annotations

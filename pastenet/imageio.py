@@ -1,0 +1,163 @@
+"""Reading and writing user images: any channel layout, 8 or 16 bits, atomic writes.
+
+Shared by paste (``pastenet paste``, :mod:`pastenet.paste`), ``pastenet demo``, the model zoo's
+golden outputs and training's sample grids (:mod:`pastenet.train.rundir`)::
+
+    from pastenet.imageio import read_image, write_image
+
+    image = read_image("photo.png")            # RGB(A) or grey, uint8 or uint16, as stored
+    write_image("out.tiff", image)             # 16 bits kept; written under a temporary name, then renamed
+
+Errors are :class:`~pastenet.errors.PasteError` (one line, naming the file); a 16-bit image
+written in an 8-bit format is scaled with a :class:`~pastenet.errors.PasteWarning`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PasteError, PasteWarning
+
+__all__ = ["read_image", "write_image", "FORMATS_16_BIT"]
+
+
+def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
+    """Read an image file as stored: RGB(A) or grey, 8 or 16 bits (OpenCV, ``IMREAD_UNCHANGED``).
+
+    Colour images come back as RGB / RGBA (OpenCV's BGR order is converted), grey ones as
+    ``(H, W)``. EXIF orientation is not applied: pixels are used as stored, so a mask drawn on
+    the stored pixels fits.
+
+    Raises
+    ------
+    PasteError
+        The file is missing, unreadable, or not an image OpenCV can decode.
+    """
+    import cv2
+
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise PasteError(f"{what} file {p} does not exist") from None
+    except IsADirectoryError:
+        raise PasteError(f"{what} {p} is a directory, not an image file") from None
+    except OSError as e:
+        raise PasteError(f"cannot read {what} file {p}: {e.strerror or e}") from None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if image is None:
+        raise PasteError(f"{what} file {p} is not an image (or is damaged)")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    return image
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Extensions whose OpenCV encoders keep 16 bits per channel; other formats get 8 bits.
+FORMATS_16_BIT = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm")
+#: Floating-point formats (OpenCV rescales or stores raw values): refused for pasted images.
+_FLOAT_FORMATS = (".hdr", ".pic", ".pfm", ".exr")
+
+
+def _to_8_bit(image: np.ndarray) -> np.ndarray:
+    """A uint16 image scaled to uint8 with rounding: ``rint(value * 255 / 65535)``, i.e. ``rint(value / 257)``.
+
+    Computed exactly in integers as ``(2 value + 257) // 514`` (``value / 257`` is never a tie).
+    """
+    return ((image.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write ``image`` (RGB(A) or grey, uint8 or uint16) atomically: a temporary file, then a rename.
+
+    The format follows the extension. PNG and TIFF (and PGM/PPM) keep 16 bits; a 16-bit image
+    written in a format that holds 8 bits only (JPEG, BMP, WebP, ...) is scaled to 8 bits with
+    rounding (``rint(value * 255 / 65535)``) and a :class:`PasteWarning` says so. Floating-point
+    images in [0, 1] are written as 8 bits. A crash never leaves a half-written file at ``path``,
+    and a failed write leaves no file at all.
+
+    Raises
+    ------
+    PasteError
+        Not an image array (shape, or a dtype other than uint8, uint16 and float), an extension
+        OpenCV cannot write, a floating-point format (``.hdr``, ``.pfm``, ``.exr``), an image it
+        cannot encode in that format, a missing output folder, or an I/O error (e.g. a folder
+        that is not writable).
+
+    Warns
+    -----
+    PasteWarning
+        A 16-bit image was scaled to 8 bits for a format that cannot hold 16.
+    """
+    import cv2
+
+    p = Path(path)
+    ext = p.suffix.lower()
+    if not ext:
+        raise PasteError(f"output {p} has no extension; use e.g. .png")
+    if not isinstance(image, np.ndarray):
+        raise PasteError(f"the image to write must be a numpy array, got {type(image).__name__}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))) or 0 in image.shape:
+        raise PasteError(f"cannot write an image of shape {image.shape}; expected (H, W) or (H, W, C) with C in 1..4")
+    if image.dtype.kind == "f":
+        image = np.clip(np.rint(np.nan_to_num(image) * 255.0), 0, 255).astype(np.uint8)
+    elif image.dtype not in (np.uint8, np.uint16):
+        raise PasteError(f"cannot write an image of dtype {image.dtype}; use uint8, uint16 or float in [0, 1]")
+    if ext in _FLOAT_FORMATS:
+        raise PasteError(f"{ext} is a floating-point format and would not hold the pixels as they are; use .png or .tiff")
+    if image.dtype == np.uint16 and ext not in FORMATS_16_BIT:
+        warnings.warn(
+            f"{p.name}: {ext} holds 8 bits per channel: the 16-bit result was scaled to 8 bits; use .png or .tiff to keep 16 bits",
+            PasteWarning,
+            stacklevel=2,
+        )
+        image = _to_8_bit(image)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    elif image.ndim == 3 and image.shape[2] == 2:  # grey + alpha: written as BGRA
+        image = np.dstack([image[:, :, 0], image[:, :, 0], image[:, :, 0], image[:, :, 1]])
+    try:
+        ok, encoded = cv2.imencode(ext, image)
+    except cv2.error as e:
+        msg = str(e).strip().splitlines()
+        raise PasteError(f"cannot encode the result as {ext} ({msg[-1] if msg else 'OpenCV error'}); try .png") from None
+    if not ok:
+        raise PasteError(f"cannot encode the result as {ext}; try .png")
+    directory = p.parent if str(p.parent) else Path(".")
+    if not directory.is_dir():
+        raise PasteError(f"output folder {directory} does not exist")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as f:
+            f.write(encoded.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it an ordinary file's mode
+        os.replace(tmp, p)
+    except BaseException as e:  # also KeyboardInterrupt: no temporary file is left behind
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise PasteError(f"cannot write {p}: {e.strerror or e}") from None
+        raise
+    return p

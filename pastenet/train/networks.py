@@ -1,0 +1,171 @@
+"""The run's model and networks: the resolved :class:`~pastenet.config.ModelConfig`, G, D, G_ema
+and the update rule (:class:`~pastenet.train.step.GanStep`) with its settings from the options.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..config import ModelConfig
+from ..errors import CheckpointError, ConfigError
+from ..models import Discriminator, Generator
+from .backend import Backend
+from .distributed import World, broadcast_parameters
+from .options import TrainOptions
+from .step import GanStep, ema_beta
+
+__all__ = ["Networks", "build_networks", "gan_step_kwargs", "resolve_model", "init_from"]
+
+
+def resolve_model(options: TrainOptions, resolution: int, *, new_run: bool) -> ModelConfig:
+    """The run's model: the recorded one, else the preset at the data's resolution.
+
+    A new run's model also records how G's input is prepared (``prior``: paste does the same)
+    and, unless given, the data's pixel scale (``work_side``): every pastegen crop mode brings the
+    photos' shorter side to the tuple's side, so that side is ``resolution``.
+
+    Parameters
+    ----------
+    options : TrainOptions
+    resolution : int
+        The data's tuple side.
+    new_run : bool
+        False for a resume (its recorded model is used as it is).
+
+    Returns
+    -------
+    ModelConfig
+
+    Raises
+    ------
+    ConfigError
+        ``options.resolution`` or the recorded model's resolution differs from the data's.
+    """
+    if options.resolution is not None and resolution != options.resolution:
+        raise ConfigError(f"--resolution {options.resolution}, but the tuples in {options.data} are {resolution}x{resolution}")
+    config = options.model_config(resolution)
+    if new_run:
+        config = config.replace(prior=options.prior)
+    if options.model is None and config.work_side is None:
+        config = config.replace(work_side=int(resolution))
+    return config
+
+
+def gan_step_kwargs(options: TrainOptions, world: World) -> dict[str, Any]:
+    """:class:`~pastenet.train.step.GanStep`'s optimiser, loss and noise settings from the options.
+
+    Parameters
+    ----------
+    options : TrainOptions
+    world : World
+        The moving average's weight per step counts the samples of every process.
+
+    Returns
+    -------
+    dict
+        ``lr_g``, ``lr_d``, ``betas``, ``alpha``, ``gp_lambda``, ``drift_gamma``, ``recon``,
+        ``border_weight``, ``border_px``, ``seed`` and ``ema_beta`` (None without an average).
+    """
+    return {
+        "lr_g": options.lr_g,
+        "lr_d": options.lr_d,
+        "betas": (options.beta1, options.beta2),
+        "alpha": options.alpha,
+        "gp_lambda": options.gp_lambda,
+        "drift_gamma": options.drift_gamma,
+        "recon": options.recon,
+        "border_weight": options.border_weight,
+        "border_px": options.border_px,
+        "seed": options.seed,
+        "ema_beta": ema_beta(options.ema_kimg, options.batch * world.size),
+    }
+
+
+@dataclass
+class Networks:
+    """G, D, the moving average of G (or None) and the step that updates them."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_ema: torch.nn.Module | None
+    runner: GanStep
+
+    @property
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The checkpoint's modules by name: ``G``, ``D`` and, with an average, ``G_ema``."""
+        return {"G": self.G, "D": self.D, **({"G_ema": self.G_ema} if self.G_ema is not None else {})}
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator of the sample grids: G_ema when there is one (what paste and export use)."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+
+def build_networks(options: TrainOptions, config: ModelConfig, backend: Backend, *, fine_tune: bool) -> Networks:
+    """Build G and D from ``options.seed``, the same on every process, and their update rule.
+
+    Parameters
+    ----------
+    options : TrainOptions
+    config : ModelConfig
+        The resolved model (:func:`resolve_model`).
+    backend : Backend
+    fine_tune : bool
+        Load ``options.init_from``'s weights when given (a new run; a resume restores its own).
+
+    Returns
+    -------
+    Networks
+    """
+    device, world = backend.device, backend.world
+    torch.manual_seed(options.seed)
+    G = Generator(config).to(device=device, memory_format=backend.memory_format)
+    D = Discriminator(config).to(device=device, memory_format=backend.memory_format)
+    if options.init_from and fine_tune:
+        init_from(options.init_from, G, D, config)
+    broadcast_parameters(G, world)
+    broadcast_parameters(D, world)
+    # beyond the paper: a moving average of G's weights (StyleGAN2-ADA's G_ema), what paste and export use
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if options.ema_kimg > 0 else None
+    compiled = torch.compile(G) if options.compile else None
+    runner = GanStep(G, D, config, device, world, amp=backend.amp, compiled_G=compiled, G_ema=G_ema, **gan_step_kwargs(options, world))
+    return Networks(G=G, D=D, G_ema=G_ema, runner=runner)
+
+
+def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: ModelConfig) -> None:
+    """Load G and D weights from a checkpoint for fine-tuning (the optimisers start fresh).
+
+    ``path`` is resolved as paste resolves it (:func:`pastenet.checkpoint.load_weights`): a run or
+    checkpoint folder, or a ``.safetensors`` weights file of any name holding G and D. A
+    checkpoint with a moving average of G (``G_ema``) gives G those averaged weights.
+
+    Parameters
+    ----------
+    path : str
+    G, D_net : nn.Module
+        The networks to load into.
+    config : ModelConfig
+        This run's model; the checkpoint's must equal it (but for ``work_side``).
+
+    Raises
+    ------
+    CheckpointError
+        An unreadable record, or another model.
+    """
+    from ..checkpoint import load_weights, module_names, read_model_record
+    from ..config import model_from_record
+
+    try:
+        record = model_from_record(read_model_record(path))
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if record.replace(work_side=config.work_side) != config:
+        raise CheckpointError(f"--init-from {path}: its model ({record}) differs from this run's ({config})")
+    modules = {"G": G, "D": D_net}
+    if "G_ema" in module_names(path):
+        modules["G_ema"] = G  # the averaged weights, loaded after (and over) the raw ones
+    load_weights(path, modules=modules, map_location=next(G.parameters()).device)
