@@ -7,7 +7,8 @@ figures, the sha256 and how to use the model.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .registry import ZooEntry
 
@@ -40,7 +41,10 @@ def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> li
     if options.get("color_mix") or options.get("geometric_mix"):
         notes.append(f"per-tuple strength mixtures (colour `{options.get('color_mix')}`, geometric `{options.get('geometric_mix')}`)")
     if options.get("ema_kimg"):
-        notes.append(f"the weights are a moving average of G's (`--ema-kimg {options.get('ema_kimg'):g}`: half-life {options.get('ema_kimg'):g} thousand samples, as StyleGAN2-ADA's G_ema)")
+        notes.append(
+            f"the weights are a moving average of G's (`--ema-kimg {options.get('ema_kimg'):g}`: half-life {options.get('ema_kimg'):g} thousand samples, "
+            "as StyleGAN2-ADA's G_ema)"
+        )
     if options.get("beta1", 0.0) != 0.0 or options.get("beta2", 0.9) != 0.9:
         notes.append(f"Adam betas ({options.get('beta1')}, {options.get('beta2')}) instead of the paper's (0, 0.9)")
     return notes
@@ -109,7 +113,8 @@ def render_card(
         f"| data | {_cell(entry.data)} |",
         f"| licence | {_cell(entry.licence)} |",
         f"| weights | `weights/{entry.file}`, {entry.size // 1024 if entry.size else '?'} KB, sha256 `{entry.sha256}` |",
-        f"| created | {entry.created}{f' from run `{entry.run}`' if entry.run else ''}{f' (pastenet {entry.pastenet_version})' if entry.pastenet_version else ''} |",
+        f"| created | {entry.created}{f' from run `{entry.run}`' if entry.run else ''}"
+        f"{f' (pastenet {entry.pastenet_version})' if entry.pastenet_version else ''} |",
         "",
     ]
     notes = beyond_the_paper(m, options)

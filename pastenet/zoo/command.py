@@ -14,7 +14,8 @@ gives the recorded options (tested). A few options have no command-line flag
 from __future__ import annotations
 
 import shlex
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["train_command", "api_only_options", "DATA_ROOT_ENV"]
 

@@ -12,8 +12,9 @@ import datetime as _dt
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pastegen.atomic import fsync_dir
 
@@ -46,6 +47,7 @@ DATA_LICENCES = {
     "cityscapes": "Cityscapes: non-commercial use, no redistribution",
     "sample": "photos shipped in the scikit-image and matplotlib wheels",
     "photos": "Kodak (unrestricted) and Pixabay licence",
+    "photos-extra": "as stated per file in faces-wild/MANIFEST.tsv (Urban100, Sun-Hays80 and other research sets): research use only",
 }
 
 

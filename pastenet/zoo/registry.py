@@ -35,9 +35,10 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ZooError
 
@@ -130,7 +131,7 @@ class ZooEntry:
         return {k: v for k, v in out.items() if v is not None or k in _REQUIRED}
 
     @classmethod
-    def from_record(cls, name: str, record: Mapping[str, Any], root: Path) -> "ZooEntry":
+    def from_record(cls, name: str, record: Mapping[str, Any], root: Path) -> ZooEntry:
         """Inverse of :meth:`to_record`; a missing or unknown field is a :class:`ZooError`."""
         where = Path(root) / REGISTRY_FILE
         if not isinstance(record, Mapping):
