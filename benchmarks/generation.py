@@ -392,7 +392,7 @@ def generation_part(items, spec, args, have_kernel: bool, log) -> tuple[list[dic
     p1, pn = find(rows, "probe", "-", 1), find(rows, "probe", "-", nproc)
     if p1 and pn and nproc > 1:
         extra["cpu_probe_parallelism"] = pn["tuples_per_s"] / p1["tuples_per_s"]
-        paired = [b / a for a, b in zip(p1["tuples_per_s_all"], pn["tuples_per_s_all"])]
+        paired = [b / a for a, b in zip(p1["tuples_per_s_all"], pn["tuples_per_s_all"], strict=False)]
         log(
             f"  CPU probe: {nproc} processes did {extra['cpu_probe_parallelism']:.2f}x the work of one "
             f"(rounds {min(paired):.2f}-{max(paired):.2f}; {nproc} on an idle machine)"
@@ -576,7 +576,7 @@ def targets(rows: list[dict], store: dict | None, nproc: int) -> list[dict]:
         alb = find(rows, "albumentations", "uint8", procs, 1)
         if pg and alb:
             v = pg["tuples_per_s"] / alb["tuples_per_s"]
-            paired = [a / b for a, b in zip(pg["tuples_per_s_all"], alb["tuples_per_s_all"])]
+            paired = [a / b for a, b in zip(pg["tuples_per_s_all"], alb["tuples_per_s_all"], strict=False)]
             line(
                 f"uint8 512x512 pastegen >= {TARGET_RATIO_VS_ALBUMENTATIONS:g}x albumentations, {procs} process(es)",
                 v,
@@ -656,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     q = args.quick
     defaults = dict(  # (quick, full)
-        count=(16, 256), default_count=(16, 1200), repeats=(3, 5), photos=(16, 64), seconds=(0.15, 2.0), min_tuples=(2, 16), store_repeats=(1, 3), reference_tuples=(1, 3)
+        count=(16, 256), default_count=(16, 1200), repeats=(3, 5), photos=(16, 64), seconds=(0.15, 2.0), min_tuples=(2, 16),
+        store_repeats=(1, 3), reference_tuples=(1, 3),
     )
     for k, (quick, full) in defaults.items():
         if getattr(args, k) is None:

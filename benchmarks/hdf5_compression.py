@@ -296,8 +296,10 @@ def bench_workers(tuples, files: list[str], tmp: Path, compressions: list[str], 
         rows.append(row)
         a, b = row["writer-side"], row["worker-side"]
         print(
-            f"  {comp:11s} gen {gen_ms:.2f} ms: writer-side {a['tuples_per_s']:5.0f}/s (CPU main {a['main_cpu_ms_per_tuple']:.2f} + workers {a['worker_cpu_ms_per_tuple']:.2f} ms)  "
-            f"worker-side {b['tuples_per_s']:5.0f}/s (CPU main {b['main_cpu_ms_per_tuple']:.2f} + workers {b['worker_cpu_ms_per_tuple']:.2f} ms)  x{row['speedup']:.2f}  "
+            f"  {comp:11s} gen {gen_ms:.2f} ms: writer-side {a['tuples_per_s']:5.0f}/s "
+            f"(CPU main {a['main_cpu_ms_per_tuple']:.2f} + workers {a['worker_cpu_ms_per_tuple']:.2f} ms)  "
+            f"worker-side {b['tuples_per_s']:5.0f}/s "
+            f"(CPU main {b['main_cpu_ms_per_tuple']:.2f} + workers {b['worker_cpu_ms_per_tuple']:.2f} ms)  x{row['speedup']:.2f}  "
             f"{b['mb_per_tuple']:.3f} MB/tuple  read {b['read_tuples_per_s']:.0f}/s  writer-only {only['write_encoded_ms_per_tuple']:.2f} ms/tuple",
             flush=True,
         )
@@ -430,13 +432,16 @@ def main(argv: list[str] | None = None) -> int:
                     "write_tuples_per_s": args.count / statistics.median(writes),
                     "write_tuples_per_s_all": [args.count / t for t in writes],
                     "commit_s": statistics.median(commits),
-                    "write_tuples_per_s_excl_commit": args.count / statistics.median([t - c for t, c in zip(writes, commits)]),
+                    "write_tuples_per_s_excl_commit": args.count / statistics.median([t - c for t, c in zip(writes, commits, strict=True)]),
                     "mb_per_tuple": size / args.count / 1e6,
                     "read_tuples_per_s": args.count / statistics.median(reads),
                     "read_tuples_per_s_all": [args.count / t for t in reads],
                 }
                 rows.append(row)
-                print(f"  {comp:11s} write {row['write_tuples_per_s']:6.0f}/s  {row['mb_per_tuple']:.3f} MB/tuple  read {row['read_tuples_per_s']:6.0f}/s", flush=True)
+                print(
+                    f"  {comp:11s} write {row['write_tuples_per_s']:6.0f}/s  {row['mb_per_tuple']:.3f} MB/tuple  read {row['read_tuples_per_s']:6.0f}/s",
+                    flush=True,
+                )
             fl = fletcher32_cost(tuples, tmp, args.repeats)
         if "workers" in parts:
             print(f"{WORKERS} loky workers, batches of {BATCH}, one writer (workers return raw arrays vs encoded chunks):")
@@ -476,14 +481,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{WORKERS} workers + 1 writer, end to end: tuples/s (main-process CPU ms per tuple; tuples/s that 2 idle cores "
             "could sustain on the measured CPU time alone)"
         )
-        print("| filter | generator CPU ms/tuple | writer-side compression | worker-side (encode_tuple) | speed-up | MB per tuple | random read tuples/s | writer-only ms/tuple: arrays / encoded |")
+        print(
+            "| filter | generator CPU ms/tuple | writer-side compression | worker-side (encode_tuple) | speed-up | MB per tuple "
+            "| random read tuples/s | writer-only ms/tuple: arrays / encoded |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for r in worker_rows + target_rows:
             a, b, o = r["writer-side"], r["worker-side"], r["writer_only"]
             arrays_ms = f"{o['write_arrays_ms_per_tuple']:.2f}" if "write_arrays_ms_per_tuple" in o else "-"
             print(
-                f"| {r['compression']} | {r['simulated_generation_ms']:.2f} | {a['tuples_per_s']:.0f} ({a['main_cpu_ms_per_tuple']:.2f}; {a['cpu_bound_tuples_per_s']:.0f}) "
-                f"| {b['tuples_per_s']:.0f} ({b['main_cpu_ms_per_tuple']:.2f}; {b['cpu_bound_tuples_per_s']:.0f}) | x{r['speedup']:.2f} | {b['mb_per_tuple']:.2f} "
+                f"| {r['compression']} | {r['simulated_generation_ms']:.2f} "
+                f"| {a['tuples_per_s']:.0f} ({a['main_cpu_ms_per_tuple']:.2f}; {a['cpu_bound_tuples_per_s']:.0f}) "
+                f"| {b['tuples_per_s']:.0f} ({b['main_cpu_ms_per_tuple']:.2f}; {b['cpu_bound_tuples_per_s']:.0f}) "
+                f"| x{r['speedup']:.2f} | {b['mb_per_tuple']:.2f} "
                 f"| {b['read_tuples_per_s']:.0f} | {arrays_ms} / {o['write_encoded_ms_per_tuple']:.2f} |"
             )
 

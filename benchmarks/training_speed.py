@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 from pastenet.config import preset  # noqa: E402
 from pastenet.models import Discriminator, Generator  # noqa: E402
 from pastenet.train.distributed import World  # noqa: E402
-from pastenet.train.options import TrainOptions  # noqa: E402
 from pastenet.train.networks import gan_step_kwargs  # noqa: E402
+from pastenet.train.options import TrainOptions  # noqa: E402
 from pastenet.train.step import GanStep  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -180,7 +180,10 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     dev_name, peak = device_peak(device)
-    print(f"device: {dev_name} ({device}), torch {torch.__version__}, threads {torch.get_num_threads()}, amp={amp}, channels_last={channels_last}, compile={args.compile}")
+    print(
+        f"device: {dev_name} ({device}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"amp={amp}, channels_last={channels_last}, compile={args.compile}"
+    )
     rows = []
     flops_cache: dict[str, float] = {}
     for entry in args.presets:
@@ -189,7 +192,9 @@ def main() -> None:
         if args.flops_only:
             row = {"preset": name, "batch": batch, "it_s": None, "samples_s": None, "peak_mem_mb": None}
         else:
-            row = measure(name, batch, device, steps=args.steps, warmup=args.warmup, repeats=args.repeats, amp=amp, channels_last=channels_last, compile_g=args.compile)
+            row = measure(
+                name, batch, device, steps=args.steps, warmup=args.warmup, repeats=args.repeats, amp=amp, channels_last=channels_last, compile_g=args.compile
+            )
         if not args.no_flops:
             if name not in flops_cache:
                 flops_cache[name] = count_flops(name, device)
@@ -207,7 +212,10 @@ def main() -> None:
         frac = f" ({100 * row['fraction_of_peak']:.1f}% of peak)" if row.get("fraction_of_peak") else ""
         print(f"{name:10s} batch {batch:3d}: {row['it_s']:8.2f} it/s  {row['samples_s']:8.1f} samples/s  peak {mem}{fl}{frac}", flush=True)
         if name == "paper-512" and batch == 5 and device.type == "cuda":
-            print(f"  target >= 10 it/s on one H100: {'PASS' if row['it_s'] >= 10 else 'FAIL'} ({row['it_s']:.2f}); 250k iterations in {250_000 / row['it_s'] / 3600:.1f} h")
+            print(
+                f"  target >= 10 it/s on one H100: {'PASS' if row['it_s'] >= 10 else 'FAIL'} ({row['it_s']:.2f}); "
+                f"250k iterations in {250_000 / row['it_s'] / 3600:.1f} h"
+            )
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"training_speed-{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"device": dev_name, "torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, indent=2) + "\n")

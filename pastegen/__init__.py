@@ -88,13 +88,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .precompute import MakeResult, make, replay_check
     from .params import TupleParams
     from .pipeline import Stages, TrainingTuple, TupleGenerator, render, render_stages
-    from .spec import PRESETS, TupleSpec, preset
+    from .precompute import MakeResult, make, replay_check
     from .rng import COMPONENT_IDS
-    from .sources import SourceImage, SourceScan, dataset_paths, decode_image, find_images, sample_image_paths, scan_sources
     from .shards import combine
+    from .sources import SourceImage, SourceScan, dataset_paths, decode_image, find_images, sample_image_paths, scan_sources
+    from .spec import PRESETS, TupleSpec, preset
     from .store import FORMAT_VERSION, TupleFile, open_tuples, verify
     from .stream import TupleStream
 

@@ -14,7 +14,7 @@ removed and the destination is untouched: a reader sees the old file or the new 
 part of one. The tuple files' ``.partial`` protocol (:class:`pastegen.store.TupleWriter`, which
 can resume) uses :func:`fsync_path` and :func:`fsync_dir` directly.
 
-pastenet uses these helpers too (checkpoints, exported weights).
+pastenet uses these helpers too (checkpoints, exported weights, run records, written images).
 """
 
 from __future__ import annotations

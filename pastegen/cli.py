@@ -7,13 +7,13 @@ import json
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import click
 
 from . import __version__
-from .errors import PastegenError
 from .components.strength import strength_spec
+from .errors import PastegenError
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, DISABLEABLE, PRESETS, TupleGenerator, TupleSpec, preset
 from .sources import DATA_ROOT_ENV, DATASET_NAMES, DATASET_PRESETS, DEFAULT_MAX_PIXELS, dataset_paths, find_images
 from .store import COMPRESSIONS, DEFAULT_COMPRESSION
@@ -45,11 +45,14 @@ def _source_options(f):
         click.option("--sigma", type=click.FloatRange(min=0), help="Corner offset range σ of the homography, pixels at the working size."),
         click.option("--size", "size", metavar="SIZE|HxW", help="Working size of the tuples, e.g. 256 or 256x512."),
         click.option("--small", type=click.Choice(["upscale", "skip"]), help="Photos smaller than the crop: enlarge them, or skip them."),
-        click.option("--color-mix", metavar="S:W,...", help="Beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs (0 = identity, 1 = the full ranges), e.g. 0:1,0.25:1,0.5:1,1:1."),
-        click.option("--geometric-mix", metavar="S:W,...", help="Beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs, e.g. 0:1,0.5:1,1:2."),
+        click.option("--color-mix", metavar="S:W,...", help="Beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs "
+                                                                 "(0 = identity, 1 = the full ranges), e.g. 0:1,0.25:1,0.5:1,1:1."),
+        click.option("--geometric-mix", metavar="S:W,...", help="Beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs, "
+                                                                     "e.g. 0:1,0.5:1,1:2."),
         click.option("--disable", multiple=True, type=click.Choice(DISABLEABLE), help="Replace a component of T by its identity (repeatable)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed."),
-        click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse source images with more pixels (checked before decoding)."),
+        click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
+                     help="Refuse source images with more pixels (checked before decoding)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -136,15 +139,20 @@ def main() -> None:
 @click.argument("output", type=click.Path(dir_okay=False, writable=True))
 @_source_options
 @click.option("--count", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of tuples.")
-@click.option("--jobs", "-j", type=click.IntRange(min=-1), default=1, show_default=True, help="Worker processes (-1: all cores); the output does not depend on it.")
+@click.option("--jobs", "-j", type=click.IntRange(min=-1), default=1, show_default=True,
+              help="Worker processes (-1: all cores); the output does not depend on it.")
 @click.option("--compression", type=click.Choice(COMPRESSIONS), default=DEFAULT_COMPRESSION, show_default=True, help="HDF5 compression filter.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run of the same settings.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable source image instead of skipping it.")
-@click.option("--shard", "shard", metavar="K/N", callback=_shard_option, help="Make only shard K of N (0 <= K < N) of the COUNT tuples: global indices floor(K*COUNT/N) to floor((K+1)*COUNT/N)-1. Join the shards with `pastegen combine`.")
-@click.option("--cache-mb", type=click.FloatRange(min=0), default=DEFAULT_PHOTO_CACHE_MB, show_default=True, help="Memory for decoded source photos when COUNT exceeds the number of photos (0: decode every time); the output does not depend on it.")
+@click.option("--shard", "shard", metavar="K/N", callback=_shard_option,
+              help="Make only shard K of N (0 <= K < N) of the COUNT tuples: global indices floor(K*COUNT/N) to floor((K+1)*COUNT/N)-1. "
+                   "Join the shards with `pastegen combine`.")
+@click.option("--cache-mb", type=click.FloatRange(min=0), default=DEFAULT_PHOTO_CACHE_MB, show_default=True,
+              help="Memory for decoded source photos when COUNT exceeds the number of photos (0: decode every time); the output does not depend on it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
-def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels, count, jobs, compression, resume, overwrite, strict, shard, cache_mb, quiet):
+def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels, count, jobs,
+         compression, resume, overwrite, strict, shard, cache_mb, quiet):
     """Generate COUNT tuples (I, I_T, I_S, M) into the HDF5 file OUTPUT.
 
     With --shard K/N, OUTPUT holds shard K of N of the COUNT tuples (a contiguous block of global
@@ -200,7 +208,8 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First tuple index.")
 @click.option("--tile", type=click.IntRange(32, 1024), default=256, show_default=True, help="Largest side of each tile in pixels.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels, count, start, tile, quiet):
+def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels,
+            count, start, tile, quiet):
     """Write a PNG grid like the paper's Figures 2 and 3 to OUTPUT.
 
     Each tuple gets two rows: I, T_color(I), T_shading(I), T_geometric(I), T(I); and
@@ -304,7 +313,8 @@ def _jsonable(attrs: dict) -> dict:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--replay", type=click.IntRange(min=0), default=8, show_default=True, help="Also re-render this many tuples from their stored parameters (0: none).")
+@click.option("--replay", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Also re-render this many tuples from their stored parameters (0: none).")
 def verify(file, replay):
     """Check a tuple file: checksums of every chunk, mask and composite consistency, replay.
 
@@ -317,9 +327,8 @@ def verify(file, replay):
       pastegen verify combined.h5     # a combined file: also checks its shard files are the right ones
     """
     from .precompute import replay_check
-    from .store import verify as verify_file
-
     from .shards import check_combined
+    from .store import verify as verify_file
 
     with _errors():
         report = verify_file(file)
@@ -372,7 +381,7 @@ class _errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc is None or isinstance(exc, (click.ClickException, click.exceptions.Exit, click.Abort)):
             return False
         if isinstance(exc, PastegenError):

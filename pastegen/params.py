@@ -63,7 +63,7 @@ class TupleParams:
 
 def param_fields(spec: TupleSpec) -> dict[str, tuple[tuple[int, ...], str]]:
     """The storage schema of :meth:`TupleParams.to_record` for ``spec``."""
-    schemas = {
+    schemas: dict[str, Mapping[str, tuple[tuple[int, ...], str]]] = {
         "crop": crop.FIELDS,
         "geometric": geometric.FIELDS,
         "color_a": color.FIELDS,

@@ -21,8 +21,9 @@ import dataclasses
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -221,7 +222,7 @@ class PhotoCache:
         return {"budget_bytes": self.budget_bytes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["budget_bytes"])
+        type(self).__init__(self, state["budget_bytes"])
 
     def get(self, k: int) -> np.ndarray | None:
         """The cached photo ``k``, or None."""

@@ -26,9 +26,10 @@ import gc
 import os
 import sys
 import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from .errors import CorruptFileError, OutputWriteError, PastegenError, ResumeMis
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, hash_file, scan_sources
-from .store import EncodedTuple, uncompressed_datasets, DEFAULT_COMPRESSION, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples, partial_path
+from .store import DEFAULT_COMPRESSION, EncodedTuple, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples, partial_path, uncompressed_datasets
 from .store.schema import salvage_path
 
 __all__ = ["MakeResult", "make", "scan_for_make", "replay_check", "ProgressCallback", "BATCH_SIZE", "THREAD_BATCH_SIZE"]
@@ -144,7 +145,7 @@ def _batches(indices: Sequence[int] | np.ndarray, size: int, offset: int = 0) ->
 
 
 def scan_for_make(
-    paths: Sequence[str] | SourceScan,
+    paths: Sequence[str | os.PathLike] | SourceScan,
     spec: TupleSpec,
     *,
     max_pixels: int,
@@ -275,7 +276,7 @@ def make(
     reused = n_file > len(scan.images)  # (with fewer tuples than photos, each photo is used about once)
     gen = TupleGenerator(scan.images, spec, seed, max_pixels=max_pixels, cache_bytes=int(cache_mb * 2**20) if reused else 0)
     layout = StoreLayout(count=n_file, height=spec.height, width=spec.width, param_fields=gen.param_fields)
-    attrs = {
+    attrs: dict[str, Any] = {
         "spec": spec.to_json(),
         "seed": gen.seed,
         "sources": [s.to_dict() for s in scan.images],
@@ -471,7 +472,7 @@ def _resolve_jobs(jobs: int) -> int:
 
 def _generate(
     gen: TupleGenerator, pending: Sequence[int] | np.ndarray, jobs: int, compression: str, offset: int = 0, arenas: Any = None
-) -> Iterator[list]:
+) -> Generator[list, None, None]:
     """Rendered, encoded batches of the global indices ``pending + offset``, in order.
 
     Serially for ``jobs=1``; otherwise by ``jobs`` threads of this process

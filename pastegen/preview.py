@@ -12,8 +12,9 @@ recomputed from the stored ``I`` and parameters (no source photo needed).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -91,7 +92,7 @@ def grid_from_generator(gen: TupleGenerator, indices: Sequence[int], tile: int =
     return compose_grid(rows, tile)
 
 
-def grid_from_file(tf: "TupleFile", indices: Sequence[int], tile: int = 256) -> np.ndarray:
+def grid_from_file(tf: TupleFile, indices: Sequence[int], tile: int = 256) -> np.ndarray:
     """Preview grid of stored tuples ``indices``; Figure 2 is recomputed from I and the parameters."""
     spec = TupleSpec.from_json(tf.attrs["spec"])
     rows = []

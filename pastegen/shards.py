@@ -41,9 +41,10 @@ import datetime as _dt
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .atomic import atomic_path
 from .errors import OutputExistsError, PastegenError, ShardError
@@ -197,7 +198,7 @@ def _value_difference(a: Any, b: Any, where: str) -> tuple[str, Any, Any] | None
                 return d
         return None
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for k, (x, y) in enumerate(zip(a, b)):
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
             d = _value_difference(x, y, f"{where}[{k}]")
             if d:
                 return d
@@ -313,7 +314,7 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
 
     infos: list[ShardInfo] = []
     first_attrs: dict[str, Any] = {}
-    first_layout = None
+    first_layout: Any = None  # the first shard's StoreLayout
     for p in paths:
         info, attrs, layout = _read_shard(p)
         if not infos:
@@ -321,7 +322,9 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
         else:
             first = infos[0].path
             if (layout.height, layout.width) != (first_layout.height, first_layout.width):
-                raise ShardError(f"{p} does not match {first}: tuples of {layout.height}x{layout.width} there, {first_layout.height}x{first_layout.width} in the first shard")
+                raise ShardError(
+                    f"{p} does not match {first}: tuples of {layout.height}x{layout.width} there, {first_layout.height}x{first_layout.width} in the first shard"
+                )
             if layout.param_fields != first_layout.param_fields:
                 raise ShardError(f"{p} does not match {first}: its parameter datasets differ")
             if info.total != infos[0].total:
@@ -336,6 +339,7 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
     pos, prev = 0, None
     for info in ordered:
         if info.offset < pos:
+            assert prev is not None  # pos > 0: a shard came before
             raise ShardError(f"shards overlap: {prev.describe()} and {info.describe()}")
         if info.offset > pos:
             raise ShardError(f"no shard covers global indices {pos}..{info.offset - 1} of {total}{_missing_shards(ordered, pos, info.offset)}")
@@ -348,7 +352,7 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
     relative = all(rel for _, rel in mapped)
     record = [
         {"path": name, "shard": list(info.shard) if info.shard else None, "index_offset": info.offset, "count": info.count, "created": info.created}
-        for info, (name, _) in zip(ordered, mapped)
+        for info, (name, _) in zip(ordered, mapped, strict=True)
     ]
 
     # (a small HDF5 file without pixels: written whole under a temporary name, no .partial protocol)
@@ -359,7 +363,7 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
             ds = src[name]
             row = ds.shape[1:]
             layout = h5py.VirtualLayout(shape=(total, *row), dtype=ds.dtype)
-            for info, (mapped_name, _) in zip(ordered, mapped):
+            for info, (mapped_name, _) in zip(ordered, mapped, strict=True):
                 layout[info.offset : info.stop] = h5py.VirtualSource(mapped_name, name, shape=(info.count, *row), dtype=ds.dtype)
             # fill value 0: read without its shard (plain h5py), M is empty and written is 0,
             # which verify reports, instead of plausible pixels

@@ -61,7 +61,8 @@ generator's small cache of decoded photos.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -261,7 +262,7 @@ class TupleStream:
             self._gen = TupleGenerator(self.sources, self.spec, self.seed, max_pixels=self.max_pixels)
         return self._gen
 
-    def _replace(self, **changes: Any) -> "TupleStream":
+    def _replace(self, **changes: Any) -> TupleStream:
         new = object.__new__(TupleStream)
         new.__dict__.update(self.__dict__)
         new._gen = None
@@ -271,13 +272,13 @@ class TupleStream:
         new.position = changes.get("position", 0)
         return new
 
-    def for_worker(self, worker: int, num_workers: int) -> "TupleStream":
+    def for_worker(self, worker: int, num_workers: int) -> TupleStream:
         """A copy for loader worker ``worker`` of ``num_workers`` (e.g. torch's ``get_worker_info()``'s
         ``id`` and ``num_workers``), at position 0, same rank and start."""
         shard_of(self.rank, self.world_size, worker, num_workers)  # validates
         return self._replace(worker=int(worker), num_workers=int(num_workers))
 
-    def advanced(self, consumed: int) -> "TupleStream":
+    def advanced(self, consumed: int) -> TupleStream:
         """A copy that starts ``consumed`` global indices later (position 0, same shard): the stream
         to resume with after the whole job consumed ``consumed`` tuples in index order."""
         consumed = _nonneg_int("consumed", consumed)

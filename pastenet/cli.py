@@ -76,7 +76,8 @@ def _click_type(spec: CliOption) -> click.ParamType:
     if spec.min is not None or spec.max is not None:
         bounded = click.IntRange if spec.kind is int else click.FloatRange
         return bounded(min=spec.min, max=spec.max, min_open=spec.min_open, max_open=spec.max_open)
-    return {int: click.INT, float: click.FLOAT, str: click.STRING}[spec.kind]
+    plain: dict[type, click.ParamType] = {int: click.INT, float: click.FLOAT, str: click.STRING}
+    return plain[spec.kind]
 
 
 def _run_options(command: Any) -> Any:
@@ -96,7 +97,10 @@ def _run_options(command: Any) -> Any:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
-@click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue this run folder from its newest checkpoint, exactly and on the same data; or from RUN/checkpoints/step-N, which must be the newest (move newer ones out of RUN/checkpoints first: they would be overwritten and rotated away).")
+@click.option("--resume", type=click.Path(file_okay=False), default=None,
+              help="Continue this run folder from its newest checkpoint, exactly and on the same data; "
+                   "or from RUN/checkpoints/step-N, which must be the newest "
+                   "(move newer ones out of RUN/checkpoints first: they would be overwritten and rotated away).")
 @_run_options
 @click.option("--dry-run", is_flag=True, help="Print the resolved options as JSON and exit.")
 @click.pass_context
@@ -123,7 +127,8 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
     import signal
     import warnings
 
-    from .train import TrainOptions, train as run_training
+    from .train import TrainOptions
+    from .train import train as run_training
 
     specs = cli_options()
     fields = {spec.field: spec.to_field(params[spec.param]) for spec in specs}
@@ -154,7 +159,7 @@ def _warning_line(message: Any, category: Any, filename: str, lineno: int, file:
 
 
 def _run_training(ctx: click.Context, run_training: Any, TrainOptions: Any, data: str | None, resume: str | None, dry_run: bool,
-                  hook: "_ProgressHook | None", kwargs: dict[str, Any], given: set[str]) -> Any:
+                  hook: _ProgressHook | None, kwargs: dict[str, Any], given: set[str]) -> Any:
     """Call :func:`pastenet.train.train`; its errors become one ``Error:`` line (a second Ctrl-C: status 130).
 
     ``kwargs`` are the run's options by field name; ``given`` names those given on the command
@@ -207,19 +212,27 @@ class _Offset(click.ParamType):
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--model", "model_path", required=True, type=click.Path(), help="A model-zoo name (pastenet models), run folder (latest checkpoint), checkpoint folder or weights.safetensors.")
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="A model-zoo name (pastenet models), run folder (latest checkpoint), checkpoint folder or weights.safetensors.")
 @click.option("--target", required=True, type=click.Path(), help="The photo to paste into (PNG, JPEG, ...; grey, RGB, RGBA, 8 or 16 bits).")
 @click.option("--source", default=None, type=click.Path(), help="The photo the region comes from.  [default: the target]")
-@click.option("--mask", required=True, type=click.Path(), help="The region in source coordinates, the source's size; any non-zero pixel is inside (save masks as PNG: JPEG noise counts too, with a warning).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output image; its extension picks the format (.png and .tiff keep 16 bits and alpha; JPEG, BMP, WebP get 8 bits, scaled, with a warning).")
+@click.option("--mask", required=True, type=click.Path(),
+              help="The region in source coordinates, the source's size; any non-zero pixel is inside "
+                   "(save masks as PNG: JPEG noise counts too, with a warning).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output image; its extension picks the format (.png and .tiff keep 16 bits and alpha; JPEG, BMP, WebP get 8 bits, scaled, with a warning).")
 @click.option("--offset", type=_Offset(), default="0,0", help="DY,DX: source pixel (y, x) lands on target pixel (y+DY, x+DX).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the generator's noise images.")
 @click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--full", is_flag=True, help="Process the whole image instead of a window around the region (same result, slower).")
 @click.option("--margin", type=click.IntRange(min=0), default=None, help="Window margin in pixels.  [default: the generator's receptive radius: exact]")
-@click.option("--scale", default="auto", help="Run G on the image shrunk by this factor in (0, 1] and apply its output at full resolution; auto: the pixel scale the model was trained at.")
-@click.option("--seam", type=click.Choice(["auto", "poisson", "none"]), default="auto", help="poisson: make the region meet the target exactly along its border (auto: for colour-map models).")
-@click.option("--detail", type=click.Choice(["auto", "source", "map"]), default="auto", help="Colour-map models: keep the source's fine detail (source; auto) or apply the map to every frequency (map).")
+@click.option("--scale", default="auto",
+              help="Run G on the image shrunk by this factor in (0, 1] and apply its output at full resolution; "
+                   "auto: the pixel scale the model was trained at.")
+@click.option("--seam", type=click.Choice(["auto", "poisson", "none"]), default="auto",
+              help="poisson: make the region meet the target exactly along its border (auto: for colour-map models).")
+@click.option("--detail", type=click.Choice(["auto", "source", "map"]), default="auto",
+              help="Colour-map models: keep the source's fine detail (source; auto) or apply the map to every frequency (map).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 def paste(model_path: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
           device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, quiet: bool) -> None:
@@ -260,11 +273,11 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
             try:
                 api.write_image(output, result.image)  # may warn: 16 bits scaled to 8 for JPEG, BMP, WebP
             finally:  # the warnings are shown even when writing fails, before its Error line
-                for w in caught:
-                    if issubclass(w.category, api.PasteWarning):
-                        click.echo(f"Warning: {w.message}", err=True)
+                for shown in caught:
+                    if issubclass(shown.category, api.PasteWarning):
+                        click.echo(f"Warning: {shown.message}", err=True)
                     else:
-                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+                        warnings.showwarning(shown.message, shown.category, shown.filename, shown.lineno)
     except PastenetError as e:
         raise click.ClickException(_one_line(e)) from None
     if not quiet:
@@ -277,7 +290,8 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--model", "model_path", required=True, type=click.Path(), help="A model-zoo name (pastenet models), run folder, checkpoint folder, weights.safetensors, or a folder of runs (its newest).")
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="A model-zoo name (pastenet models), run folder, checkpoint folder, weights.safetensors, or a folder of runs (its newest).")
 @click.option("-o", "--output", default="demo.png", type=click.Path(dir_okay=False), help="The side-by-side PNG.")
 @click.option("--size", type=click.IntRange(min=32), default=None, help="Width of the target photo (default: the model's training resolution).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of G's noise.")
@@ -356,7 +370,7 @@ def _models_table(entries: list[Any]) -> str:
         data = e.data if len(e.data) <= 40 else e.data[:39] + "…"
         rows.append((e.name, e.label, str(e.model.get("resolution")), str(e.steps), data, size, e.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows)
 
 
 @main.command(context_settings=CONTEXT)

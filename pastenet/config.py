@@ -30,8 +30,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -59,9 +60,12 @@ LIMITS: Mapping[str, int] = {
 
 def _integer(name: str, value: Any) -> int:
     """``value`` as an int (an integral float or NumPy number too), or :class:`ConfigError`, never ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or int(value) != value:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ConfigError(f"{name} must be an integer, got {value!r}")
-    return int(value)
+    integer = int(value)  # type: ignore[call-overload]  # every Real converts; numbers.Real declares no __int__
+    if integer != value:
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    return integer
 
 
 def _integers(name: str, value: Any, *, top: int) -> tuple[int, ...]:
@@ -200,7 +204,7 @@ class ModelConfig:
         """The number of weights (parameters) of G and D together, computed from the record alone."""
         ch, c_out = self.channels, self.out_channels
         g = 9 * self.in_channels * ch[0] + ch[0]
-        for a, b in zip(ch, ch[1:]):
+        for a, b in zip(ch, ch[1:], strict=False):
             g += 9 * a * b + b + 9 * b * b + b  # down: stride-2 conv, conv
             g += 16 * b * a + a + (a if self.noise else 0) + 9 * 2 * a * a + a  # up: transposed conv, noise weights; fuse
         g += len(self.dilations) * (9 * ch[-1] * ch[-1] + ch[-1]) + 9 * ch[0] * c_out + c_out
@@ -233,7 +237,7 @@ class ModelConfig:
         """Side of D's local window in pixels."""
         return int(self.local_window) if self.local_window is not None else self.resolution // 2
 
-    def replace(self, **changes: Any) -> "ModelConfig":
+    def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
 
     def to_record(self) -> dict[str, Any]:
@@ -263,7 +267,7 @@ def model_from_record(record: Mapping[str, Any]) -> ModelConfig:
     unknown = set(record) - names
     if unknown:
         raise ConfigError(f"unknown model options {sorted(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}
     return ModelConfig(**values)
 
 

@@ -65,8 +65,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -380,6 +381,8 @@ class StreamDataset(IterableDataset):
             raise ConfigError(f"StreamDataset needs a pastegen.TupleStream, got {type(stream).__name__}")
         if stream.num_workers != 1:
             raise ConfigError("give StreamDataset the rank's stream (worker 0 of 1); it sets up each loader worker itself")
+        if stream.as_tuple:
+            raise ConfigError("StreamDataset needs a stream of dicts (as_tuple=False)")
         self.stream = stream
 
     @property
@@ -397,7 +400,8 @@ class StreamDataset(IterableDataset):
             import numba
 
             numba.set_num_threads(1)
-        for it in stream:
+        for item in stream:
+            it = cast("dict[str, Any]", item)  # a stream of dicts: as_tuple streams are refused in __init__
             if self.prior == "poisson":
                 it = with_poisson_prior(it, stream.spec)
             yield _item(it["I"], it["I_T"], it["I_S"], it["M"], it["index"], it.get("I_G"), it.get("P_S"))
@@ -407,7 +411,7 @@ class StreamDataset(IterableDataset):
 
 
 def make_stream(
-    source: "TupleFileDataset | str | os.PathLike | Sequence[Any]",
+    source: TupleFileDataset | str | os.PathLike | Sequence[Any],
     *,
     spec: Any = None,
     seed: int | None = None,
@@ -506,7 +510,7 @@ class Batches:
         self._stride = stride
         self._it: Iterator[Any] | None = iter(loader)
 
-    def __iter__(self) -> "Batches":
+    def __iter__(self) -> Batches:
         return self
 
     def __next__(self) -> dict[str, torch.Tensor]:
@@ -522,7 +526,7 @@ class Batches:
         if it is not None and hasattr(it, "_shutdown_workers"):
             it._shutdown_workers()
 
-    def __enter__(self) -> "Batches":
+    def __enter__(self) -> Batches:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -15,11 +15,12 @@ written in an 8-bit format is scaled with a :class:`~pastenet.errors.PasteWarnin
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from pastegen.atomic import atomic_write_bytes
 
 from .errors import PasteError, PasteWarning
 
@@ -61,12 +62,6 @@ def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
     return image
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 #: Extensions whose OpenCV encoders keep 16 bits per channel; other formats get 8 bits.
 FORMATS_16_BIT = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm")
 #: Floating-point formats (OpenCV rescales or stores raw values): refused for pasted images.
@@ -82,7 +77,7 @@ def _to_8_bit(image: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write ``image`` (RGB(A) or grey, uint8 or uint16) atomically: a temporary file, then a rename.
+    """Write ``image`` (RGB(A) or grey, uint8 or uint16) atomically and durably (:func:`pastegen.atomic.atomic_write_bytes`).
 
     The format follows the extension. PNG and TIFF (and PGM/PPM) keep 16 bits; a 16-bit image
     written in a format that holds 8 bits only (JPEG, BMP, WebP, ...) is scaled to 8 bits with
@@ -142,22 +137,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     directory = p.parent if str(p.parent) else Path(".")
     if not directory.is_dir():
         raise PasteError(f"output folder {directory} does not exist")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it an ordinary file's mode
-        os.replace(tmp, p)
-    except BaseException as e:  # also KeyboardInterrupt: no temporary file is left behind
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        if isinstance(e, OSError):
-            raise PasteError(f"cannot write {p}: {e.strerror or e}") from None
-        raise
+    try:  # an ordinary file's mode; on any failure (KeyboardInterrupt too) no temporary file is left behind
+        atomic_write_bytes(p, encoded.tobytes())
+    except OSError as e:
+        raise PasteError(f"cannot write {p}: {e.strerror or e}") from None
     return p

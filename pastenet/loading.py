@@ -66,7 +66,7 @@ class PasteModel:
         return self.config.size_multiple
 
     @classmethod
-    def from_generator(cls, generator: Generator, *, device: str | torch.device | None = None) -> "PasteModel":
+    def from_generator(cls, generator: Generator, *, device: str | torch.device | None = None) -> PasteModel:
         """Wrap an in-memory generator (e.g. during training or in tests); it is put in eval mode."""
         dev = resolve_device(device) if device is not None else next(generator.parameters()).device
         generator = generator.to(dev).eval().requires_grad_(False)

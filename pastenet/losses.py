@@ -16,7 +16,7 @@ Wasserstein term. Defaults: α = 1e-4, λ = 10, γ = 1e-3.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,7 @@ def discriminator_loss(
     *,
     gp_lambda: float = 10.0,
     drift_gamma: float = 1e-3,
-) -> tuple[Tensor, dict[str, float]]:
+) -> tuple[Tensor, dict[str, Tensor]]:
     """D's objective ``E[D(Y)] - E[D(I)] + λ GP + γ E[D(I)²]``.
 
     Parameters
@@ -119,7 +119,7 @@ def discriminator_loss(
     drift = d_real.float().square().mean()
     total = fake_mean - real_mean + gp_lambda * penalty.float() + drift_gamma * drift
     values = torch.stack([real_mean, fake_mean, penalty.float(), drift, total]).detach()
-    terms = dict(zip(("d_real", "d_fake", "gp", "drift", "total"), values.unbind()))
+    terms = dict(zip(("d_real", "d_fake", "gp", "drift", "total"), values.unbind(), strict=True))
     terms["wasserstein"] = terms["d_real"] - terms["d_fake"]
     return total, terms
 
@@ -162,7 +162,7 @@ def generator_loss(
     recon: str = "image",
     border_weight: float = 0.0,
     border_px: int = 4,
-) -> tuple[Tensor, dict[str, float]]:
+) -> tuple[Tensor, dict[str, Tensor]]:
     """G's objective ``L_rec(Y) + α (-E[D(Y)])``.
 
     Parameters
@@ -201,4 +201,4 @@ def generator_loss(
     adversarial = -d_fake.float().mean() if d_fake is not None else torch.zeros((), device=y.device)
     total = l1 + alpha * adversarial
     values = torch.stack([l1, adversarial, total]).detach()
-    return total, dict(zip(("l1", "adversarial", "total"), values.unbind()))
+    return total, dict(zip(("l1", "adversarial", "total"), values.unbind(), strict=True))

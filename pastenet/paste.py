@@ -63,8 +63,9 @@ Noise
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -494,11 +495,11 @@ def _paste(
         if seam_mode == "poisson" or detail_sigma:
             # the head on the placed source everywhere: its values around the mask set the membrane
             st = torch.from_numpy(np.ascontiguousarray(mapped.transpose(2, 0, 1)))[None].to(model.device)
-            y = apply_head(config, out, st, torch.ones_like(xt[:, 3:4]))
+            yt = apply_head(config, out, st, torch.ones_like(xt[:, 3:4]))
         else:
-            inside = xt[:, :3] if prior is None else xt[:, 4:7]
-            y = apply_head(config, out, inside, xt[:, 3:4]).clamp_(-1.0, 1.0)
-    y = y[0].permute(1, 2, 0).float().cpu().numpy()
+            inner = xt[:, :3] if prior is None else xt[:, 4:7]
+            yt = apply_head(config, out, inner, xt[:, 3:4]).clamp_(-1.0, 1.0)
+    y = yt[0].permute(1, 2, 0).float().cpu().numpy()
     if detail_sigma:  # the map's colours at coarse scales, the source's own detail at fine ones
         y = _blur(y, detail_sigma) + mapped - _blur(mapped, detail_sigma)
     if seam_mode == "poisson":

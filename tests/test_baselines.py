@@ -131,7 +131,7 @@ def test_contract_outside_unchanged_inputs_untouched(name, which):
     assert out.dtype == np.uint8 and out.shape == target.shape
     m = mask != 0
     np.testing.assert_array_equal(out[~m], target[~m])
-    for before, after in zip(copies, (target, source, mask)):
+    for before, after in zip(copies, (target, source, mask), strict=True):
         np.testing.assert_array_equal(before, after)
     assert target.flags.writeable and source.flags.writeable
 

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pastegen import kernels, reference
+from pastegen import kernels, pipeline, reference
 from pastegen.components import color, geometric, mask, mix
 from pastegen.errors import SpecError
 from pastegen.kernels import TupleBuffers, render_tuple
-from pastegen import pipeline
 from pastegen.pipeline import TupleGenerator, TupleSpec
 
 # The NumPy rendering path (``pipeline.render`` itself is built on these kernels)
@@ -217,7 +216,7 @@ def test_a_too_small_scratch_bound_is_retried(photos, monkeypatch):
     want = [render_tuple(image, p, spec).I_S.copy() for image, p in items]
     monkeypatch.setattr(kernels, "_SCRATCH", kernels._Scratch())
     monkeypatch.setattr(kernels, "_masked_bound", lambda params, h, w: 1)
-    for (image, p), w in zip(items, want):
+    for (image, p), w in zip(items, want, strict=True):
         for threads in (1, 2):
             np.testing.assert_array_equal(render_tuple(image, p, spec, threads=threads).I_S, w)
 
@@ -372,7 +371,7 @@ def test_kernel_arguments_come_from_the_components(photos):
 
     spec = spec_for(SIZES[-1], sigma=8.0)
     seen = set()
-    for image, p in tuples(photos, spec, 21, count=12):
+    for _image, p in tuples(photos, spec, 21, count=12):
         for q in (p, dataclasses.replace(p, color_b=p.color_a), dataclasses.replace(p, geometric=geometric.identity())):
             hinv, identity, constant, geom, tp, blend, grid = kernels._kernel_args(q, spec)
             assert identity == (not q.geometric.offsets.any())

@@ -107,7 +107,7 @@ def test_ranks_cover_every_index_once_per_epoch(world_size, batch):
     positions = []
     for r in range(world_size):
         s = CursorSampler(N, seed=SEED, batch=batch, rank=r, world_size=world_size)
-        for p, i in zip(itertools.islice(s.positions(), steps * batch), itertools.islice(iter(s), steps * batch)):
+        for p, i in zip(itertools.islice(s.positions(), steps * batch), itertools.islice(iter(s), steps * batch), strict=True):
             positions.append(p)
             seen.setdefault(p // N, []).append(i)
     assert sorted(positions) == list(range(steps * batch * world_size))  # no duplicate, no gap
@@ -139,7 +139,7 @@ def test_loader_batches_follow_the_sampler_and_do_not_depend_on_workers(ds, made
     expected = _take(CursorSampler(N, seed=SEED, batch=B, rank=r, world_size=W, start=cursor), 5 * B)
     assert torch.cat([b["index"] for b in a]).tolist() == expected
     b = _batches(make_loader(ds, batch=B, seed=SEED, cursor=cursor, rank=r, world_size=W, workers=2), 5)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.keys() == y.keys()
         for k in x:
             assert torch.equal(x[k], y[k]), k
@@ -162,6 +162,8 @@ def test_stream_items_equal_file_items(ds, made, records):
     assert from_photos.spec.height == 256  # the preset itself; sources used as they are
     with pytest.raises(ConfigError, match="spec= and seed="):
         make_stream(list(records), batch=1)
+    with pytest.raises(ConfigError, match="as_tuple"):  # TrainingTuple items are not the dicts it reads
+        StreamDataset(pastegen.TupleStream(list(records), SPEC, SEED, as_tuple=True))
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
@@ -184,7 +186,7 @@ def test_stream_loader_with_workers_matches_the_file(ds, made):
     assert [b["index"].tolist() for b in batches] == [[9, 10, 11], [15, 16, 17], [21, 22, 23]]
     plain = _batches(make_loader(StreamDataset(make_stream(ds, batch=B)), batch=B, seed=0, cursor=cursor, rank=r, world_size=W), 3)
     with pastegen.open_tuples(made) as tf:
-        for b, p in zip(batches, plain):
+        for b, p in zip(batches, plain, strict=True):
             for k in b:
                 assert torch.equal(b[k], p[k])
             for j in range(B):
@@ -254,7 +256,7 @@ def test_truth_items_carry_the_geometric_source_inside_the_mask(records):
     plain = list(itertools.islice(iter(StreamDataset(make_stream(list(records), spec=SPEC, seed=SEED, batch=2))), 4))
     stream = make_stream(list(records), spec=SPEC, seed=SEED, batch=2, geometric_source=True)
     items = list(itertools.islice(iter(StreamDataset(stream)), 4))
-    for it, p in zip(items, plain):
+    for it, p in zip(items, plain, strict=True):
         assert set(it) - set(p) == {"truth"}
         for k in p:
             assert torch.equal(it[k], p[k])
@@ -280,7 +282,7 @@ def test_poisson_prior_items(records):
     stream = make_stream(list(records), spec=SPEC, seed=SEED, batch=2, geometric_source=True)
     items = list(itertools.islice(iter(StreamDataset(stream, prior="poisson")), 3))
     plain = list(itertools.islice(iter(StreamDataset(make_stream(list(records), spec=SPEC, seed=SEED, batch=2, geometric_source=True))), 3))
-    for it, p in zip(items, plain):
+    for it, p in zip(items, plain, strict=True):
         assert set(it) - set(p) == {"prior"} and torch.equal(it["X"], p["X"]) and torch.equal(it["I"], p["I"])
         ref = stream.render(int(it["index"]))
         m = ref["M"].astype(bool)

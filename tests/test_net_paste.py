@@ -314,7 +314,7 @@ def test_inputs_are_not_modified(model):
     target, source, mask = _images(24, 24)
     copies = target.copy(), source.copy(), mask.copy()
     paste(model, target, source, mask)
-    assert all(np.array_equal(a, b) for a, b in zip(copies, (target, source, mask)))
+    assert all(np.array_equal(a, b) for a, b in zip(copies, (target, source, mask), strict=True))
 
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -543,12 +543,12 @@ def test_cli_16_bit_target_to_8_bit_formats(tmp_path, run_dir, model):
 
 
 def test_write_into_a_read_only_folder_is_a_typed_error(tmp_path, monkeypatch):
-    import tempfile
+    from pastegen import atomic
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(atomic, "_create_temp", refuse)  # where the temporary file is created
     with pytest.raises(PasteError, match="cannot write .*out.png: Permission denied") as info:
         write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
     assert "\n" not in str(info.value) and list(tmp_path.iterdir()) == []
@@ -560,16 +560,16 @@ def test_cli_paste_into_a_read_only_folder_is_one_line(tmp_path, run_dir, monkey
     locked = tmp_path / "locked"
     locked.mkdir()
     if os.geteuid() == 0:  # root writes into a mode 0555 folder: make the temporary file's creation fail instead
-        import tempfile
+        from pastegen import atomic
 
-        real = tempfile.mkstemp
+        real = atomic._create_temp
 
-        def refuse(*args, dir=None, **kwargs):
-            if Path(dir) == locked:
+        def refuse(target, suffix):
+            if Path(target).parent == locked:
                 raise PermissionError(13, "Permission denied")
-            return real(*args, dir=dir, **kwargs)
+            return real(target, suffix)
 
-        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        monkeypatch.setattr(atomic, "_create_temp", refuse)
     locked.chmod(0o555)
     try:
         line = _error_line(run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", locked / "o.png"))

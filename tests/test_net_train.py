@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -16,6 +17,9 @@ import pastegen
 from pastenet.checkpoint import latest_checkpoint, list_checkpoints
 from pastenet.errors import CheckpointError, ConfigError, DataError, ResumeError
 from pastenet.train import TrainOptions, train
+
+if TYPE_CHECKING:
+    import click.testing
 
 SIZE = 64
 TIMING = {"it_s", "samples_s", "peak_mem_mb"}
@@ -350,12 +354,12 @@ def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tuples, tmp_p
     grads_one = [s["exp_avg"] for s in one["opt_D"]["state"].values()]
     grads_two = [s["exp_avg"] for s in two["opt_D"]["state"].values()]
     scale = max(float(g.abs().max()) for g in grads_one)
-    for a, b in zip(grads_one, grads_two):
+    for a, b in zip(grads_one, grads_two, strict=True):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5 * scale)
     # one process with rank 0's share of the batch alone (same weights and noise) does not match
     other = train(_options(tuples, tmp_path / "other", steps=2, batch=2, checkpoint_every=2))
     grads_other = [s["exp_avg"] for s in _state(other.run_dir)["opt_D"]["state"].values()]
-    assert not all(torch.allclose(a, b, rtol=1e-3, atol=1e-5 * scale) for a, b in zip(grads_one, grads_other))
+    assert not all(torch.allclose(a, b, rtol=1e-3, atol=1e-5 * scale) for a, b in zip(grads_one, grads_other, strict=True))
 
 
 def _nan_worker(rank: int, world: int, port: int, options_record: dict, queue) -> None:
@@ -653,7 +657,7 @@ def test_a_run_in_use_by_another_process_is_refused(tuples, tmp_path):
     assert train(resume=run, changes={"steps": 4}).step == 4
 
 
-def _cli(*args) -> "click.testing.Result":
+def _cli(*args) -> click.testing.Result:
     from click.testing import CliRunner
 
     from pastenet.cli import main
@@ -684,7 +688,8 @@ def test_a_full_disk_is_one_error_line_and_keeps_the_last_checkpoint(tuples, tmp
     from pastenet.checkpoint import load_checkpoint
 
     if what == "torch.save":  # what torch.save raises when the disk fills up
-        monkeypatch.setattr(torch, "save", _failing_second_call(torch.save, RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")))
+        failure = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+        monkeypatch.setattr(torch, "save", _failing_second_call(torch.save, failure))
     elif what == "safetensors":
         error = SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
         monkeypatch.setattr(safetensors.torch, "save_file", _failing_second_call(safetensors.torch.save_file, error))
@@ -702,8 +707,8 @@ def test_a_full_disk_is_one_error_line_and_keeps_the_last_checkpoint(tuples, tmp
         assert "No space left on device" in lines[0] and "checkpoint is intact" in lines[0]
     else:
         assert "MiB free on that disk" in lines[0] and f"continue from step-00000003 with: pastenet train --resume {run}" in lines[0]
-    from pastenet.models import Discriminator, Generator
     from pastenet.config import model_from_record
+    from pastenet.models import Discriminator, Generator
 
     config = model_from_record(json.loads((run / "options.json").read_text())["model"])
     assert load_checkpoint(run, modules={"G": Generator(config), "D": Discriminator(config)})["step"] == 3

@@ -58,7 +58,7 @@ def test_tuple_depends_only_on_seed_and_index(photos):
     b = TupleGenerator(photos, SMALL, seed=3)
     forward = [a[i] for i in range(6)]
     backward = [b[i] for i in reversed(range(6))][::-1]
-    for x, y in zip(forward, backward):
+    for x, y in zip(forward, backward, strict=True):
         assert_tuples_equal(x, y)
     assert not np.array_equal(a[0].I_S, TupleGenerator(photos, SMALL, seed=4)[0].I_S)
     assert not np.array_equal(a[0].M, a[1].M)
@@ -149,7 +149,7 @@ def test_replay_from_stored_parameters_is_exact(photos):
         t = gen[i]
         record = t.params.to_record()
         assert set(record) == set(fields)
-        for key, (shape, dtype) in fields.items():
+        for key, (shape, _dtype) in fields.items():
             assert np.asarray(record[key]).shape == shape, key
         # Through the storage dtypes, as HDF5 would give them back.
         stored = {k: np.asarray(v, dtype=fields[k][1]) for k, v in record.items()}

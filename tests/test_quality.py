@@ -92,10 +92,10 @@ def _tiny_checkpoint(tmp_path: Path) -> Path | None:
     try:
         import torch
 
+        import pastenet.paste  # noqa: F401
         from pastenet.checkpoint import save_checkpoint
         from pastenet.config import preset
         from pastenet.models import Generator
-        import pastenet.paste  # noqa: F401
     except ImportError:
         return None
     torch.manual_seed(0)
@@ -314,10 +314,10 @@ def test_landmark_cases_cross_person_deterministic(shared_data):
     assert {p.rsplit("_", 1)[1] for c in cases for p in [c.target_path]} == {"neutral.jpg", "smiling.jpg"}
     again = lc.landmark_cases(shared_data, size=256)
     assert [c.name for c in again] == [c.name for c in cases]
-    assert all(np.array_equal(a.mask, b.mask) and np.array_equal(a.target, b.target) for a, b in zip(cases, again))
+    assert all(np.array_equal(a.mask, b.mask) and np.array_equal(a.target, b.target) for a, b in zip(cases, again, strict=True))
     # the working size only scales: the same pairs, and the 512 masks shrink onto the 256 ones
     big = lc.landmark_cases(shared_data, size=512, limit=6)
-    for a, b in zip(cases, big):
+    for a, b in zip(cases, big, strict=False):
         assert a.name == b.name
         small = b.mask.reshape(256, 2, 256, 2).mean((1, 3)) >= 0.5
         assert (small & a.mask).sum() / (small | a.mask).sum() > 0.85

@@ -66,7 +66,7 @@ def test_landmark_cases_are_cross_person_held_out_and_deterministic(shared_data)
         assert c.target_path.split("_")[1] != c.source_path.split("_")[1]  # different people
         assert c.mask.any() and c.mask.shape == c.target.shape[:2]
     again = real.landmark_cases(shared_data)
-    assert [c.name for c in again] == [c.name for c in cases] and all(np.array_equal(a.mask, b.mask) for a, b in zip(cases, again))
+    assert [c.name for c in again] == [c.name for c in cases] and all(np.array_equal(a.mask, b.mask) for a, b in zip(cases, again, strict=True))
 
 
 @pytest.mark.data

@@ -105,7 +105,7 @@ def test_split_rule_tiles_the_index_range():
         for n in range(1, min(count, 12) + 1):
             blocks = [shard_range(count, k, n) for k in range(n)]
             assert blocks[0][0] == 0 and blocks[-1][1] == count
-            assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+            assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
             lengths = [hi - lo for lo, hi in blocks]
             assert min(lengths) >= 1 and max(lengths) - min(lengths) <= 1
             assert blocks == [((k * count) // n, ((k + 1) * count) // n) for k in range(n)]
@@ -306,7 +306,8 @@ def test_combine_rejects_gaps_overlaps_and_duplicates(run, tmp_path, photos):
     with pytest.raises(ShardError, match="given twice"):
         combine(out, [p0, p1, p1, p2])
     half = make(tmp_path / "half0.h5", photos, SPEC, count=COUNT, seed=SEED, shard=(0, 2)).path  # indices 0..4
-    with pytest.raises(ShardError, match=r"shards overlap: .*half0.h5 \(shard 0/2, global indices 0\.\.4\) and .*part1.h5 \(shard 1/3, global indices 3\.\.5\)"):
+    overlap = r"shards overlap: .*half0.h5 \(shard 0/2, global indices 0\.\.4\) and .*part1.h5 \(shard 1/3, global indices 3\.\.5\)"
+    with pytest.raises(ShardError, match=overlap):
         combine(out, [half, p1, p2])
     # shards of different n that tile the range are fine
     tail = make(tmp_path / "tail.h5", photos, SPEC, count=COUNT, seed=SEED, shard=(1, 2)).path  # 5..9

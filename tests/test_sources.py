@@ -866,8 +866,8 @@ def test_real_photos_decode():
 
 
 def test_faces_wild_dataset(tmp_path):
-    from pastegen.sources import DATASET_PRESETS, dataset_paths
     from pastegen.errors import DatasetNotFoundError
+    from pastegen.sources import DATASET_PRESETS, dataset_paths
 
     with pytest.raises(DatasetNotFoundError, match="faces-wild"):
         dataset_paths("faces-wild", data_root=tmp_path)

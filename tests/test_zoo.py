@@ -239,7 +239,8 @@ def test_train_command_reproduces_stream_options():
 
     options = TrainOptions(stream=True, dataset="sample", data_root="/some/root", preset="colormap", resolution=64, sigma=7.5,
                            color_mix="0:1,0.25:1,1:1", geometric_mix="0:1,1:1", steps=12000, batch=8, beta1=0.9, alpha=0.0,
-                           recon="mask", border_weight=2.0, prior="poisson", truth="colours", ema_kimg=10.0, lr_d=1.2345678901234e-4, device="cpu", workers=0, keep=1)
+                           recon="mask", border_weight=2.0, prior="poisson", truth="colours", ema_kimg=10.0, lr_d=1.2345678901234e-4,
+                           device="cpu", workers=0, keep=1)
     record = options.to_record()
     command = train_command(record)
     assert "--prior poisson --truth colours" in command and "--ema-kimg 10 " in command
@@ -331,5 +332,6 @@ def test_beyond_the_paper_names_every_option_beyond_it():
     options = TrainOptions(stream=True, dataset="faces", preset="colormap", alpha=0.0, recon="mask", border_weight=2.0, beta1=0.9,
                            color_mix="0:1,1:1", prior="poisson", truth="colours", ema_kimg=10.0).to_record()
     notes = " ".join(beyond_the_paper(preset("colormap", prior="poisson").to_record(), options))
-    for text in ("affine colour-map head", "Poisson prior", "--truth colours", "--alpha 0", "--recon mask", "strength mixtures", "Adam betas", "map stride 4", "moving average"):
+    for text in ("affine colour-map head", "Poisson prior", "--truth colours", "--alpha 0", "--recon mask", "strength mixtures", "Adam betas", "map stride 4",
+                 "moving average"):
         assert text in notes, text

@@ -22,7 +22,7 @@ never written (tests check both).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -13,9 +13,10 @@ neither.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pastenet (torch) is imported only when a network is identified or loaded
     from pastenet.checkpoint import ResolvedWeights
@@ -80,10 +81,10 @@ def network_specs(models: Sequence[str], labels: Sequence[str] = (), names: Sequ
     if len(set(labels)) != len(labels):
         raise ValueError(f"network labels must differ: {labels}")
     names += [None] * (len(models) - len(names))
-    return [NetworkSpec(m, lab, nm) for m, lab, nm in zip(models, labels, names)]
+    return [NetworkSpec(m, lab, nm) for m, lab, nm in zip(models, labels, names, strict=True)]
 
 
-def resolve(model: "str | Path | ResolvedWeights") -> "ResolvedWeights":
+def resolve(model: str | Path | ResolvedWeights) -> ResolvedWeights:
     """:func:`pastenet.checkpoint.resolve_weights` of ``model`` (a resolution is returned as it is).
 
     Raises
@@ -98,8 +99,11 @@ def resolve(model: "str | Path | ResolvedWeights") -> "ResolvedWeights":
     return model if isinstance(model, ResolvedWeights) else resolve_weights(model)
 
 
-def weights_file(checkpoint: "str | Path | ResolvedWeights") -> Path:
-    """The weights file ``checkpoint`` resolves to (:func:`resolve`): a checkpoint folder's ``weights.safetensors``, a run's newest, a zoo model's, or the file itself."""
+def weights_file(checkpoint: str | Path | ResolvedWeights) -> Path:
+    """The weights file ``checkpoint`` resolves to (:func:`resolve`).
+
+    A checkpoint folder's ``weights.safetensors``, a run's newest, a zoo model's, or the file itself.
+    """
     return resolve(checkpoint).weights
 
 
@@ -110,7 +114,7 @@ def sha256_file(path: str | Path) -> str:
     return hash_file(path)
 
 
-def checkpoint_info(checkpoint: "str | Path | ResolvedWeights", name: str | None = None) -> dict:
+def checkpoint_info(checkpoint: str | Path | ResolvedWeights, name: str | None = None) -> dict:
     """What identifies a network: its weights file and SHA-256, its name and training records.
 
     Parameters

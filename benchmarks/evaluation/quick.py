@@ -7,8 +7,8 @@ and 0, and returns one Markdown table (a row per method) and the raw rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from benchmarks.baselines import BASELINES
 

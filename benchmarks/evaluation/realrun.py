@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
 from . import cases as _cases
 from . import evalset, landmark_cases, metrics, mild, sheets
 
-__all__ = ["OWN", "GROUPS", "load_groups", "real_rows", "mild_rows", "synthetic_rows", "real_table", "mild_table", "synthetic_table", "verdicts", "paste_method"]
+__all__ = [
+    "OWN", "GROUPS", "load_groups", "real_rows", "mild_rows", "synthetic_rows", "real_table", "mild_table", "synthetic_table", "verdicts", "paste_method",
+]
 
 OWN = "target (own border)"
 Method = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]

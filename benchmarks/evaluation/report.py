@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -154,7 +154,7 @@ def plot_sweep(path: Path, summary: dict, key: tuple[str, str], title: str) -> P
     xs = s["xs"]
     methods = _methods(s["mean"])
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.4))
-    for ax, metric in zip(axes.ravel(), PLOT_METRICS):
+    for ax, metric in zip(axes.ravel(), PLOT_METRICS, strict=True):
         for m in methods:
             ys = [s["mean"][m].get(metric, {}).get(x, np.nan) for x in xs]
             ax.plot(xs, ys, marker="o", ms=3, lw=1.5 if m == "network" else 1, label=LABELS.get(m, m), color="black" if m == "network" else None)

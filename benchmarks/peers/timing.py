@@ -15,7 +15,8 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import make_renderer
 

@@ -54,7 +54,7 @@ class ColorSpec:
         object.__setattr__(self, "hue", check_range("color.hue", self.hue, -1, 1))
         object.__setattr__(self, "saturation", check_range("color.saturation", self.saturation, 0, 4))
 
-    def scaled(self, strength: float) -> "ColorSpec":
+    def scaled(self, strength: float) -> ColorSpec:
         """These ranges shrunk towards the identity by ``strength`` in [0, 1] (0: identity)."""
         if not 0 <= strength <= 1:
             raise SpecError(f"strength must lie in [0, 1], got {strength}")
@@ -98,7 +98,7 @@ class ColorParams:
         return {"brightness": self.brightness, "contrast": np.array(self.contrast), "hue": self.hue, "saturation": self.saturation}
 
     @classmethod
-    def from_record(cls, record: dict) -> "ColorParams":
+    def from_record(cls, record: dict) -> ColorParams:
         return cls(
             brightness=float(record["brightness"]),
             contrast=np.asarray(record["contrast"], dtype=np.float64),
@@ -126,7 +126,7 @@ def packed(params: ColorParams) -> np.ndarray:
 
 def identity() -> ColorParams:
     """Parameters that leave an image unchanged (Δ = 0, λ = 1, k = 1)."""
-    return ColorParams(brightness=0.0, contrast=(1.0, 1.0, 1.0), hue=0.0, saturation=1.0)
+    return ColorParams(brightness=0.0, contrast=np.ones(3), hue=0.0, saturation=1.0)
 
 
 def sample(rng: np.random.Generator, spec: ColorSpec) -> ColorParams:

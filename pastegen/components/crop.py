@@ -28,7 +28,10 @@ import numpy as np
 
 from ..errors import ImageTooLargeError, SpecError
 
-__all__ = ["CropSpec", "CropParams", "FIELDS", "MODES", "SMALL_POLICIES", "resized_shape", "check_resized_pixels", "sample", "identity", "apply", "resize", "min_source_size"]
+__all__ = [
+    "CropSpec", "CropParams", "FIELDS", "MODES", "SMALL_POLICIES", "resized_shape", "check_resized_pixels", "sample", "identity", "apply", "resize",
+    "min_source_size",
+]
 
 MODES = ("resize", "scale-crop", "cover-crop")
 SMALL_POLICIES = ("upscale", "skip")
@@ -70,7 +73,7 @@ class CropParams:
         return {"resized": np.array([self.resized_height, self.resized_width]), "offset": np.array([self.top, self.left])}
 
     @classmethod
-    def from_record(cls, record: dict) -> "CropParams":
+    def from_record(cls, record: dict) -> CropParams:
         rh, rw = (int(v) for v in record["resized"])
         top, left = (int(v) for v in record["offset"])
         return cls(resized_height=rh, resized_width=rw, top=top, left=left)

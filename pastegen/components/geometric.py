@@ -81,7 +81,7 @@ class GeometricParams:
         return {"offsets": np.array(self.offsets)}
 
     @classmethod
-    def from_record(cls, record: dict) -> "GeometricParams":
+    def from_record(cls, record: dict) -> GeometricParams:
         return cls(offsets=np.asarray(record["offsets"], dtype=np.float64))
 
 

@@ -88,11 +88,11 @@ class MaskParams:
         """Area of the rectangle in pixels."""
         return self.width * self.height
 
-    def to_record(self) -> dict[str, float]:
+    def to_record(self) -> dict[str, np.ndarray | float]:
         return {"center": np.array([self.cx, self.cy]), "size": np.array([self.width, self.height]), "angle": self.angle}
 
     @classmethod
-    def from_record(cls, record: dict) -> "MaskParams":
+    def from_record(cls, record: dict) -> MaskParams:
         cx, cy = (float(v) for v in record["center"])
         w, h = (float(v) for v in record["size"])
         return cls(cx=cx, cy=cy, width=w, height=h, angle=float(record["angle"]))

@@ -59,7 +59,7 @@ class MixParams:
         return {"grid": np.array(self.grid)}
 
     @classmethod
-    def from_record(cls, record: dict) -> "MixParams":
+    def from_record(cls, record: dict) -> MixParams:
         return cls(grid=np.asarray(record["grid"], dtype=np.uint8))
 
 

@@ -82,7 +82,7 @@ class TupleBuffers:
     M: np.ndarray
 
     @classmethod
-    def empty(cls, height: int, width: int, dtype=np.uint8) -> "TupleBuffers":
+    def empty(cls, height: int, width: int, dtype=np.uint8) -> TupleBuffers:
         """Uninitialised buffers of the given size and output dtype (uint8 or float32)."""
         dtype = _check_dtype(dtype)
         return cls(
@@ -140,7 +140,7 @@ def _check_image(image: object, spec: TupleSpec) -> np.ndarray:
 
 
 def _check_threads(threads: object) -> int:
-    limit = int(numba.config.NUMBA_NUM_THREADS)
+    limit = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # a numba.config option, set at import
     if threads is None:
         # numba's default: the current setting once the layer runs, else NUMBA_NUM_THREADS
         return int(numba.get_num_threads()) if _threading.layer() is not None else limit
@@ -284,12 +284,12 @@ def _run(args: tuple, scratch: np.ndarray, dt: np.dtype, nthreads: int, height: 
             previous = numba.get_num_threads()
             numba.set_num_threads(nthreads)
             try:
-                return _kernel_parallel(*args, scratch, dt == np.uint8, nthreads, _blocks(nthreads, height))
+                return _kernel_parallel(*args, scratch, dt == np.uint8, nthreads, _blocks(nthreads, height))  # type: ignore[call-arg]  # args: its first 12
             finally:
                 numba.set_num_threads(previous)
         finally:
             _threading.PARALLEL_LOCK.release()
-    return _kernel_serial(*args, scratch, dt == np.uint8)
+    return _kernel_serial(*args, scratch, dt == np.uint8)  # type: ignore[call-arg]  # args: its first 12
 
 
 def _masked_bound(params: TupleParams, height: int, width: int) -> int:
@@ -337,7 +337,7 @@ def warm_up() -> float:
     for dt in _DTYPES:
         render_tuple(image, params, spec, dtype=dt, threads=1)
         render_tuple(image, params, spec, dtype=dt, threads=2)
-        if numba.config.NUMBA_NUM_THREADS < 2:  # render_tuple never runs the parallel driver then
+        if numba.config.NUMBA_NUM_THREADS < 2:  # type: ignore[attr-defined]  # a numba.config option, set at import; render_tuple never runs the parallel driver then
             _run_parallel_once(image, params, spec, dt)
     return time.perf_counter() - start
 

@@ -53,7 +53,7 @@ _COORD_LIMIT = 4.0e15
 _MASKED_COST = 12
 
 
-if config.DISABLE_JIT:
+if config.DISABLE_JIT:  # type: ignore[attr-defined]  # a numba.config option, set at import
 
     def _claim(counters, i):
         """Python stand-in of the atomic fetch-and-add (kernels run as plain Python)."""

@@ -78,7 +78,7 @@ def _user_layer() -> str | None:
     env = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
     if env and env != "default":
         return env
-    configured = str(numba.config.THREADING_LAYER).lower()
+    configured = str(numba.config.THREADING_LAYER).lower()  # type: ignore[attr-defined]  # a numba.config option, set at import
     return None if configured == "default" else configured
 
 
@@ -106,9 +106,9 @@ def launch() -> None:
             return
         user = _user_layer()
         if user is None:
-            numba.config.THREADING_LAYER = "workqueue" if _system_gomp_loaded() else "omp"
+            numba.config.THREADING_LAYER = "workqueue" if _system_gomp_loaded() else "omp"  # type: ignore[attr-defined]  # a numba.config option, set at import
             _CHOSEN = True
-        may_use_omp = numba.config.THREADING_LAYER == "omp" or user == "threadsafe"
+        may_use_omp = numba.config.THREADING_LAYER == "omp" or user == "threadsafe"  # type: ignore[attr-defined]  # a numba.config option, set at import
         patched = may_use_omp and "OMP_WAIT_POLICY" not in os.environ
         if patched:
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -117,7 +117,7 @@ def launch() -> None:
         except (ValueError, ImportError):
             if user is not None:
                 raise
-            numba.config.THREADING_LAYER = "workqueue"
+            numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # a numba.config option, set at import
             numba.get_num_threads()
         finally:
             if patched:

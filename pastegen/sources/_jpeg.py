@@ -354,28 +354,28 @@ class _Tables:
 
     def define(self, slot: int, counts: bytes | np.ndarray, values: bytes | np.ndarray) -> None:
         """Build slot ``slot`` from the 16 code counts and the symbols (as libjpeg does)."""
-        counts = [int(c) for c in counts]
-        values = np.frombuffer(bytes(values), np.uint8)
-        if sum(counts) > 256 or len(values) != sum(counts):
+        ncodes = [int(c) for c in counts]
+        symbols = np.frombuffer(bytes(values), np.uint8)
+        if sum(ncodes) > 256 or len(symbols) != sum(ncodes):
             raise _Unchecked
-        if slot < 4 and np.any(values > 15):
+        if slot < 4 and np.any(symbols > 15):
             raise _Unchecked  # libjpeg refuses DC symbols above 15
         self.lut[slot] = 0
         self.maxcode[slot] = -1
         self.maxcode[slot, 17] = 1 << 20  # sentinel
         self.valoff[slot] = 0
         self.huffval[slot] = 0
-        self.huffval[slot, : len(values)] = values
+        self.huffval[slot, : len(symbols)] = symbols
         code, p = 0, 0
         for length in range(1, 17):
-            n = counts[length - 1]
+            n = ncodes[length - 1]
             if n:
                 self.valoff[slot, length] = p - code
                 for _ in range(n):
                     if length <= _LOOKAHEAD:
                         shift = _LOOKAHEAD - length
                         lo = code << shift
-                        self.lut[slot, lo : lo + (1 << shift)] = (length << 8) | int(values[p])
+                        self.lut[slot, lo : lo + (1 << shift)] = (length << 8) | int(symbols[p])
                     code += 1
                     p += 1
                 self.maxcode[slot, length] = code - 1
@@ -453,7 +453,9 @@ class _Frame:
         if precision != 8 or height == 0 or width == 0 or not 1 <= ncomp <= 4 or len(seg) < 6 + 3 * ncomp:
             raise _Unchecked  # 12-bit, DNL-defined height, or a header libjpeg refuses
         self.progressive = progressive
-        self.ids, self.h, self.v = [], [], []
+        self.ids: list[int] = []
+        self.h: list[int] = []
+        self.v: list[int] = []
         for c in range(ncomp):
             cid, hv = seg[6 + 3 * c], seg[7 + 3 * c]
             h, v = hv >> 4, hv & 15
@@ -582,6 +584,7 @@ def _walk(data: bytes) -> str | None:
     scans = 0
     pos = 2
     pending: tuple[int, int, int] | None = None  # a marker found by the last scan
+    marker: int | None
     while True:
         if pending is not None:
             marker, pos, skipped = pending

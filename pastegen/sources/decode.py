@@ -179,7 +179,7 @@ def _has_signature(prefix: bytes) -> bool:
     return any(prefix[at : at + len(sig)] == sig for at, sig in _SIGNATURES)
 
 
-def _open_image(fp: IO[bytes], name: str, max_pixels: int) -> Image.Image:
+def _open_image(fp: IO[bytes], name: str, max_pixels: int) -> ImageFile.ImageFile:
     """Identify an image from its header and check its pixel count; no pixel data is decoded."""
     if max_pixels < 1:
         raise SpecError(f"max_pixels must be a positive integer, got {max_pixels!r}")
@@ -244,10 +244,10 @@ def _tiff_layout(fp: IO[bytes]) -> str | None:
         samples = int(ifd.get(277, len(bits) if isinstance(bits, tuple) else 1))
         bits = tuple(bits) if isinstance(bits, tuple) else (bits,)
         formats = tuple(formats) if isinstance(formats, tuple) else (formats,)
-        photometric = _TIFF_PHOTOMETRIC.get(ifd.get(262), f"photometric {ifd.get(262)}")
+        photometric = _TIFF_PHOTOMETRIC.get(ifd.get(262, -1), f"photometric {ifd.get(262)}")
         extra = ifd.get(338)
         compression = int(ifd.get(259, 1))
-        kinds = sorted({f"{_TIFF_SAMPLE_FORMATS.get(int(f), f'format {f}')}{int(b)}" for f, b in zip(formats, bits)})
+        kinds = sorted({f"{_TIFF_SAMPLE_FORMATS.get(int(f), f'format {f}')}{int(b)}" for f, b in zip(formats, bits, strict=False)})
         colour = photometric + (" + alpha" if extra and int(extra[0]) in (1, 2) else "")
     except Exception:  # noqa: BLE001 - a damaged directory: the caller reports a corrupt header
         return None
@@ -430,7 +430,7 @@ def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
     return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
 
 
-def _is_high_depth_colour(im: Image.Image) -> bool:
+def _is_high_depth_colour(im: ImageFile.ImageFile) -> bool:
     """True for 16-bit colour/alpha PNG and TIFF files, which Pillow 13 truncates to 8 bits."""
     if im.format not in ("PNG", "TIFF") or im.mode not in ("RGB", "RGBA", "LA"):
         return False

@@ -47,7 +47,7 @@ def walk_images(folder: str) -> list[str]:
 
 
 def _has_magic(pattern: str) -> bool:
-    return glob.has_magic(pattern)  # type: ignore[attr-defined]
+    return glob.has_magic(pattern)
 
 
 def _read_list_file(list_file: str) -> list[str]:

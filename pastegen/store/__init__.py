@@ -104,6 +104,7 @@ durable writes use :mod:`pastegen.atomic`.
 from __future__ import annotations
 
 from ..errors import MissingFileError, StoreWarning
+from .encode import EncodedTuple, encode_tuple, fletcher32
 from .reader import TupleFile, open_tuples
 from .schema import (
     ARRAY_NAMES,
@@ -116,11 +117,10 @@ from .schema import (
     UNCOMPRESSED,
     VOLATILE_ATTRS,
     StoreLayout,
-    uncompressed_datasets,
     check_output,
     partial_path,
+    uncompressed_datasets,
 )
-from .encode import EncodedTuple, encode_tuple, fletcher32
 from .verify import VerifyReport, verify
 from .writer import TupleWriter
 

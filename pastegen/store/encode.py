@@ -67,8 +67,9 @@ import os
 import sys
 import threading
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -242,14 +243,14 @@ def _blosc_version() -> str:
     return lib.blosc_get_version_string().decode() if lib is not None else ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _blosc_settings(compression: str) -> tuple[int, int, bytes]:
     """``(clevel, shuffle, compressor name)`` of the store's blosc filter options (cd_values 4..6)."""
     opts = tuple(compression_kwargs(compression)["compression_opts"])
     clevel, shuffle, code = int(opts[4]), int(opts[5]), int(opts[6])
     lib = _blosc_lib()
     out = ctypes.c_char_p()
-    if lib.blosc_compcode_to_compname(code, ctypes.byref(out)) < 0:
+    if lib.blosc_compcode_to_compname(code, ctypes.byref(out)) < 0 or out.value is None:
         raise StoreError(f"{compression}: hdf5plugin's c-blosc has no compressor number {code}")
     return clevel, shuffle, out.value
 
@@ -264,7 +265,7 @@ class _Pipeline:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.file = None
+        self.file: Any = None  # an h5py.File
         self.datasets: dict = {}
         self.uses = 0
         self.serial = 0
@@ -337,7 +338,7 @@ def _with_checksum(payload: Any) -> bytes:
 
 def raw_chunk(array: np.ndarray) -> tuple[int, bytes]:
     """``(filter_mask, bytes)`` of a chunk stored with the compression filter skipped (mask 1)."""
-    return _SKIPPED_COMPRESSION, _with_checksum(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return _SKIPPED_COMPRESSION, _with_checksum(np.ascontiguousarray(array).data.cast("B"))
 
 
 def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
@@ -351,7 +352,7 @@ def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
         raise StoreError(f"chunks are uint8, got {a.dtype}")
     if compression not in COMPRESSIONS:
         compression_kwargs(compression)  # raises SpecError with the list
-    raw = memoryview(a).cast("B")
+    raw = a.data.cast("B")
     n = raw.nbytes
     if compression == "none":
         return 0, _with_checksum(raw)
@@ -371,7 +372,7 @@ def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
                 raise StoreError(f"c-blosc failed to compress a chunk ({size})")
             if size == 0:  # does not fit: HDF5 skips the optional filter and stores the chunk raw
                 return _SKIPPED_COMPRESSION, _with_checksum(raw)
-            return 0, _with_checksum(memoryview(out)[:size])
+            return 0, _with_checksum(out.data[:size])
     return _via_hdf5(a, compression)
 
 
@@ -407,7 +408,7 @@ def _seal(buf: np.ndarray, off: int, size: int) -> np.ndarray:
     return buf[off : off + size + 4]
 
 
-def encode_into(arena: ChunkArena, arrays: Mapping[str, np.ndarray], compression: str, *, pooled: bool = False) -> "EncodedTuple":
+def encode_into(arena: ChunkArena, arrays: Mapping[str, np.ndarray], compression: str, *, pooled: bool = False) -> EncodedTuple:
     """:func:`encode_tuple` into ``arena`` without the array checks (``make``'s own arrays).
 
     The chunks are views of the arena (valid until it is reused), byte-identical to

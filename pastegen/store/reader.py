@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import operator
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -260,7 +261,7 @@ class TupleFile:
         if f is not None and self._pid == os.getpid() and f.id.valid:
             f.close()
 
-    def __enter__(self) -> "TupleFile":
+    def __enter__(self) -> TupleFile:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -270,7 +271,7 @@ class TupleFile:
         return {"path": str(self.path), "allow_incomplete": self._allow_incomplete}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], allow_incomplete=state["allow_incomplete"])
+        type(self).__init__(self, state["path"], allow_incomplete=state["allow_incomplete"])
 
     def __repr__(self) -> str:
         return f"TupleFile({str(self.path)!r}, {self._count} tuples of {self.height}x{self.width})"

@@ -10,9 +10,10 @@ and the check of an output path, the compression filters, and the datasets (crea
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import h5py
 import hdf5plugin  # noqa: F401  (registers the Blosc filters needed to read and write blosc files)

@@ -10,8 +10,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -357,8 +358,8 @@ class TupleWriter:
             good &= ok
         dss = {name: old[name] for name in ARRAY_NAMES}
         kept = 0
-        for i in np.flatnonzero(good):
-            i = int(i)
+        for k in np.flatnonzero(good):
+            i = int(k)
             arrays, raw = {}, {}
             try:
                 for name, ds in dss.items():
@@ -514,6 +515,7 @@ class TupleWriter:
     def _flush(self) -> None:
         """Data, parameters and metadata to disk; then the ``written`` flags of what was flushed."""
         f = self._f
+        assert f is not None  # called while the file is open
         for buf in self._params.values():
             buf.flush()
         self._source.flush()
@@ -533,6 +535,7 @@ class TupleWriter:
 
     def _write_attrs(self, attrs: Mapping[str, Any]) -> None:
         encoded, json_names = self._encode_attrs(attrs)
+        assert self._f is not None  # called while the file is open
         a = self._f.attrs
         names = set(json_list(decode_value(a["json_attrs"])))
         for name, value in encoded.items():
@@ -587,7 +590,7 @@ class TupleWriter:
         finally:
             f.close()
 
-    def __enter__(self) -> "TupleWriter":
+    def __enter__(self) -> TupleWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

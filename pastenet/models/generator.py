@@ -18,7 +18,7 @@ the last followed by leaky ReLU and PixelNorm)::
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -149,7 +149,7 @@ class Generator(nn.Module):
         self.to_rgb = nn.Conv2d(ch[0], config.out_channels, 3, padding=1)
         if config.output == "affine":  # start at the identity colour map: Y = the naive paste
             nn.init.zeros_(self.to_rgb.weight)
-            nn.init.zeros_(self.to_rgb.bias)
+            nn.init.zeros_(self.to_rgb.bias)  # type: ignore[arg-type]  # Conv2d's bias (bias=True) is a tensor
 
     @property
     def receptive_radius(self) -> int:
@@ -225,7 +225,7 @@ class Generator(nn.Module):
             skips.append(h)
             h = block(h)
         h = self.middle(h)
-        for i, (up, fuse) in enumerate(zip(self.up, self.fuse)):
+        for i, (up, fuse) in enumerate(zip(self.up, self.fuse, strict=True)):
             h = up(h, noise[i] if noise else None)
             h = fuse(torch.cat([h, skips.pop()], dim=1))
         return self.to_rgb(h)

@@ -25,7 +25,7 @@ models) nothing is resampled and :func:`predict` is exactly ``compose(G(X), X, M
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from .generator import compose
+from .generator import Generator, compose
 
 __all__ = ["network_size", "apply_head", "network_output", "predict"]
 
@@ -97,14 +97,14 @@ def _affine(out: Tensor, composite: Tensor, mask: Tensor) -> Tensor:
 
 
 def network_output(
-    G: torch.nn.Module,
+    G: Generator,
     composite: Tensor,
     mask: Tensor,
     *,
     noise: Sequence[Tensor] | None = None,
     generator: torch.Generator | None = None,
     scale: float = 1.0,
-    run: torch.nn.Module | None = None,
+    run: Callable[..., Tensor] | None = None,
     prior: Tensor | None = None,
 ) -> Tensor:
     """G's output at the input's resolution (resampled as the module docstring says), float32.
@@ -126,14 +126,14 @@ def network_output(
 
 
 def predict(
-    G: torch.nn.Module,
+    G: Generator,
     composite: Tensor,
     mask: Tensor,
     *,
     noise: Sequence[Tensor] | None = None,
     generator: torch.Generator | None = None,
     scale: float = 1.0,
-    run: torch.nn.Module | None = None,
+    run: Callable[..., Tensor] | None = None,
     prior: Tensor | None = None,
 ) -> Tensor:
     """The pasted image ``Y`` for the composite ``X`` and the mask ``M`` (any size).
@@ -151,7 +151,7 @@ def predict(
         Source of drawn noise.
     scale : float
         Extra shrink factor in (0, 1] (see :func:`network_size`).
-    run : nn.Module, optional
+    run : callable, optional
         What to call instead of ``G`` (e.g. ``torch.compile(G)``).
     prior : Tensor, optional
         ``[B, 3, H, W]``: the composite with the source's Poisson blend inside the mask, for

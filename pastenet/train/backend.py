@@ -57,7 +57,7 @@ class Backend:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
     @classmethod
-    def of(cls, world: World, device: torch.device, options: TrainOptions) -> "Backend":
+    def of(cls, world: World, device: torch.device, options: TrainOptions) -> Backend:
         """Resolve ``options.amp`` and ``options.channels_last`` ("auto": on CUDA) on ``device``.
 
         Parameters

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -193,6 +194,7 @@ def _build_source(options: TrainOptions, resolution_hint: int, world: World):
 
     n_grid = options.grid_size
     if not options.stream:
+        assert options.data is not None  # TrainOptions checks it
         dataset = D.TupleFileDataset(options.data)
         n = len(dataset)
         items = [dataset[i] for i in range(min(n_grid, n))]
@@ -214,6 +216,7 @@ def _build_source(options: TrainOptions, resolution_hint: int, world: World):
             for name in _dataset_names(options.dataset):
                 paths += pastegen.dataset_paths(name, split=options.split, data_root=options.data_root)
         else:
+            assert options.images is not None  # TrainOptions checks it
             paths = pastegen.find_images(options.images)
     except pastegen.PastegenError as e:
         raise DataError(str(e)) from None

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from ..data import prepare
 from ..devices import resolve_device
@@ -206,7 +207,7 @@ class _Loop:
                 if close is not None:
                     close()
         except KeyboardInterrupt as e:  # a second SIGINT stops at once (also while closing): the last complete checkpoint stays
-            setattr(e, "run_dir", self.run_dir)  # for the command's message
+            setattr(e, "run_dir", self.run_dir)  # noqa: B010 - for the command's message (an attribute KeyboardInterrupt does not declare)
             raise
         return result
 

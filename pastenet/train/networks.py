@@ -89,9 +89,9 @@ def gan_step_kwargs(options: TrainOptions, world: World) -> dict[str, Any]:
 class Networks:
     """G, D, the moving average of G (or None) and the step that updates them."""
 
-    G: torch.nn.Module
-    D: torch.nn.Module
-    G_ema: torch.nn.Module | None
+    G: Generator
+    D: Discriminator
+    G_ema: Generator | None
     runner: GanStep
 
     @property
@@ -100,7 +100,7 @@ class Networks:
         return {"G": self.G, "D": self.D, **({"G_ema": self.G_ema} if self.G_ema is not None else {})}
 
     @property
-    def sampler(self) -> torch.nn.Module:
+    def sampler(self) -> Generator:
         """The generator of the sample grids: G_ema when there is one (what paste and export use)."""
         return self.G_ema if self.G_ema is not None else self.G
 
@@ -123,8 +123,9 @@ def build_networks(options: TrainOptions, config: ModelConfig, backend: Backend,
     """
     device, world = backend.device, backend.world
     torch.manual_seed(options.seed)
-    G = Generator(config).to(device=device, memory_format=backend.memory_format)
-    D = Discriminator(config).to(device=device, memory_format=backend.memory_format)
+    # (Module.to takes memory_format, which torch's overloads of it leave out)
+    G = Generator(config).to(device=device, memory_format=backend.memory_format)  # type: ignore[call-overload]
+    D = Discriminator(config).to(device=device, memory_format=backend.memory_format)  # type: ignore[call-overload]
     if options.init_from and fine_tune:
         init_from(options.init_from, G, D, config)
     broadcast_parameters(G, world)

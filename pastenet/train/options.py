@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import PRESETS, PRIORS, ModelConfig, model_from_record, preset
 from ..errors import ConfigError
@@ -109,14 +110,16 @@ class TrainOptions:
     # -- data --------------------------------------------------------------------------------
     data: str | None = option(None, "A tuple file made by `pastegen make` (None with stream=True); the command's DATA.", cli=False)
     stream: bool = option(False, "Render tuples on the fly with pastegen instead of reading DATA.")
-    dataset: str | None = option(None, "--stream: pastegen dataset (faces, faces-wild, scenes, cityscapes, photos, photos-extra, sample); several joined with commas, e.g. faces,faces-wild.")
+    dataset: str | None = option(None, "--stream: pastegen dataset (faces, faces-wild, scenes, cityscapes, photos, photos-extra, sample); "
+                                       "several joined with commas, e.g. faces,faces-wild.")
     images: str | None = option(None, "--stream: a folder, glob or list of photos.")
     data_root: str | None = option(None, "--stream: folder of the named datasets.", path="dir", envvar="PASTEGEN_DATA_ROOT")
     split: str = option("train", "Stream: dataset split (never 'test' for training).", cli=False)
     spec_preset: str | None = option(None, "Stream: pastegen spec preset (default: the dataset's).", cli=False)
     sigma: float | None = option(None, "--stream: corner offset range σ of T_geometric (pixels).", min=0)
     data_seed: int = option(0, "--stream: pastegen seed of the tuples.", min=0)
-    color_mix: str | None = option(None, "--stream, beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs (0: identity, 1: the paper's ranges).", metavar="S:W,...")
+    color_mix: str | None = option(None, "--stream, beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs "
+                                         "(0: identity, 1: the paper's ranges).", metavar="S:W,...")
     geometric_mix: str | None = option(None, "--stream, beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs.", metavar="S:W,...")
     # -- model -------------------------------------------------------------------------------
     preset: str = option("paper-512", "Model preset; the resolution is the data's.", choices=tuple(PRESETS))
@@ -135,9 +138,12 @@ class TrainOptions:
     recon: str = option("image", "Reconstruction loss: eq. 6 over the image, or (beyond the paper) L1 per masked pixel.", choices=RECONS)
     border_weight: float = option(0.0, "--recon mask: extra L1 weight within --border-px inside the mask's border.", min=0)
     border_px: int = option(4, "Width of that band in pixels.", min=1)
-    prior: str = option("none", "Beyond the paper, colour-map presets: G sees the source Poisson-blended into the target inside the mask (poisson) instead of the source itself.", choices=PRIORS)
-    truth: str = option("image", "What Y is compared with: I (eq. 6), or (beyond the paper, --stream) the pasted content with its own colours, T_geometric(I), inside the mask: for colour-only heads.", choices=TRUTHS)
-    ema_kimg: float = option(0.0, "Beyond the paper: keep a moving average of G's weights (G_ema, StyleGAN2-ADA) with this half-life in thousands of samples; paste and export use it. 0: none.", min=0)
+    prior: str = option("none", "Beyond the paper, colour-map presets: G sees the source Poisson-blended into the target inside the mask (poisson) "
+                                "instead of the source itself.", choices=PRIORS)
+    truth: str = option("image", "What Y is compared with: I (eq. 6), or (beyond the paper, --stream) the pasted content with its own colours, "
+                                 "T_geometric(I), inside the mask: for colour-only heads.", choices=TRUTHS)
+    ema_kimg: float = option(0.0, "Beyond the paper: keep a moving average of G's weights (G_ema, StyleGAN2-ADA) with this half-life in thousands of samples; "
+                                  "paste and export use it. 0: none.", min=0)
     seed: int = option(0, "Seed of the weights, the data order and the GAN's noise.", min=0)
     # -- machine -----------------------------------------------------------------------------
     device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N.")
@@ -195,7 +201,7 @@ class TrainOptions:
             return config
         return preset(self.preset, **({} if resolution is None else {"resolution": int(resolution)}))
 
-    def replace(self, **changes: Any) -> "TrainOptions":
+    def replace(self, **changes: Any) -> TrainOptions:
         """A copy with ``changes`` (checked again)."""
         return dataclasses.replace(self, **changes)
 

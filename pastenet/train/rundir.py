@@ -18,11 +18,14 @@ import json
 import os
 import re
 import socket
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
+
+from pastegen.atomic import atomic_write_text
 
 from ..drawing import mask_outline  # noqa: F401  (re-exported: sample grids and older imports)
 from ..errors import ConfigError, ResumeError
@@ -115,14 +118,8 @@ def open_run_dir(
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON under a temporary name, then rename it into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write JSON under a temporary name, then rename it into place (:func:`pastegen.atomic.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class StatsLog:
@@ -190,21 +187,19 @@ def truncate_stats(run_dir: Path, step: int) -> int:
             kept.append(line)
         else:
             dropped += 1
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
     return dropped
 
 
 def grid_image(rows: Iterable[Iterable[np.ndarray]], *, gap: int = 2, background: int = 255) -> np.ndarray:
     """Tile HxWx3 uint8 images into one image: each inner iterable is a row."""
-    rows = [list(r) for r in rows]
-    if not rows or not rows[0]:
+    table = [list(r) for r in rows]
+    if not table or not table[0]:
         raise ConfigError("grid_image needs at least one image")
-    h, w = rows[0][0].shape[:2]
-    ncols = max(len(r) for r in rows)
-    out = np.full((len(rows) * (h + gap) - gap, ncols * (w + gap) - gap, 3), background, np.uint8)
-    for i, row in enumerate(rows):
+    h, w = table[0][0].shape[:2]
+    ncols = max(len(r) for r in table)
+    out = np.full((len(table) * (h + gap) - gap, ncols * (w + gap) - gap, 3), background, np.uint8)
+    for i, row in enumerate(table):
         for j, img in enumerate(row):
             out[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = img
     return out

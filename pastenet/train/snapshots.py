@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ from .distributed import World, any_rank
 from .options import TrainOptions
 from .rundir import grid_image, mask_outline
 from .step import step_seed
+
+if TYPE_CHECKING:
+    from ..models import Generator
 
 __all__ = ["CheckpointWriter", "sample_grid", "to_uint8_image"]
 
@@ -93,7 +97,7 @@ def to_uint8_image(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def sample_grid(G: torch.nn.Module, batch: Mapping[str, torch.Tensor], device: torch.device, *, channels_last: bool, seed: int) -> np.ndarray:
+def sample_grid(G: Generator, batch: Mapping[str, torch.Tensor], device: torch.device, *, channels_last: bool, seed: int) -> np.ndarray:
     """Rows of (input X with the mask outlined, output Y, the loss's truth) on fixed inputs and noise.
 
     Parameters

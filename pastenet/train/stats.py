@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import resource
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -60,7 +60,7 @@ class LossMeter:
         now = time.perf_counter()
         keys = sorted(self.sums)
         means = torch.stack([self.sums[k] for k in keys]).double().div(self.count)
-        stats = dict(zip(keys, reduce_mean(means).cpu().tolist()))
+        stats = dict(zip(keys, reduce_mean(means).cpu().tolist(), strict=True))
         stats["it_s"] = (step - self.step_last) / max(now - self.t_last, 1e-9)
         stats["samples_s"] = stats["it_s"] * batch * world_size
         stats["peak_mem_mb"] = peak_memory_mb(device)

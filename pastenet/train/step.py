@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,11 +95,12 @@ class GanStep:
         self.G, self.D, self.config, self.G_ema, self.ema_beta = G, D, config, G_ema, ema_beta
         self.device, self.world, self.seed = device, world, int(seed)
         self.G_run = compiled_G if compiled_G is not None else G  # a compiled module has no truth value
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
+        beta1, beta2 = betas
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(beta1, beta2))
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(beta1, beta2))
         self.gp_lambda, self.drift_gamma = gp_lambda, drift_gamma
         self.alpha = alpha
-        self.recon_kwargs = {"recon": recon, "border_weight": border_weight, "border_px": border_px}  # generator_loss's settings
+        self.recon_kwargs: dict[str, Any] = {"recon": recon, "border_weight": border_weight, "border_px": border_px}  # generator_loss's settings
         #: α = 0 (beyond the paper): a pure reconstruction model; D is neither run nor updated.
         self.adversarial = float(alpha) > 0
         self.autocast: Callable[[], Any] = (lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)) if amp else nullcontext
@@ -169,9 +171,9 @@ class GanStep:
         if self.G_ema is None or self.ema_beta is None:
             return
         beta = self.ema_beta
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.lerp_(p.detach(), 1.0 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             b_ema.copy_(b)
 
     def state_dict(self) -> dict[str, Any]:

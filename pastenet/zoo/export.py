@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pastegen.atomic import fsync_dir
+from pastegen.atomic import atomic_path
 
 from ..errors import CheckpointError, ZooError
 from .card import render_card
@@ -102,19 +101,9 @@ def _training_figures(run_dir: Path, step: int | None) -> dict[str, Any]:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)  # package data: readable by everyone, whatever the umask
 
 
 def _weights_blob(run: str | os.PathLike, name: str) -> tuple[bytes, dict[str, Any], Path, int | None, int, Path]:

@@ -20,8 +20,8 @@ def golden_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from PIL import Image
     from skimage import data
 
-    target = np.asarray(Image.fromarray(data.astronaut()).resize((SIZE, SIZE), Image.LANCZOS))
-    source = np.asarray(Image.fromarray(data.chelsea()).resize((SIZE, SIZE), Image.LANCZOS))
+    target = np.asarray(Image.fromarray(data.astronaut()).resize((SIZE, SIZE), Image.Resampling.LANCZOS))
+    source = np.asarray(Image.fromarray(data.chelsea()).resize((SIZE, SIZE), Image.Resampling.LANCZOS))
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
     mask = ((yy - 70) / 38.0) ** 2 + ((xx - 118) / 30.0) ** 2 <= 1.0
     return target, source, mask
