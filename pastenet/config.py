@@ -44,6 +44,12 @@ OUTPUTS = ("residual", "affine")
 #: What G's input holds inside the mask: the source, or its Poisson blend into the target.
 PRIORS = ("none", "poisson")
 
+#: The paper's WGAN-GP weights (section 3.3): λ of the gradient penalty (eq. 5) and γ of the drift
+#: term E[D(I)²] (eq. 7). The one place they are written: the training options and
+#: :func:`pastenet.losses.discriminator_loss` take their defaults from here.
+PAPER_GP_LAMBDA = 10.0
+PAPER_DRIFT_GAMMA = 1e-3
+
 #: Bounds on a model record, checked before any network is built, so a damaged or hostile record
 #: (a checkpoint's, a model-zoo entry's) fails at once instead of allocating gigabytes: widths up
 #: to 4x the paper's (512), side up to 16384 px, at most 16 entries per list, dilations up to 256,

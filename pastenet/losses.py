@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .config import PAPER_DRIFT_GAMMA, PAPER_GP_LAMBDA
 from .errors import ConfigError
 
 __all__ = ["reconstruction_l1", "masked_l1", "border_band", "gradient_penalty", "discriminator_loss", "generator_loss", "RECONSTRUCTIONS"]
@@ -91,8 +92,8 @@ def discriminator_loss(
     d_fake: Tensor,
     penalty: Tensor,
     *,
-    gp_lambda: float = 10.0,
-    drift_gamma: float = 1e-3,
+    gp_lambda: float = PAPER_GP_LAMBDA,
+    drift_gamma: float = PAPER_DRIFT_GAMMA,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """D's objective ``E[D(Y)] - E[D(I)] + λ GP + γ E[D(I)²]``.
 

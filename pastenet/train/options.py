@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import PRESETS, PRIORS, ModelConfig, model_from_record, preset
+from ..config import PAPER_DRIFT_GAMMA, PAPER_GP_LAMBDA, PRESETS, PRIORS, ModelConfig, model_from_record, preset
 from ..errors import ConfigError
 
 __all__ = ["TrainOptions", "RESUMABLE_CHANGES", "TRUTHS", "RENAMED", "CliOption", "cli_options", "option", "options_from_record"]
@@ -133,8 +133,8 @@ class TrainOptions:
     beta1: float = option(0.0, "Adam β1 (the paper: 0).", min=0, max=1, max_open=True)
     beta2: float = option(0.9, "Adam β2 (the paper: 0.9).", min=0, max=1, max_open=True)
     alpha: float = option(1e-4, "Weight of the adversarial term in G's loss (eq. 7).", min=0)
-    gp_lambda: float = option(10.0, "Gradient penalty weight (eq. 5).", min=0)
-    drift_gamma: float = option(1e-3, "Weight of E[D(I)^2] (eq. 7).", min=0)
+    gp_lambda: float = option(PAPER_GP_LAMBDA, "Gradient penalty weight (eq. 5).", min=0)
+    drift_gamma: float = option(PAPER_DRIFT_GAMMA, "Weight of E[D(I)^2] (eq. 7).", min=0)
     recon: str = option("image", "Reconstruction loss: eq. 6 over the image, or (beyond the paper) L1 per masked pixel.", choices=RECONS)
     border_weight: float = option(0.0, "--recon mask: extra L1 weight within --border-px inside the mask's border.", min=0)
     border_px: int = option(4, "Width of that band in pixels.", min=1)
