@@ -212,8 +212,12 @@ class _Offset(click.ParamType):
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--model", "model_path", required=True, type=click.Path(),
-              help="A model-zoo name (pastenet models), run folder (latest checkpoint), checkpoint folder or weights.safetensors.")
+@click.option("--model", "model_path", default=None, type=click.Path(),
+              help="A model-zoo name (pastenet models), run folder (latest checkpoint), checkpoint folder or weights.safetensors "
+                   "(needed for --method network).")
+@click.option("--method", type=click.Choice(["network", "poisson-normal", "poisson-mixed", "naive"]), default="network",
+              help="network: the trained generator; poisson-normal / poisson-mixed: Poisson image editing (source or mixed "
+                   "gradients, no model); naive: the source's pixels copied.")
 @click.option("--target", required=True, type=click.Path(), help="The photo to paste into (PNG, JPEG, ...; grey, RGB, RGBA, 8 or 16 bits).")
 @click.option("--source", default=None, type=click.Path(), help="The photo the region comes from.  [default: the target]")
 @click.option("--mask", required=True, type=click.Path(),
@@ -234,7 +238,7 @@ class _Offset(click.ParamType):
 @click.option("--detail", type=click.Choice(["auto", "source", "map"]), default="auto",
               help="Colour-map models: keep the source's fine detail (source; auto) or apply the map to every frequency (map).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
-def paste(model_path: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
+def paste(model_path: str | None, method: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
           device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, quiet: bool) -> None:
     """Paste the MASK region of SOURCE into TARGET and harmonise it with a trained generator.
 
@@ -265,6 +269,22 @@ def paste(model_path: str, target: str, source: str | None, mask: str, output: s
                 f"mask {mask} is {msk.shape[1]}x{msk.shape[0]} but the source {source or target} is "
                 f"{src.shape[1]}x{src.shape[0]} (width x height); they must have the same size"
             )
+        if method != "network":
+            from .classic import classic_paste
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", api.PasteWarning)
+                image, placed = classic_paste(tgt, src, msk, offset=offset, method=method)
+                try:
+                    api.write_image(output, image)
+                finally:
+                    for shown in caught:
+                        click.echo(f"Warning: {shown.message}", err=True)
+            if not quiet:
+                click.echo(f"{output}: pasted {int(placed.sum())} px with {method} in {time.perf_counter() - started:.2f} s", err=True)
+            return
+        if model_path is None:
+            raise click.UsageError("--model is needed for --method network (or choose --method poisson-normal, poisson-mixed or naive)")
         model = api.load_generator(model_path, device=device)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", api.PasteWarning)
@@ -441,6 +461,34 @@ class _ProgressHook:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--model", "model_path", default="faces-poisson-256", type=click.Path(),
+              help="The network method's model: a zoo name, run folder, checkpoint folder or weights.safetensors (loaded on the first network paste).")
+@click.option("--host", default="127.0.0.1", help="Address to bind; anything but 127.0.0.1/localhost exposes the editor to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, help="Port to listen on (0: any free port).")
+@click.option("--device", default="cpu", help="Where the network runs: cpu, auto, cuda or cuda:N.")
+def edit(model_path: str, host: str, port: int, device: str) -> None:
+    """Start the interactive copy-paste editor in the browser (opens no browser itself).
+
+    \b
+    Examples:
+      pastenet edit                              # then open http://127.0.0.1:8765/
+      pastenet edit --model runs/00004-colormap-stream-faces --port 9000
+    """
+    try:
+        from .editor.app import create_app, serve
+    except ImportError as e:
+        raise click.ClickException(f"the editor needs Starlette and uvicorn: pip install 'smart-copy-paste[edit]' ({e})") from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: binding to {host}: anyone who can reach this address can use the editor and upload images to it; "
+                   "the default 127.0.0.1 keeps it on this machine", err=True)
+    app = create_app(model_path, device=device)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"pastenet edit: serving on http://{shown}:{port}/  (Ctrl+C to stop)", err=True)
+    serve(app, host=host, port=port)
 
 
 if __name__ == "__main__":  # torchrun -m pastenet.cli train ...

@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "ResumeError",
     "PasteError",
+    "ImageTooLargeError",
     "MaskError",
     "PasteWarning",
 ]
@@ -51,6 +52,10 @@ class ZooError(PastenetError):
 
 class PasteError(PastenetError, ValueError):
     """Images, masks or options that cannot be pasted (wrong shape, dtype, size, unreadable file)."""
+
+
+class ImageTooLargeError(PasteError):
+    """An image whose header claims more pixels than the limit (checked before decoding)."""
 
 
 class MaskError(PasteError):

@@ -14,6 +14,7 @@ written in an 8-bit format is scaled with a :class:`~pastenet.errors.PasteWarnin
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -22,9 +23,22 @@ import numpy as np
 
 from pastegen.atomic import atomic_write_bytes
 
-from .errors import PasteError, PasteWarning
+from .errors import ImageTooLargeError, PasteError, PasteWarning
 
-__all__ = ["read_image", "write_image", "FORMATS_16_BIT"]
+__all__ = ["read_image", "decode_image_bytes", "encode_png", "write_image", "FORMATS_16_BIT"]
+
+
+def _opencv_to_rgb(image: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR / BGRA channel order to RGB / RGBA; a single channel to ``(H, W)``."""
+    import cv2
+
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    return image
 
 
 def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
@@ -53,13 +67,88 @@ def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if image is None:
         raise PasteError(f"{what} file {p} is not an image (or is damaged)")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    elif image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
+    image = _opencv_to_rgb(image)
     return image
+
+
+def decode_image_bytes(data: bytes, *, what: str = "image", max_pixels: int | None = None) -> np.ndarray:
+    """Decode an image file's bytes in memory: RGB(A) or grey, 8 or 16 bits, upright.
+
+    The file is first checked by pastegen's defensive decoder
+    (:func:`pastegen.sources.decode.decode_data`): empty, not an image, truncated or corrupt
+    (JPEG included), or more than ``max_pixels`` pixels by its header (default: pastegen's
+    :data:`~pastegen.sources.DEFAULT_MAX_PIXELS`, checked before any pixel is decoded) is a
+    :class:`PasteError`. The pixels are then read as stored, as :func:`read_image` does (OpenCV,
+    ``IMREAD_UNCHANGED``: 16 bits, alpha and grey kept), and turned upright by the EXIF
+    orientation (unlike :func:`read_image`: the editor shows and masks the upright photo). A file
+    OpenCV cannot decode (GIF, ...) gives pastegen's upright 8-bit RGB.
+    """
+    import cv2
+
+    from pastegen.errors import ImageError
+    from pastegen.errors import ImageTooLargeError as TooLarge
+    from pastegen.sources import DEFAULT_MAX_PIXELS
+    from pastegen.sources.decode import decode_data
+
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
+    try:
+        rgb = decode_data(bytes(data), what, limit)
+    except TooLarge as e:
+        raise ImageTooLargeError(f"the {what} is too large: {e.reason}") from None
+    except ImageError as e:
+        raise PasteError(f"the {what} cannot be used: {e.reason}") from None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
+        return rgb
+    image = _opencv_to_rgb(image)
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # the orientation is a nicety: pastegen's decoder accepted the file
+        orientation = 1
+    upright = np.ascontiguousarray(_upright(image, orientation))
+    if upright.shape[:2] != rgb.shape[:2]:  # OpenCV and Pillow disagree (OpenCV may apply EXIF itself)
+        if image.shape[:2] == rgb.shape[:2]:
+            return np.ascontiguousarray(image)
+        return rgb
+    return upright
+
+
+def _upright(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an ``(H, W, ...)`` array upright by its EXIF ``orientation``, as ``PIL.ImageOps.exif_transpose``."""
+    if orientation == 2:
+        return array[:, ::-1]
+    if orientation == 3:
+        return array[::-1, ::-1]
+    if orientation == 4:
+        return array[::-1]
+    if orientation == 5:
+        return array.swapaxes(0, 1)
+    if orientation == 6:  # 90 degrees clockwise
+        return np.rot90(array, k=-1)
+    if orientation == 7:
+        return array[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:  # 90 degrees counter-clockwise
+        return np.rot90(array, k=1)
+    return array
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """``image`` (RGB(A) or grey, uint8 or uint16) encoded as PNG bytes in memory (16 bits kept)."""
+    import cv2
+
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    elif image.ndim == 3 and image.shape[2] == 2:
+        image = np.dstack([image[:, :, 0], image[:, :, 0], image[:, :, 0], image[:, :, 1]])
+    ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise PasteError(f"cannot encode an image of shape {image.shape} and dtype {image.dtype} as PNG")
+    return encoded.tobytes()
 
 
 #: Extensions whose OpenCV encoders keep 16 bits per channel; other formats get 8 bits.

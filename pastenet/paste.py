@@ -366,6 +366,18 @@ def _poisson_seam_window(y: np.ndarray, composite: np.ndarray, m: np.ndarray) ->
     return out
 
 
+def _checked_inputs(target: np.ndarray, source: np.ndarray | None, mask: np.ndarray) -> tuple[Any, Any, np.ndarray]:
+    """``(target, source, binary mask)`` checked: images of the paste's rules, a non-empty mask of the source's size."""
+    tgt = _check_image(target, "target")
+    src = tgt if source is None else _check_image(source, "source")
+    m = binarise_mask(mask)
+    if m.shape != src.shape:
+        raise MaskError(f"the mask is {m.shape[0]}x{m.shape[1]} but the source is {src.shape[0]}x{src.shape[1]}; they must have the same size")
+    if not m.any():
+        raise MaskError("the mask is empty: no pixel is non-zero")
+    return tgt, src, m
+
+
 def paste_with_details(
     model: PasteModel,
     target: np.ndarray,
@@ -404,13 +416,7 @@ def _paste(
 ) -> PasteResult:
     if not isinstance(model, PasteModel):
         raise PasteError(f"model must be a PasteModel (from load_generator), got {type(model).__name__}")
-    tgt = _check_image(target, "target")
-    src = tgt if source is None else _check_image(source, "source")
-    m = binarise_mask(mask)
-    if m.shape != src.shape:
-        raise MaskError(f"the mask is {m.shape[0]}x{m.shape[1]} but the source is {src.shape[0]}x{src.shape[1]}; they must have the same size")
-    if not m.any():
-        raise MaskError("the mask is empty: no pixel is non-zero")
+    tgt, src, m = _checked_inputs(target, source, mask)
     noisy, top = _mask_noise(mask)
     if noisy > NOISY_MASK_FRACTION:
         warnings.warn(

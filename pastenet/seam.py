@@ -23,10 +23,10 @@ import numpy as np
 
 from .errors import MaskError
 
-__all__ = ["poisson_seam", "membrane"]
+__all__ = ["poisson_seam", "poisson_blend", "membrane"]
 
 
-def membrane(difference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def membrane(difference: np.ndarray, mask: np.ndarray, *, extra: np.ndarray | None = None) -> np.ndarray:
     """The harmonic interpolation into ``mask`` of ``difference`` given on the pixels around it.
 
     Parameters
@@ -35,11 +35,14 @@ def membrane(difference: np.ndarray, mask: np.ndarray) -> np.ndarray:
         Boundary values; only pixels outside ``mask`` that neighbour it are read.
     mask : ndarray, (H, W) bool
         Ω.
+    extra : ndarray, (H, W, C) float, optional
+        A source term added to the right-hand side at each pixel of Ω (``Δf = −extra`` in the
+        discrete sense); :func:`poisson_blend` uses it for mixed gradients. ``None``: zero.
 
     Returns
     -------
     ndarray, (H, W, C) float64
-        ``f``: harmonic on Ω, equal to ``difference`` outside Ω (zeros where not a neighbour).
+        ``f``: harmonic on Ω (without ``extra``), equal to ``difference`` outside Ω (zeros where not a neighbour).
     """
     import scipy.sparse as sp
     from scipy.sparse.linalg import splu
@@ -74,6 +77,11 @@ def membrane(difference: np.ndarray, mask: np.ndarray) -> np.ndarray:
         outer = p[~interior]
         np.add.at(rhs, outer, d[qy[~interior], qx[~interior]])
         boundary[outer] = True
+    if extra is not None:
+        e = np.asarray(extra, dtype=np.float64)
+        if e.shape != d.shape:
+            raise MaskError(f"extra {e.shape} and difference {d.shape} must have the same shape")
+        rhs += e[ys, xs]
     rows.append(np.arange(n))
     cols.append(np.arange(n))
     vals.append(degree)
@@ -117,3 +125,49 @@ def poisson_seam(pasted: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np
         raise MaskError(f"pasted {p.shape}, target {t.shape} and mask {m.shape} do not fit together")
     f = membrane(t - p, m)
     return np.where(m[:, :, None], p + f, t).astype(np.float32)
+
+
+def _neighbour_slices(h: int, w: int, dy: int, dx: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """Slices ``(p, q)`` pairing every pixel ``p`` with its in-image neighbour ``q = p + (dy, dx)``."""
+    p = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
+    q = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
+    return p, q
+
+
+def poisson_blend(source: np.ndarray, target: np.ndarray, mask: np.ndarray, *, mixed: bool = False) -> np.ndarray:
+    """Poisson image editing (Pérez et al. 2003) of the placed ``source`` into ``target`` over ``mask``.
+
+    ``mixed=False``: seamless cloning with the source's gradients (eq. 11), which is
+    :func:`poisson_seam` of the source. ``mixed=True``: mixed gradients (eq. 13): on each edge
+    ``pq`` and channel, whichever of the target's and the source's differences has the larger
+    magnitude (ties go to the source). Neighbours outside the image are left out, as in
+    :func:`membrane`; the system is solved exactly.
+
+    Parameters
+    ----------
+    source, target : ndarray, (H, W, C) float
+        The source placed on the target's grid, and the target.
+    mask : ndarray, (H, W) bool
+
+    Returns
+    -------
+    ndarray, (H, W, C) float32
+        ``target`` outside ``mask``, the blend inside (not clipped).
+    """
+    m = np.asarray(mask, dtype=bool)
+    s = np.asarray(source, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    if s.shape != t.shape or s.ndim != 3 or s.shape[:2] != m.shape:
+        raise MaskError(f"source {s.shape}, target {t.shape} and mask {m.shape} do not fit together")
+    if not mixed:
+        return poisson_seam(s, t, m)
+    # f = s + h: h solves A h = Σ_{q ∉ Ω} (t_q − s_q) + Σ_q (v_pq − (s_p − s_q))
+    h, w = m.shape
+    extra = np.zeros_like(s)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        p, q = _neighbour_slices(h, w, dy, dx)
+        vs = s[p] - s[q]
+        vt = t[p] - t[q]
+        extra[p] += np.where(np.abs(vt) > np.abs(vs), vt - vs, 0.0)
+    f = membrane(t - s, m, extra=extra)
+    return np.where(m[:, :, None], s + f, t).astype(np.float32)

@@ -1,0 +1,256 @@
+// pastenet edit: the page. Plain JavaScript, no build step, nothing fetched from the internet.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    source: null, target: null,       // {id, width, height, img}
+    offset: [0, 0],                   // (dy, dx): source (y, x) lands on target (y + dy, x + dx)
+    mask: document.createElement("canvas"), // source-sized, white where inside
+    undo: [], result: null, showBefore: false, busy: false,
+  };
+  const srcCanvas = $("source-canvas"), tgtCanvas = $("target-canvas");
+
+  function showError(msg) { const e = $("error"); e.textContent = msg; e.hidden = !msg; }
+  function setStatus(msg) { $("status").textContent = msg; }
+
+  async function jsonOrError(resp) {
+    let body = null;
+    try { body = await resp.json(); } catch (e) { body = null; }
+    if (!resp.ok) throw new Error((body && body.error) || ("HTTP " + resp.status));
+    return body;
+  }
+
+  function loadImage(url) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error("the browser cannot show " + url));
+      img.src = url;
+    });
+  }
+
+  async function upload(file, which) {
+    showError("");
+    setStatus("uploading " + file.name + " ...");
+    try {
+      const info = await jsonOrError(await fetch("/api/upload", { method: "POST", body: file }));
+      const url = "/api/image/" + info.id + ".png";
+      info.img = await loadImage(url);
+      info.url = url;
+      state[which] = info;
+      if (which === "source") {
+        state.mask.width = info.width; state.mask.height = info.height; state.undo = [];
+        srcCanvas.width = info.width; srcCanvas.height = info.height;
+        $("download-source").href = url;
+        $("source-drop").classList.remove("empty");
+      } else {
+        tgtCanvas.width = info.width; tgtCanvas.height = info.height;
+        $("download-target").href = url;
+        $("target-drop").classList.remove("empty");
+      }
+      clearResult();
+      setStatus(which + ": " + info.width + "x" + info.height + ", " + info.channels + " channel(s), " + info.dtype);
+      drawSource(); drawTarget();
+    } catch (e) {
+      setStatus("");
+      showError(which + ": " + e.message);
+    }
+  }
+
+  function wireFile(which) {
+    $(which + "-file").addEventListener("change", (ev) => { if (ev.target.files[0]) upload(ev.target.files[0], which); });
+    const drop = $(which + "-drop");
+    drop.classList.add("empty");
+    drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (ev) => {
+      ev.preventDefault(); drop.classList.remove("over");
+      const f = ev.dataTransfer.files[0];
+      if (f) upload(f, which);
+    });
+  }
+
+  // --- the mask on the source ---------------------------------------------------------------
+  function tool() { return document.querySelector("input[name=tool]:checked").value; }
+  function canvasPoint(canvas, ev) {
+    const r = canvas.getBoundingClientRect();
+    return [(ev.clientX - r.left) * canvas.width / r.width, (ev.clientY - r.top) * canvas.height / r.height];
+  }
+  function pushUndo() {
+    if (!state.source) return;
+    state.undo.push(state.mask.getContext("2d").getImageData(0, 0, state.mask.width, state.mask.height));
+    if (state.undo.length > 30) state.undo.shift();
+  }
+  function drawSource(preview) {
+    if (!state.source) return;
+    const ctx = srcCanvas.getContext("2d");
+    ctx.clearRect(0, 0, srcCanvas.width, srcCanvas.height);
+    ctx.drawImage(state.source.img, 0, 0);
+    ctx.globalAlpha = 0.45;
+    const tint = document.createElement("canvas");
+    tint.width = state.mask.width; tint.height = state.mask.height;
+    const t = tint.getContext("2d");
+    t.drawImage(state.mask, 0, 0);
+    t.globalCompositeOperation = "source-in";
+    t.fillStyle = "#ff1744"; t.fillRect(0, 0, tint.width, tint.height);
+    ctx.drawImage(tint, 0, 0);
+    ctx.globalAlpha = 1;
+    if (preview) preview(ctx);
+  }
+  function shapePath(ctx, kind, a, b) {
+    const x = Math.min(a[0], b[0]), y = Math.min(a[1], b[1]), w = Math.abs(a[0] - b[0]), h = Math.abs(a[1] - b[1]);
+    ctx.beginPath();
+    if (kind === "rect") ctx.rect(x, y, w, h);
+    else ctx.ellipse(x + w / 2, y + h / 2, w / 2, h / 2, 0, 0, 2 * Math.PI);
+  }
+  let stroke = null;
+  srcCanvas.addEventListener("pointerdown", (ev) => {
+    if (!state.source) return;
+    srcCanvas.setPointerCapture(ev.pointerId);
+    pushUndo();
+    const p = canvasPoint(srcCanvas, ev);
+    stroke = { kind: tool(), start: p, last: p };
+    if (stroke.kind === "brush" || stroke.kind === "eraser") paint(p, p);
+  });
+  srcCanvas.addEventListener("pointermove", (ev) => {
+    if (!stroke) return;
+    const p = canvasPoint(srcCanvas, ev);
+    if (stroke.kind === "brush" || stroke.kind === "eraser") { paint(stroke.last, p); stroke.last = p; }
+    else {
+      stroke.last = p;
+      drawSource((ctx) => { ctx.strokeStyle = "#ff1744"; ctx.lineWidth = Math.max(1, srcCanvas.width / 400); shapePath(ctx, stroke.kind, stroke.start, p); ctx.stroke(); });
+    }
+  });
+  const endStroke = () => {
+    if (!stroke) return;
+    if (stroke.kind === "rect" || stroke.kind === "ellipse") {
+      const ctx = state.mask.getContext("2d");
+      ctx.fillStyle = "#fff"; shapePath(ctx, stroke.kind, stroke.start, stroke.last); ctx.fill();
+    }
+    stroke = null; maskChanged();
+  };
+  srcCanvas.addEventListener("pointerup", endStroke);
+  srcCanvas.addEventListener("pointercancel", endStroke);
+  function paint(a, b) {
+    const ctx = state.mask.getContext("2d");
+    ctx.globalCompositeOperation = stroke.kind === "eraser" ? "destination-out" : "source-over";
+    ctx.strokeStyle = "#fff"; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    ctx.lineWidth = Number($("brush-size").value) * Math.max(1, srcCanvas.width / srcCanvas.getBoundingClientRect().width);
+    ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke();
+    ctx.globalCompositeOperation = "source-over";
+    cutout = null; drawSource(); drawTarget();
+  }
+  function maskChanged() { cutout = null; drawSource(); drawTarget(); }
+  $("undo").addEventListener("click", () => { const d = state.undo.pop(); if (d) { state.mask.getContext("2d").putImageData(d, 0, 0); maskChanged(); } });
+  $("clear").addEventListener("click", () => { pushUndo(); state.mask.getContext("2d").clearRect(0, 0, state.mask.width, state.mask.height); maskChanged(); });
+  document.addEventListener("keydown", (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { ev.preventDefault(); $("undo").click(); }
+  });
+
+  // A binary mask PNG (opaque black and white): what the server and `pastenet paste` read.
+  function maskCanvas() {
+    const c = document.createElement("canvas");
+    c.width = state.mask.width; c.height = state.mask.height;
+    const d = state.mask.getContext("2d").getImageData(0, 0, c.width, c.height);
+    for (let i = 0; i < d.data.length; i += 4) {
+      const v = d.data[i + 3] >= 128 ? 255 : 0;
+      d.data[i] = d.data[i + 1] = d.data[i + 2] = v; d.data[i + 3] = 255;
+    }
+    c.getContext("2d").putImageData(d, 0, 0);
+    return c;
+  }
+  function maskBox() {
+    const d = state.mask.getContext("2d").getImageData(0, 0, state.mask.width, state.mask.height).data;
+    let y0 = Infinity, y1 = -1, x0 = Infinity, x1 = -1;
+    for (let y = 0; y < state.mask.height; y++) for (let x = 0; x < state.mask.width; x++) {
+      if (d[(y * state.mask.width + x) * 4 + 3] >= 128) { if (y < y0) y0 = y; if (y > y1) y1 = y; if (x < x0) x0 = x; if (x > x1) x1 = x; }
+    }
+    return y1 < 0 ? null : [y0, y1 + 1, x0, x1 + 1];
+  }
+
+  // --- placing on the target ----------------------------------------------------------------
+  let cutout = null; // the source masked, redrawn when the mask changes
+  function getCutout() {
+    if (!cutout && state.source) {
+      cutout = document.createElement("canvas");
+      cutout.width = state.mask.width; cutout.height = state.mask.height;
+      const c = cutout.getContext("2d");
+      c.drawImage(state.source.img, 0, 0);
+      c.globalCompositeOperation = "destination-in";
+      c.drawImage(state.mask, 0, 0);
+    }
+    return cutout;
+  }
+  function drawTarget() {
+    if (!state.target) return;
+    const ctx = tgtCanvas.getContext("2d");
+    ctx.clearRect(0, 0, tgtCanvas.width, tgtCanvas.height);
+    if (state.result && !state.showBefore) { ctx.drawImage(state.result, 0, 0); return; }
+    ctx.drawImage(state.target.img, 0, 0);
+    if (state.source && !state.showBefore) { ctx.drawImage(getCutout(), state.offset[1], state.offset[0]); }
+    $("offset").textContent = state.offset[0] + ", " + state.offset[1];
+  }
+  function setOffset(dy, dx) { state.offset = [Math.round(dy), Math.round(dx)]; clearResult(); drawTarget(); }
+  let drag = null;
+  tgtCanvas.addEventListener("pointerdown", (ev) => {
+    if (!state.target) return;
+    tgtCanvas.focus(); tgtCanvas.setPointerCapture(ev.pointerId);
+    drag = { start: canvasPoint(tgtCanvas, ev), offset: state.offset.slice() };
+  });
+  tgtCanvas.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    const p = canvasPoint(tgtCanvas, ev);
+    setOffset(drag.offset[0] + p[1] - drag.start[1], drag.offset[1] + p[0] - drag.start[0]);
+  });
+  tgtCanvas.addEventListener("pointerup", () => { drag = null; });
+  tgtCanvas.addEventListener("keydown", (ev) => {
+    const step = ev.shiftKey ? 10 : 1;
+    const moves = { ArrowUp: [-step, 0], ArrowDown: [step, 0], ArrowLeft: [0, -step], ArrowRight: [0, step] };
+    const m = moves[ev.key];
+    if (m) { ev.preventDefault(); setOffset(state.offset[0] + m[0], state.offset[1] + m[1]); }
+  });
+  $("center").addEventListener("click", () => {
+    const b = state.source && state.target && maskBox();
+    if (!b) { showError("draw a region on the source and load a target first"); return; }
+    setOffset(state.target.height / 2 - (b[0] + b[1]) / 2, state.target.width / 2 - (b[2] + b[3]) / 2);
+  });
+
+  // --- pasting --------------------------------------------------------------------------------
+  function clearResult() {
+    state.result = null; state.showBefore = false;
+    $("toggle").disabled = true; $("toggle").textContent = "show before";
+    $("download-result").hidden = true;
+  }
+  $("toggle").addEventListener("click", () => {
+    state.showBefore = !state.showBefore;
+    $("toggle").textContent = state.showBefore ? "show after" : "show before";
+    drawTarget();
+  });
+  $("paste").addEventListener("click", async () => {
+    if (state.busy) return;
+    showError("");
+    if (!state.source || !state.target) { showError("load a source and a target first"); return; }
+    if (!maskBox()) { showError("the region is empty: draw it on the source first"); return; }
+    const maskUrl = maskCanvas().toDataURL("image/png");
+    const body = { target: state.target.id, source: state.source.id, mask: maskUrl, offset: state.offset, method: $("method").value, seed: 0 };
+    state.busy = true; $("paste").disabled = true; $("progress").hidden = false;
+    const t0 = performance.now();
+    const timer = setInterval(() => { $("elapsed").textContent = ((performance.now() - t0) / 1000).toFixed(1) + " s"; }, 100);
+    try {
+      const r = await jsonOrError(await fetch("/api/paste", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
+      state.result = await loadImage(r.image); state.showBefore = false;
+      $("toggle").disabled = false; $("toggle").textContent = "show before";
+      $("download-result").href = r.image; $("download-result").hidden = false;
+      $("download-mask").href = maskUrl; $("download-mask").hidden = false;
+      $("command").textContent = r.command; $("command-box").hidden = false;
+      setStatus(r.method + ": " + r.seconds.toFixed(2) + " s on the server" + (r.warnings.length ? "; " + r.warnings.join("; ") : ""));
+      drawTarget();
+    } catch (e) {
+      showError("paste: " + e.message);
+    } finally {
+      clearInterval(timer); state.busy = false; $("paste").disabled = false; $("progress").hidden = true;
+    }
+  });
+
+  wireFile("source"); wireFile("target");
+})();
