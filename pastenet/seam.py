@@ -19,11 +19,46 @@ exactly (SuperLU) for all channels at once.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
 import numpy as np
 
 from .errors import MaskError
 
 __all__ = ["poisson_seam", "poisson_blend", "membrane"]
+
+
+#: Factorisations kept for reuse: a paste solves twice on one mask (the prior, then the seam).
+_FACTORS: OrderedDict[tuple, Any] = OrderedDict()
+_FACTORS_KEPT = 2
+_FACTORS_LOCK = threading.Lock()
+
+
+def _factorised(mask: np.ndarray, A: Any) -> Any:
+    """The sparse LU of ``A``, the Laplacian system of ``mask``: reused while the same mask comes back.
+
+    ``A`` depends on the mask alone, so the factorisation (most of a solve's time: 0.7 s of 0.8 s
+    for a 512-pixel disc) is cached by the mask's packed bits, the last :data:`_FACTORS_KEPT`
+    masks (thread-safe). The solution is the same as a fresh factorisation's, bit for bit.
+    """
+    from scipy.sparse.linalg import splu
+
+    key = (mask.shape, hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest())
+    with _FACTORS_LOCK:
+        lu = _FACTORS.get(key)
+        if lu is not None:
+            _FACTORS.move_to_end(key)
+            return lu
+    # A is symmetric positive definite: a symmetric fill-reducing ordering and no pivoting
+    lu = splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    with _FACTORS_LOCK:
+        _FACTORS[key] = lu
+        while len(_FACTORS) > _FACTORS_KEPT:
+            _FACTORS.popitem(last=False)
+    return lu
 
 
 def membrane(difference: np.ndarray, mask: np.ndarray, *, extra: np.ndarray | None = None) -> np.ndarray:
@@ -45,8 +80,6 @@ def membrane(difference: np.ndarray, mask: np.ndarray, *, extra: np.ndarray | No
         ``f``: harmonic on Ω (without ``extra``), equal to ``difference`` outside Ω (zeros where not a neighbour).
     """
     import scipy.sparse as sp
-    from scipy.sparse.linalg import splu
-
     m = np.asarray(mask, dtype=bool)
     d = np.asarray(difference, dtype=np.float64)
     if d.ndim != 3 or d.shape[:2] != m.shape:
@@ -96,8 +129,7 @@ def membrane(difference: np.ndarray, mask: np.ndarray, *, extra: np.ndarray | No
         free = ~touching[labels]
         if free.any():
             A = A + sp.diags(free.astype(np.float64), format="csc")
-    # A is symmetric positive definite: a symmetric fill-reducing ordering and no pivoting
-    f = splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}).solve(rhs)
+    f = _factorised(m, A).solve(rhs)
     out[ys, xs] = f
     return out
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
 import struct
-import threading
-import time
 import urllib.error
 import urllib.request
 import zlib
@@ -22,32 +19,16 @@ pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 
 from pastenet.classic import classic_paste  # noqa: E402
-from pastenet.editor.app import create_app, reproduce_command  # noqa: E402
+from pastenet.editor.app import create_app, reproduce_command, serving  # noqa: E402
 from pastenet.seam import poisson_blend  # noqa: E402
 
 MAX_BYTES = 2 * 1024 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    app = create_app("faces-poisson-256", device="cpu", max_upload_bytes=MAX_BYTES, max_uploads=8)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=5)
+    with serving(create_app("faces-poisson-256", device="cpu", max_upload_bytes=MAX_BYTES, max_uploads=8)) as url:
+        yield url
 
 
 def _request(url: str, data: bytes | None = None, *, json_body=None) -> tuple[int, bytes, str]:

@@ -168,3 +168,31 @@ def test_prior_models_paste_poisson_normal_when_the_map_is_the_identity():
     with pytest.raises(ConfigError, match="prior"):
         preset("colormap", prior="laplace")
     assert "prior" not in preset("colormap").to_record() and config.to_record()["prior"] == "poisson"
+
+
+def test_membrane_reuses_the_factorisation_of_a_mask_and_solves_the_same():
+    from pastenet import seam
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((40, 50), bool)
+    mask[8:30, 10:41] = True
+    mask[15:20, 20:25] = False  # a hole: two boundaries
+    a, b = rng.normal(size=(40, 50, 3)), rng.normal(size=(40, 50, 3))
+    seam._FACTORS.clear()
+    fresh_a = seam.membrane(a, mask)
+    seam._FACTORS.clear()
+    fresh_b = seam.membrane(b, mask)
+    assert len(seam._FACTORS) == 1
+    # the second mask-equal call takes the kept factorisation and gives the same numbers
+    np.testing.assert_array_equal(seam.membrane(a, mask), fresh_a)
+    assert len(seam._FACTORS) == 1
+    other = mask.copy()
+    other[30, 20] = True
+    seam.membrane(a, other)  # another mask: a new entry, at most _FACTORS_KEPT kept
+    assert len(seam._FACTORS) == 2
+    for k in range(seam._FACTORS_KEPT + 2):
+        m = mask.copy()
+        m[0, k] = True
+        seam.membrane(b, m)
+    assert len(seam._FACTORS) == seam._FACTORS_KEPT
+    np.testing.assert_array_equal(seam.membrane(b, mask), fresh_b)

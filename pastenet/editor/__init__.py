@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "serving"]
 
 
 def __getattr__(name: str) -> Any:  # Starlette is an optional extra: import it only when used
-    if name in ("create_app", "serve"):
+    if name in ("create_app", "serve", "serving"):
         from . import app
 
         return getattr(app, name)
