@@ -3,7 +3,8 @@
 
 The test loads two photos with the file pickers, draws a rectangle on the source with the mouse,
 drags the cut-out on the target, pastes, downloads the result and the mask through the page's
-links, and checks the PNGs. It skips, saying why, where the browser, its driver or Selenium is
+links, and checks the PNGs; a second test drives the lasso, invert, undo/redo, the feather preview,
+the before/after slider and the side-by-side comparison of every method. It skips, saying why, where the browser, its driver or Selenium is
 missing (``.ci/run`` installs them where it can).
 """
 
@@ -210,3 +211,113 @@ def test_bad_input_is_a_message_in_the_page(server, browser, tmp_path):
     assert "outside" in error.text
     # the failed requests are the only errors in the console (Chromium logs each 4xx reply)
     assert all("status of 400" in m for m in _severe(driver)), _severe(driver)
+
+
+def _mask_count(driver) -> int:
+    return driver.execute_script("return window.pastenetEditor.maskCount()")
+
+
+def _canvas_sum(driver, canvas_id: str, box: tuple[int, int, int, int] | None = None) -> int:
+    """Sum of the RGB values the page shows on a canvas, in image pixels ``(x0, y0, x1, y1)`` or all of it."""
+    return driver.execute_script(
+        "const c = document.getElementById(arguments[0]); const b = arguments[1] || [0, 0, c.width, c.height];"
+        "const d = c.getContext('2d').getImageData(b[0], b[1], b[2] - b[0], b[3] - b[1]).data;"
+        "let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] + d[i + 1] + d[i + 2]; return s;", canvas_id, box)
+
+
+def _keys(driver, *keys: str, shift: bool = False) -> None:
+    chain = ActionChains(driver).key_down(Keys.CONTROL)
+    if shift:
+        chain = chain.key_down(Keys.SHIFT)
+    chain = chain.send_keys(*keys)
+    if shift:
+        chain = chain.key_up(Keys.SHIFT)
+    chain.key_up(Keys.CONTROL).perform()
+
+
+def test_editing_tools_in_the_browser(server, browser, tmp_path):
+    """Lasso, invert, undo/redo (buttons and keys), the feather preview, the before/after slider and compare."""
+    driver = browser
+    target, source, target_path, source_path = _photos(tmp_path)
+    h, w = source.shape[:2]
+    driver.get(server + "/")
+    assert "77 of 78 real face cases" in driver.find_element(By.ID, "method-note").text
+    assert Select(driver.find_element(By.ID, "method")).first_selected_option.get_attribute("value") == "network"
+    _load(driver, "target", target_path, target.shape[1])
+    _load(driver, "source", source_path, w)
+
+    # lasso: a freehand polygon, closed on mouse-up and filled
+    driver.find_element(By.CSS_SELECTOR, "input[name=tool][value=lasso]").click()
+    polygon = [(60, 60), (180, 70), (200, 160), (120, 200), (50, 150)]
+    canvas = driver.find_element(By.ID, "source-canvas")
+    points = [_offset_of(driver, "source-canvas", *p) for p in polygon]
+    chain = ActionChains(driver, duration=20).move_to_element_with_offset(canvas, *points[0]).click_and_hold()
+    for p in points[1:]:
+        chain = chain.move_to_element_with_offset(canvas, *p)
+    chain.release().perform()
+    xs, ys = np.array([p[0] for p in polygon], float), np.array([p[1] for p in polygon], float)
+    area = 0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))
+    lasso = _mask_count(driver)
+    assert abs(lasso - area) <= 0.2 * area, (lasso, area)
+
+    # invert, then undo/redo with the buttons and with the keys
+    driver.find_element(By.ID, "invert").click()
+    inverted = _mask_count(driver)
+    assert inverted == h * w - lasso
+    driver.find_element(By.ID, "undo").click()
+    assert _mask_count(driver) == lasso
+    driver.find_element(By.ID, "redo").click()
+    assert _mask_count(driver) == inverted
+    _keys(driver, "z")
+    assert _mask_count(driver) == lasso
+    _keys(driver, "z", shift=True)
+    assert _mask_count(driver) == inverted
+    _keys(driver, "z")
+    _keys(driver, "y")
+    assert _mask_count(driver) == inverted
+    driver.find_element(By.ID, "undo").click()
+    assert _mask_count(driver) == lasso
+
+    # the feather preview changes what the source canvas shows, not the mask
+    plain = _canvas_sum(driver, "source-canvas")
+    driver.find_element(By.ID, "feather").click()
+    assert _canvas_sum(driver, "source-canvas") != plain
+    assert _mask_count(driver) == lasso
+
+    # a rectangle pasted naively (the feather preview still on: the mask sent stays binary)
+    driver.find_element(By.ID, "clear").click()
+    assert _mask_count(driver) == 0
+    driver.find_element(By.CSS_SELECTOR, "input[name=tool][value=rect]").click()
+    _drag(driver, "source-canvas", (100, 80), (170, 150))
+    _paste(driver, "naive", timeout=60)
+    mask = _download(driver, tmp_path / "downloads", "download-mask", "mask.png")
+    assert set(np.unique(mask)) <= {0, 255}
+
+    # the before/after slider: the result left of it, the target right of it
+    box = (100, 80, 170, 150)  # the region, placed where it is in the source (offset 0, 0)
+    reveal = "const r = document.getElementById('reveal'); r.value = arguments[0]; r.dispatchEvent(new Event('input'));"
+    after = _canvas_sum(driver, "target-canvas", box)
+    driver.execute_script(reveal, 0)
+    before = _canvas_sum(driver, "target-canvas", box)
+    assert before != after
+    driver.execute_script(reveal, 100)
+    left = _canvas_sum(driver, "target-canvas", (100, 80, 128, 150))
+    right = _canvas_sum(driver, "target-canvas", (128, 80, 170, 150))
+    driver.execute_script(reveal, 50)  # the split at x = 128: left of it the result, right of it the target
+    assert _canvas_sum(driver, "target-canvas", (100, 80, 128, 150)) == left
+    assert _canvas_sum(driver, "target-canvas", (128, 80, 170, 150)) != right
+
+    # compare: every method, four labelled thumbnails; a click shows one large
+    driver.find_element(By.ID, "compare").click()
+    WebDriverWait(driver, 120).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#thumbs figure")) == 4 or d.find_element(By.ID, "error").is_displayed())
+    assert not driver.find_element(By.ID, "error").is_displayed(), driver.find_element(By.ID, "error").text
+    WebDriverWait(driver, 10).until(lambda d: not d.find_element(By.ID, "progress").is_displayed())
+    figures = driver.find_elements(By.CSS_SELECTOR, "#thumbs figure")
+    assert [f.get_attribute("data-method") for f in figures] == ["network", "poisson-normal", "poisson-mixed", "naive"]
+    assert all(f.find_element(By.TAG_NAME, "figcaption").text for f in figures)
+    figures[2].click()
+    assert Select(driver.find_element(By.ID, "method")).first_selected_option.get_attribute("value") == "poisson-mixed"
+    assert driver.find_element(By.ID, "download-result").get_attribute("href") == figures[2].find_element(By.TAG_NAME, "img").get_attribute("src")
+    assert "--method poisson-mixed" in driver.find_element(By.ID, "command").text
+    assert _severe(driver) == []

@@ -6,7 +6,7 @@
     source: null, target: null,       // {id, width, height, img}
     offset: [0, 0],                   // (dy, dx): source (y, x) lands on target (y + dy, x + dx)
     mask: document.createElement("canvas"), // source-sized, white where inside
-    undo: [], result: null, showBefore: false, busy: false,
+    undo: [], redo: [], result: null, showBefore: false, busy: false,
   };
   const srcCanvas = $("source-canvas"), tgtCanvas = $("target-canvas");
 
@@ -39,7 +39,7 @@
       info.url = url;
       state[which] = info;
       if (which === "source") {
-        state.mask.width = info.width; state.mask.height = info.height; state.undo = [];
+        state.mask.width = info.width; state.mask.height = info.height; state.undo = []; state.redo = []; edges = null;
         srcCanvas.width = info.width; srcCanvas.height = info.height;
         $("download-source").href = url;
         $("source-drop").classList.remove("empty");
@@ -76,10 +76,39 @@
     const r = canvas.getBoundingClientRect();
     return [(ev.clientX - r.left) * canvas.width / r.width, (ev.clientY - r.top) * canvas.height / r.height];
   }
+  function maskData() { return state.mask.getContext("2d").getImageData(0, 0, state.mask.width, state.mask.height); }
   function pushUndo() {
     if (!state.source) return;
-    state.undo.push(state.mask.getContext("2d").getImageData(0, 0, state.mask.width, state.mask.height));
+    state.undo.push(maskData());
     if (state.undo.length > 30) state.undo.shift();
+    state.redo = [];
+  }
+  // Pixels inside the region (alpha >= 128, as in the mask sent): for the page's tests.
+  function maskCount() {
+    const d = maskData().data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] >= 128) n++;
+    return n;
+  }
+  window.pastenetEditor = { maskCount: maskCount };
+  // The border of the region (pixels inside with a 4-neighbour outside, or the reverse), cached
+  // until the mask changes: drawn blurred on the source as the feather preview, never sent.
+  let edges = null;
+  function edgeCanvas() {
+    if (edges) return edges;
+    const w = state.mask.width, h = state.mask.height, d = maskData().data;
+    edges = document.createElement("canvas"); edges.width = w; edges.height = h;
+    const e = edges.getContext("2d"), out = e.createImageData(w, h);
+    const inside = (x, y) => d[(y * w + x) * 4 + 3] >= 128;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const v = inside(x, y);
+      if ((x > 0 && inside(x - 1, y) !== v) || (x < w - 1 && inside(x + 1, y) !== v) ||
+          (y > 0 && inside(x, y - 1) !== v) || (y < h - 1 && inside(x, y + 1) !== v)) {
+        const i = (y * w + x) * 4; out.data[i] = 255; out.data[i + 1] = 235; out.data[i + 2] = 59; out.data[i + 3] = 255;
+      }
+    }
+    e.putImageData(out, 0, 0);
+    return edges;
   }
   function drawSource(preview) {
     if (!state.source) return;
@@ -95,6 +124,12 @@
     t.fillStyle = "#ff1744"; t.fillRect(0, 0, tint.width, tint.height);
     ctx.drawImage(tint, 0, 0);
     ctx.globalAlpha = 1;
+    if ($("feather").checked && !stroke) {  // not while drawing: the border is found again after each change
+      ctx.save();
+      ctx.filter = "blur(" + Math.max(2, Math.round(srcCanvas.width / 150)) + "px)";
+      for (let k = 0; k < 3; k++) ctx.drawImage(edgeCanvas(), 0, 0);  // a few times: soft but visible
+      ctx.restore();
+    }
     if (preview) preview(ctx);
   }
   function shapePath(ctx, kind, a, b) {
@@ -103,20 +138,28 @@
     if (kind === "rect") ctx.rect(x, y, w, h);
     else ctx.ellipse(x + w / 2, y + h / 2, w / 2, h / 2, 0, 0, 2 * Math.PI);
   }
+  function lassoPath(ctx, points) {
+    ctx.beginPath(); ctx.moveTo(points[0][0], points[0][1]);
+    for (const q of points.slice(1)) ctx.lineTo(q[0], q[1]);
+    ctx.closePath();
+  }
   let stroke = null;
   srcCanvas.addEventListener("pointerdown", (ev) => {
     if (!state.source) return;
     srcCanvas.setPointerCapture(ev.pointerId);
     pushUndo();
     const p = canvasPoint(srcCanvas, ev);
-    stroke = { kind: tool(), start: p, last: p };
+    stroke = { kind: tool(), start: p, last: p, points: [p] };
     if (stroke.kind === "brush" || stroke.kind === "eraser") paint(p, p);
   });
   srcCanvas.addEventListener("pointermove", (ev) => {
     if (!stroke) return;
     const p = canvasPoint(srcCanvas, ev);
     if (stroke.kind === "brush" || stroke.kind === "eraser") { paint(stroke.last, p); stroke.last = p; }
-    else {
+    else if (stroke.kind === "lasso") {
+      stroke.last = p; stroke.points.push(p);
+      drawSource((ctx) => { ctx.strokeStyle = "#ff1744"; ctx.lineWidth = Math.max(1, srcCanvas.width / 400); lassoPath(ctx, stroke.points); ctx.stroke(); });
+    } else {
       stroke.last = p;
       drawSource((ctx) => { ctx.strokeStyle = "#ff1744"; ctx.lineWidth = Math.max(1, srcCanvas.width / 400); shapePath(ctx, stroke.kind, stroke.start, p); ctx.stroke(); });
     }
@@ -126,6 +169,9 @@
     if (stroke.kind === "rect" || stroke.kind === "ellipse") {
       const ctx = state.mask.getContext("2d");
       ctx.fillStyle = "#fff"; shapePath(ctx, stroke.kind, stroke.start, stroke.last); ctx.fill();
+    } else if (stroke.kind === "lasso" && stroke.points.length > 2) {  // closed on mouse-up
+      const ctx = state.mask.getContext("2d");
+      ctx.fillStyle = "#fff"; lassoPath(ctx, stroke.points); ctx.fill();
     }
     stroke = null; maskChanged();
   };
@@ -138,13 +184,34 @@
     ctx.lineWidth = Number($("brush-size").value) * Math.max(1, srcCanvas.width / srcCanvas.getBoundingClientRect().width);
     ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke();
     ctx.globalCompositeOperation = "source-over";
-    cutout = null; drawSource(); drawTarget();
+    cutout = null; edges = null; drawSource(); drawTarget();
   }
-  function maskChanged() { cutout = null; drawSource(); drawTarget(); }
-  $("undo").addEventListener("click", () => { const d = state.undo.pop(); if (d) { state.mask.getContext("2d").putImageData(d, 0, 0); maskChanged(); } });
+  function maskChanged() { cutout = null; edges = null; drawSource(); drawTarget(); }
+  $("undo").addEventListener("click", () => {
+    const d = state.undo.pop();
+    if (d) { state.redo.push(maskData()); state.mask.getContext("2d").putImageData(d, 0, 0); maskChanged(); }
+  });
+  $("redo").addEventListener("click", () => {
+    const d = state.redo.pop();
+    if (d) { state.undo.push(maskData()); state.mask.getContext("2d").putImageData(d, 0, 0); maskChanged(); }
+  });
+  $("invert").addEventListener("click", () => {
+    if (!state.source) return;
+    const d = maskData();
+    pushUndo();
+    for (let i = 0; i < d.data.length; i += 4) {  // binary, as sent: the count becomes H*W minus the count
+      d.data[i] = d.data[i + 1] = d.data[i + 2] = 255; d.data[i + 3] = d.data[i + 3] >= 128 ? 0 : 255;
+    }
+    state.mask.getContext("2d").putImageData(d, 0, 0); maskChanged();
+  });
+  $("feather").addEventListener("change", () => drawSource());
   $("clear").addEventListener("click", () => { pushUndo(); state.mask.getContext("2d").clearRect(0, 0, state.mask.width, state.mask.height); maskChanged(); });
   document.addEventListener("keydown", (ev) => {
-    if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { ev.preventDefault(); $("undo").click(); }
+    if (!(ev.ctrlKey || ev.metaKey)) return;
+    const k = ev.key.toLowerCase();
+    if (k === "z" && ev.shiftKey) { ev.preventDefault(); $("redo").click(); }
+    else if (k === "z") { ev.preventDefault(); $("undo").click(); }
+    else if (k === "y") { ev.preventDefault(); $("redo").click(); }
   });
 
   // A binary mask PNG (opaque black and white): what the server and `pastenet paste` read.
@@ -185,7 +252,12 @@
     if (!state.target) return;
     const ctx = tgtCanvas.getContext("2d");
     ctx.clearRect(0, 0, tgtCanvas.width, tgtCanvas.height);
-    if (state.result && !state.showBefore) { ctx.drawImage(state.result, 0, 0); return; }
+    if (state.result && !state.showBefore) {
+      const cut = Math.round(tgtCanvas.width * Number($("reveal").value) / 100);
+      if (cut < tgtCanvas.width) ctx.drawImage(state.target.img, 0, 0);
+      if (cut > 0) ctx.drawImage(state.result, 0, 0, cut, tgtCanvas.height, 0, 0, cut, tgtCanvas.height);
+      return;
+    }
     ctx.drawImage(state.target.img, 0, 0);
     if (state.source && !state.showBefore) { ctx.drawImage(getCutout(), state.offset[1], state.offset[0]); }
     $("offset").textContent = state.offset[0] + ", " + state.offset[1];
@@ -220,37 +292,69 @@
     state.result = null; state.showBefore = false;
     $("toggle").disabled = true; $("toggle").textContent = "show before";
     $("download-result").hidden = true;
+    $("reveal").disabled = true; $("reveal").value = 100;
+    $("thumbs").hidden = true; $("thumbs").replaceChildren();
   }
+  $("reveal").addEventListener("input", () => drawTarget());
   $("toggle").addEventListener("click", () => {
     state.showBefore = !state.showBefore;
     $("toggle").textContent = state.showBefore ? "show after" : "show before";
     drawTarget();
   });
-  $("paste").addEventListener("click", async () => {
+  function showResult(r, img, maskUrl) {
+    state.result = img; state.showBefore = false;
+    $("toggle").disabled = false; $("toggle").textContent = "show before"; $("reveal").disabled = false;
+    $("download-result").href = r.image; $("download-result").hidden = false;
+    $("download-mask").href = maskUrl; $("download-mask").hidden = false;
+    $("command").textContent = r.command; $("command-box").hidden = false;
+    setStatus(r.method + ": " + r.seconds.toFixed(2) + " s on the server" + (r.warnings.length ? "; " + r.warnings.join("; ") : ""));
+    drawTarget();
+  }
+  // Runs `work(body, maskUrl)` with the progress shown; a message instead when the inputs are not ready.
+  async function withPasteInputs(work) {
     if (state.busy) return;
     showError("");
     if (!state.source || !state.target) { showError("load a source and a target first"); return; }
     if (!maskBox()) { showError("the region is empty: draw it on the source first"); return; }
     const maskUrl = maskCanvas().toDataURL("image/png");
-    const body = { target: state.target.id, source: state.source.id, mask: maskUrl, offset: state.offset, method: $("method").value, seed: 0 };
-    state.busy = true; $("paste").disabled = true; $("progress").hidden = false;
+    const body = { target: state.target.id, source: state.source.id, mask: maskUrl, offset: state.offset, seed: 0 };
+    state.busy = true; $("paste").disabled = true; $("compare").disabled = true; $("progress").hidden = false;
     const t0 = performance.now();
     const timer = setInterval(() => { $("elapsed").textContent = ((performance.now() - t0) / 1000).toFixed(1) + " s"; }, 100);
     try {
-      const r = await jsonOrError(await fetch("/api/paste", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
-      state.result = await loadImage(r.image); state.showBefore = false;
-      $("toggle").disabled = false; $("toggle").textContent = "show before";
-      $("download-result").href = r.image; $("download-result").hidden = false;
-      $("download-mask").href = maskUrl; $("download-mask").hidden = false;
-      $("command").textContent = r.command; $("command-box").hidden = false;
-      setStatus(r.method + ": " + r.seconds.toFixed(2) + " s on the server" + (r.warnings.length ? "; " + r.warnings.join("; ") : ""));
-      drawTarget();
+      await work(body, maskUrl);
     } catch (e) {
       showError("paste: " + e.message);
     } finally {
-      clearInterval(timer); state.busy = false; $("paste").disabled = false; $("progress").hidden = true;
+      clearInterval(timer); state.busy = false; $("paste").disabled = false; $("compare").disabled = false; $("progress").hidden = true;
     }
-  });
+  }
+  async function pasteWith(body, method) {
+    return await jsonOrError(await fetch("/api/paste", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(Object.assign({}, body, { method: method })) }));
+  }
+  $("paste").addEventListener("click", () => withPasteInputs(async (body, maskUrl) => {
+    const r = await pasteWith(body, $("method").value);
+    showResult(r, await loadImage(r.image), maskUrl);
+  }));
+  // Side by side: every method in turn (one request at a time), as labelled thumbnails; a click shows one large.
+  $("compare").addEventListener("click", () => withPasteInputs(async (body, maskUrl) => {
+    clearResult();
+    const thumbs = $("thumbs");
+    for (const opt of $("method").options) {
+      $("elapsed").textContent = opt.value + " ...";
+      const r = await pasteWith(body, opt.value), img = await loadImage(r.image);
+      const fig = document.createElement("figure"), cap = document.createElement("figcaption");
+      fig.dataset.method = r.method;
+      cap.textContent = opt.textContent + " (" + r.seconds.toFixed(2) + " s)";
+      fig.append(img.cloneNode(), cap);
+      fig.addEventListener("click", () => {
+        for (const f of thumbs.children) f.classList.toggle("selected", f === fig);
+        $("method").value = r.method; showResult(r, img, maskUrl);
+      });
+      thumbs.append(fig); thumbs.hidden = false;
+    }
+    thumbs.firstElementChild.click();
+  }));
 
   wireFile("source"); wireFile("target");
 })();
