@@ -227,6 +227,11 @@ class _Offset(click.ParamType):
               help="Output image; its extension picks the format (.png and .tiff keep 16 bits and alpha; JPEG, BMP, WebP get 8 bits, scaled, with a warning).")
 @click.option("--offset", type=_Offset(), default="0,0", help="DY,DX: source pixel (y, x) lands on target pixel (y+DY, x+DX).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the generator's noise images.")
+@click.option("--region-scale", type=click.FloatRange(0.1, 10.0), default=1.0, show_default=True,
+              help="Resize the region by this factor in [0.1, 10] about the centre of the mask's bounding box before pasting; "
+                   "--offset still places that centre where it would without it.")
+@click.option("--region-angle", type=click.FloatRange(-360.0, 360.0), default=0.0, show_default=True,
+              help="Rotate the region by this many degrees (counter-clockwise) about the centre of the mask's bounding box before pasting.")
 @click.option("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--full", is_flag=True, help="Process the whole image instead of a window around the region (same result, slower).")
 @click.option("--margin", type=click.IntRange(min=0), default=None, help="Window margin in pixels.  [default: the generator's receptive radius: exact]")
@@ -239,7 +244,7 @@ class _Offset(click.ParamType):
               help="Colour-map models: keep the source's fine detail (source; auto) or apply the map to every frequency (map).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 def paste(model_path: str | None, method: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
-          device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, quiet: bool) -> None:
+          region_scale: float, region_angle: float, device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, quiet: bool) -> None:
     """Paste the MASK region of SOURCE into TARGET and harmonise it with a trained generator.
 
     Images of any size and aspect; pixels outside the pasted region are written unchanged, and
@@ -269,6 +274,11 @@ def paste(model_path: str | None, method: str, target: str, source: str | None, 
                 f"mask {mask} is {msk.shape[1]}x{msk.shape[0]} but the source {source or target} is "
                 f"{src.shape[1]}x{src.shape[0]} (width x height); they must have the same size"
             )
+        if region_scale != 1.0 or region_angle != 0.0:
+            from .placement import transform_region
+
+            src, msk, shift = transform_region(src, msk, scale=region_scale, angle=region_angle)
+            offset = (offset[0] + shift[0], offset[1] + shift[1])
         if method != "network":
             from .classic import classic_paste
 

@@ -256,6 +256,35 @@ def test_paste_bad_requests(server, pair):
     assert _request(server + "/api/paste", json_body=body)[0] == 400
 
 
+
+@pytest.mark.parametrize("method", ["naive", "poisson-normal"])
+def test_paste_scale_and_angle(server, pair, method):
+    from pastenet.placement import transform_region
+
+    target, source, mask, t, s = pair
+    body = {"target": t, "source": s, "mask": _mask_url(mask), "offset": [10, 30], "method": method, "scale": 1.5, "angle": 30}
+    status, raw, _ = _request(server + "/api/paste", json_body=body)
+    assert status == 200, raw
+    r = json.loads(raw)
+    out = _decode_png(base64.b64decode(r["image"].split(",", 1)[1]))
+    src2, msk2, (sy, sx) = transform_region(source, mask, scale=1.5, angle=30)
+    expected, placed = classic_paste(target, src2, msk2, offset=(10 + sy, 30 + sx), method=method)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(out[~placed], target[~placed])
+    assert abs(placed.sum() / mask.sum() - 2.25) < 0.1 * 2.25  # nothing cut at this offset
+    assert "--region-scale 1.5" in r["command"] and "--region-angle=30" in r["command"]
+    plain = json.loads(_paste(server, t, s, mask, (10, 30), method)[1])["command"]
+    assert "--region" not in plain
+
+
+@pytest.mark.parametrize("bad", [{"scale": 0}, {"scale": 50}, {"scale": "2"}, {"scale": None}, {"angle": 1000}, {"angle": [1]}, {"scale": True}])
+def test_paste_bad_scale_or_angle(server, pair, bad):
+    _, _, mask, t, s = pair
+    body = {"target": t, "source": s, "mask": _mask_url(mask), "offset": [0, 0], "method": "naive", **bad}
+    status, raw, _ = _request(server + "/api/paste", json_body=body)
+    assert status == 400 and ("scale" in json.loads(raw)["error"] or "angle" in json.loads(raw)["error"])
+
+
 def test_two_concurrent_pastes(server, pair):
     target, _, mask, t, s = pair
     with ThreadPoolExecutor(2) as pool:
@@ -294,6 +323,10 @@ def test_classic_paste_keeps_dtype_alpha_and_grey():
 def test_reproduce_command():
     assert reproduce_command("naive", "m", (-3, 4), 0) == (
         "pastenet paste --target target.png --source source.png --mask mask.png --offset=-3,4 --method naive -o result.png"
+    )
+    assert reproduce_command("naive", "m", (0, 0), 0, 0.1, -12.5) == (
+        "pastenet paste --target target.png --source source.png --mask mask.png --offset=0,0 "
+        "--region-scale 0.1 --region-angle=-12.5 --method naive -o result.png"
     )
 
 

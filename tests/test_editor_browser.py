@@ -4,7 +4,8 @@
 The test loads two photos with the file pickers, draws a rectangle on the source with the mouse,
 drags the cut-out on the target, pastes, downloads the result and the mask through the page's
 links, and checks the PNGs; a second test drives the lasso, invert, undo/redo, the feather preview,
-the before/after slider and the side-by-side comparison of every method. It skips, saying why, where the browser, its driver or Selenium is
+the before/after slider and the side-by-side comparison of every method; a third scales and rotates
+the cut-out with its handles, number fields and keys before a paste. It skips, saying why, where the browser, its driver or Selenium is
 missing (``.ci/run`` installs them where it can).
 """
 
@@ -146,16 +147,21 @@ def _download(driver, folder: Path, link_id: str, name: str) -> np.ndarray:
     return _read_png(path)
 
 
-@pytest.mark.parametrize("method", ["naive", "network"])
-def test_paste_in_the_browser(server, browser, tmp_path, method):
-    driver = browser
+def _load_both_and_draw_a_box(driver, server, tmp_path):
+    """Open the page, load the two photos and draw a box over the face (source pixels 100..170, 80..150)."""
     target, source, target_path, source_path = _photos(tmp_path)
     driver.get(server + "/")
     _load(driver, "target", target_path, target.shape[1])
     _load(driver, "source", source_path, source.shape[1])
-
     driver.find_element(By.CSS_SELECTOR, "input[name=tool][value=rect]").click()
-    _drag(driver, "source-canvas", (100, 80), (170, 150))  # a box over the face, in source pixels
+    _drag(driver, "source-canvas", (100, 80), (170, 150))
+    return target, source
+
+
+@pytest.mark.parametrize("method", ["naive", "network"])
+def test_paste_in_the_browser(server, browser, tmp_path, method):
+    driver = browser
+    target, source = _load_both_and_draw_a_box(driver, server, tmp_path)
     start = (135, 115)  # inside the cut-out, which starts where it is in the source
     _drag(driver, "target-canvas", start, (start[0] - 40, start[1] - 20))
     dy, dx = (int(v) for v in driver.find_element(By.ID, "offset").text.split(","))
@@ -320,4 +326,56 @@ def test_editing_tools_in_the_browser(server, browser, tmp_path):
     assert Select(driver.find_element(By.ID, "method")).first_selected_option.get_attribute("value") == "poisson-mixed"
     assert driver.find_element(By.ID, "download-result").get_attribute("href") == figures[2].find_element(By.TAG_NAME, "img").get_attribute("src")
     assert "--method poisson-mixed" in driver.find_element(By.ID, "command").text
+    assert _severe(driver) == []
+
+
+def _transform(driver) -> tuple[float, float]:
+    return (float(driver.find_element(By.ID, "region-scale").get_attribute("value")),
+            float(driver.find_element(By.ID, "region-angle").get_attribute("value")))
+
+
+def _set_number(driver, input_id: str, value: str) -> None:
+    field = driver.find_element(By.ID, input_id)
+    field.send_keys(Keys.CONTROL + "a" + Keys.NULL, value, Keys.TAB)  # select all, type over it, leave
+
+
+def test_scale_and_rotate_in_the_browser(server, browser, tmp_path):
+    """The corner handle scales, the top handle rotates, the inputs and keys agree; the paste follows."""
+    driver = browser
+    target, source = _load_both_and_draw_a_box(driver, server, tmp_path)
+    h = driver.execute_script("return window.pastenetEditor.handles()")
+    (cx, cy), corner = h["c"], h["corner"]
+    # the corner handle, dragged out along the diagonal to 1.5 times the distance from the centre
+    _drag(driver, "target-canvas", corner, (cx + 1.5 * (corner[0] - cx), cy + 1.5 * (corner[1] - cy)))
+    scale, angle = _transform(driver)
+    assert abs(scale - 1.5) < 0.1 and angle == 0, (scale, angle)
+    assert driver.find_element(By.ID, "offset").text == "0, 0"  # the centre stays put
+    # the rotation handle, turned 30 degrees counter-clockwise about the centre
+    h = driver.execute_script("return window.pastenetEditor.handles()")
+    rx, ry = h["rotate"]
+    r = np.hypot(rx - cx, ry - cy)
+    a = np.deg2rad(30)
+    _drag(driver, "target-canvas", (rx, ry), (cx - r * np.sin(a), cy - r * np.cos(a)))
+    scale, angle = _transform(driver)
+    assert abs(angle - 30) < 3 and abs(scale - 1.5) < 0.1, (scale, angle)
+    # exact values through the inputs; the keys turn and resize by a step and back
+    _set_number(driver, "region-scale", "1.5")
+    _set_number(driver, "region-angle", "30")
+    assert _transform(driver) == (1.5, 30)
+    canvas = driver.find_element(By.ID, "target-canvas")
+    canvas.send_keys("[")
+    assert _transform(driver) == (1.5, 31)
+    canvas.send_keys("]", "=")
+    assert _transform(driver) == (1.53, 30)
+    canvas.send_keys("-")
+    assert _transform(driver) == (1.5, 30)
+
+    _paste(driver, "naive", timeout=30)
+    result = _download(driver, tmp_path / "downloads", "download-result", "result.png")
+    mask = _download(driver, tmp_path / "downloads", "download-mask", "mask.png")
+    area = int(((mask[..., 0] if mask.ndim == 3 else mask) > 127).sum())
+    changed = int((result != target).any(axis=2).sum())
+    assert abs(changed / area - 2.25) < 0.2 * 2.25, (changed, area)
+    command = driver.find_element(By.ID, "command").text
+    assert "--region-scale 1.5" in command and "--region-angle=30" in command
     assert _severe(driver) == []

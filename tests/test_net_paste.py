@@ -674,3 +674,78 @@ def test_cli_warns_about_a_jpeg_mask(tmp_path, run_dir):
     result = run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", tmp_path / "o.png")
     assert result.exit_code == 0, result.output
     assert "Warning: " in result.output and "PNG" in result.output
+
+
+# --- transform_region: the editor's scale/rotation handles and --region-scale/--region-angle ---
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def test_transform_region_identity_scale_rotation_and_centre():
+    from pastenet.placement import transform_region
+
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    mask = np.zeros((60, 80), np.uint8)
+    mask[20:30, 30:50] = 255  # 10 rows x 20 cols, centre (24.5, 39.5)
+    s, m, shift = transform_region(source, mask)
+    assert s is source and m is mask and shift == (0, 0)
+    s, m, shift = transform_region(source, mask, scale=2.0)
+    assert shift == (0, 0) and s.shape == source.shape and m.shape == mask.shape and s.dtype == np.uint8
+    assert abs(np.count_nonzero(m) / np.count_nonzero(mask) - 4.0) < 0.2  # area x scale^2 (within 5%)
+    y0, y1, x0, x1 = _box(m)
+    assert ((y0 + y1 - 1) / 2, (x0 + x1 - 1) / 2) == (24.5, 39.5)
+    s, m, shift = transform_region(source, mask, angle=90)
+    y0, y1, x0, x1 = _box(m)
+    assert (y1 - y0, x1 - x0) == (20, 10) and shift == (0, 0)
+    assert ((y0 + y1 - 1) / 2, (x0 + x1 - 1) / 2) == (24.5, 39.5)
+    # bool masks stay bool; the inside of the box keeps the source's pixels under a 360-degree turn
+    s, m, _ = transform_region(source, mask > 0, angle=-360, scale=1.0)
+    assert m.dtype == bool and np.array_equal(m, mask > 0)
+
+
+def test_transform_region_grows_the_canvas_and_shifts_the_offset():
+    from pastenet.placement import transform_region
+
+    source = np.full((40, 40), 100, np.uint16)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[2:12, 2:12] = 1  # centre (6.5, 6.5) near the corner: scale 3 needs room above and left
+    s, m, (sy, sx) = transform_region(source, mask, scale=3.0)
+    assert sy < 0 and sx < 0 and s.shape == m.shape and s.shape[0] > 40 and s.dtype == np.uint16
+    y0, y1, x0, x1 = _box(m)
+    assert ((y0 + y1 - 1) / 2 + sy, (x0 + x1 - 1) / 2 + sx) == (6.5, 6.5)  # same target pixel after the shift
+    assert (y1 - y0, x1 - x0) == (30, 30)
+
+
+@pytest.mark.parametrize("kwargs", [{"scale": 0.05}, {"scale": 11}, {"scale": float("nan")}, {"angle": 400},
+                                    {"angle": float("inf")}, {"scale": "2"}, {"angle": True}])
+def test_transform_region_bad_values(kwargs):
+    from pastenet.placement import transform_region
+
+    with pytest.raises(PasteError):
+        transform_region(np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8), **kwargs)
+    with pytest.raises(MaskError):
+        transform_region(np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8), scale=2)
+
+
+def test_cli_region_scale_and_angle(tmp_path):
+    from pastenet.classic import classic_paste
+    from pastenet.placement import transform_region
+
+    target, source, mask = _images(40, 52)
+    t, s, m = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source), _write(tmp_path / "m.png", mask)
+    for method in ("naive", "poisson-normal"):
+        out = tmp_path / f"{method}.png"
+        result = run("--method", method, "--target", t, "--source", s, "--mask", m, "-o", out, "--offset", "2,3",
+                     "--region-scale", "1.5", "--region-angle", "30", "-q")
+        assert result.exit_code == 0, result.output
+        src2, msk2, (sy, sx) = transform_region(source, mask, scale=1.5, angle=30)
+        want, _ = classic_paste(target, src2, msk2, offset=(2 + sy, 3 + sx), method=method)
+        assert np.array_equal(read_image(out), want)
+        assert not np.array_equal(read_image(out), classic_paste(target, source, mask, offset=(2, 3), method=method)[0])
+    bad = run("--method", "naive", "--target", t, "--mask", m, "-o", tmp_path / "o.png", "--region-scale", "20")
+    assert bad.exit_code == 2 and "region-scale" in bad.output
+    assert "--region-angle" in CliRunner().invoke(main, ["paste", "--help"]).output

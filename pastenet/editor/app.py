@@ -13,8 +13,11 @@ Endpoints
     An upload as PNG (as decoded: upright, 16 bits kept): what the page shows and masks, and the
     file the reproducing command names.
 ``POST /api/paste``
-    JSON ``{"target", "source", "mask", "offset": [dy, dx], "method", "seed"}``; ``mask`` a PNG
-    data URL (the source's size, any non-zero colour inside). Returns ``{"image"`` (a PNG data
+    JSON ``{"target", "source", "mask", "offset": [dy, dx], "method", "seed", "scale", "angle"}``;
+    ``mask`` a PNG data URL (the source's size, any non-zero colour inside); optional ``scale``
+    (0.1..10, default 1) and ``angle`` (degrees counter-clockwise, -360..360, default 0) turn the
+    region about its mask box's centre first (:func:`pastenet.placement.transform_region`), and
+    ``offset`` still places that centre. Returns ``{"image"`` (a PNG data
     URL), ``"width", "height", "seconds", "method", "command", "warnings"}``.
 
 Every error is JSON ``{"error": "one line"}`` with a 4xx status (5xx for a bug); the server
@@ -48,7 +51,8 @@ from starlette.staticfiles import StaticFiles
 
 from pastegen.errors import first_line
 
-from ..errors import ImageTooLargeError, PastenetError, PasteWarning
+from ..errors import ImageTooLargeError, PasteError, PastenetError, PasteWarning
+from ..placement import check_transform, transform_region
 
 __all__ = ["create_app", "serve", "Uploads", "DEFAULT_MODEL", "MAX_UPLOAD_BYTES", "MAX_UPLOADS"]
 
@@ -136,12 +140,21 @@ def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def reproduce_command(method: str, model: str, offset: tuple[int, int], seed: int) -> str:
+def _number(x: float) -> str:
+    """Shortest text that reads back as exactly ``x``."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def reproduce_command(method: str, model: str, offset: tuple[int, int], seed: int, scale: float = 1.0, angle: float = 0.0) -> str:
     """The ``pastenet paste`` command that gives the same result from the files the page saves."""
     parts = ["pastenet paste"]
     if method == "network":
         parts.append(f"--model {model}")
     parts += ["--target target.png --source source.png --mask mask.png", f"--offset={offset[0]},{offset[1]}"]
+    if scale != 1.0:
+        parts.append(f"--region-scale {_number(scale)}")
+    if angle != 0.0:
+        parts.append(f"--region-angle={_number(angle)}")
     if method != "network":
         parts.append(f"--method {method}")
     elif seed:
@@ -250,14 +263,20 @@ def create_app(
         if mask.shape[:2] != source.shape[:2]:
             raise HTTPError(400, f"the mask is {mask.shape[1]}x{mask.shape[0]} but the source is {source.shape[1]}x{source.shape[0]}; "
                                  "they must have the same size")
+        try:
+            scale, angle = check_transform(body.get("scale", 1.0), body.get("angle", 0.0))
+        except PasteError as e:
+            raise HTTPError(400, str(e)) from None
         started = time.perf_counter()
+        src, msk, shift = transform_region(source, mask, scale=scale, angle=angle)
+        placed = (offset[0] + shift[0], offset[1] + shift[1])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PasteWarning)
             if method == "network":
                 with model_lock:
-                    result = network_paste(get_model(), target, source, mask, offset=(offset[0], offset[1]), seed=seed)
+                    result = network_paste(get_model(), target, src, msk, offset=placed, seed=seed)
             else:
-                result, _ = classic_paste(target, source, mask, offset=(offset[0], offset[1]), method=method)
+                result, _ = classic_paste(target, src, msk, offset=placed, method=method)
         seconds = time.perf_counter() - started
         return {
             "image": _data_url(encode_png(result)),
@@ -265,7 +284,7 @@ def create_app(
             "height": int(result.shape[0]),
             "seconds": round(seconds, 3),
             "method": method,
-            "command": reproduce_command(method, model_name, (offset[0], offset[1]), seed),
+            "command": reproduce_command(method, model_name, (offset[0], offset[1]), seed, scale, angle),
             "warnings": [str(w.message) for w in caught if issubclass(w.category, PasteWarning)],
         }
 

@@ -5,6 +5,7 @@
   const state = {
     source: null, target: null,       // {id, width, height, img}
     offset: [0, 0],                   // (dy, dx): source (y, x) lands on target (y + dy, x + dx)
+    scale: 1, angle: 0,               // the region turned about its mask box's centre (degrees, counter-clockwise)
     mask: document.createElement("canvas"), // source-sized, white where inside
     undo: [], redo: [], result: null, showBefore: false, busy: false,
   };
@@ -39,7 +40,7 @@
       info.url = url;
       state[which] = info;
       if (which === "source") {
-        state.mask.width = info.width; state.mask.height = info.height; state.undo = []; state.redo = []; edges = null;
+        state.mask.width = info.width; state.mask.height = info.height; state.undo = []; state.redo = []; edges = null; cutout = null; cutBox = undefined;
         srcCanvas.width = info.width; srcCanvas.height = info.height;
         $("download-source").href = url;
         $("source-drop").classList.remove("empty");
@@ -90,7 +91,7 @@
     for (let i = 3; i < d.length; i += 4) if (d[i] >= 128) n++;
     return n;
   }
-  window.pastenetEditor = { maskCount: maskCount };
+  window.pastenetEditor = { maskCount: maskCount, handles: () => handles() };
   // The border of the region (pixels inside with a 4-neighbour outside, or the reverse), cached
   // until the mask changes: drawn blurred on the source as the feather preview, never sent.
   let edges = null;
@@ -184,9 +185,9 @@
     ctx.lineWidth = Number($("brush-size").value) * Math.max(1, srcCanvas.width / srcCanvas.getBoundingClientRect().width);
     ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke();
     ctx.globalCompositeOperation = "source-over";
-    cutout = null; edges = null; drawSource(); drawTarget();
+    cutout = null; cutBox = undefined; edges = null; drawSource(); drawTarget();
   }
-  function maskChanged() { cutout = null; edges = null; drawSource(); drawTarget(); }
+  function maskChanged() { cutout = null; cutBox = undefined; edges = null; drawSource(); drawTarget(); }
   $("undo").addEventListener("click", () => {
     const d = state.undo.pop();
     if (d) { state.redo.push(maskData()); state.mask.getContext("2d").putImageData(d, 0, 0); maskChanged(); }
@@ -259,27 +260,98 @@
       return;
     }
     ctx.drawImage(state.target.img, 0, 0);
-    if (state.source && !state.showBefore) { ctx.drawImage(getCutout(), state.offset[1], state.offset[0]); }
+    const h = state.source && !state.showBefore ? handles() : null;
+    if (h) {
+      // The live preview: the cut-out scaled and rotated about its mask box's centre, as the server does it.
+      ctx.save();
+      ctx.translate(h.c[0], h.c[1]); ctx.rotate(-state.angle * Math.PI / 180); ctx.scale(state.scale, state.scale);
+      ctx.drawImage(getCutout(), -h.src[0], -h.src[1]);
+      ctx.restore();
+      const px = handlePx();
+      ctx.save();
+      ctx.lineWidth = Math.max(1, px / 4); ctx.strokeStyle = "#00e5ff"; ctx.setLineDash([px, px / 2]);
+      ctx.beginPath(); h.box.forEach((q, i) => (i ? ctx.lineTo(q[0], q[1]) : ctx.moveTo(q[0], q[1]))); ctx.closePath(); ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.beginPath(); ctx.moveTo(h.top[0], h.top[1]); ctx.lineTo(h.rotate[0], h.rotate[1]); ctx.stroke();
+      ctx.fillStyle = "#00e5ff";
+      ctx.fillRect(h.corner[0] - px / 2, h.corner[1] - px / 2, px, px);
+      ctx.beginPath(); ctx.arc(h.rotate[0], h.rotate[1], px / 2, 0, 2 * Math.PI); ctx.fill();
+      ctx.restore();
+    } else if (state.source && !state.showBefore) { ctx.drawImage(getCutout(), state.offset[1], state.offset[0]); }
     $("offset").textContent = state.offset[0] + ", " + state.offset[1];
   }
   function setOffset(dy, dx) { state.offset = [Math.round(dy), Math.round(dx)]; clearResult(); drawTarget(); }
+
+  // --- scale and rotation handles -------------------------------------------------------------
+  let cutBox;  // the mask's box [y0, y1, x0, x1] (null: empty), undefined until computed again
+  function box() { if (cutBox === undefined) cutBox = state.source ? maskBox() : null; return cutBox; }
+  function handlePx() { return 12 * Math.max(1, tgtCanvas.width / Math.max(1, tgtCanvas.getBoundingClientRect().width)); }
+  // Canvas points of the placed region: its centre, box corners, the scale and rotation handles.
+  function handles() {
+    const b = state.target && box();
+    if (!b) return null;
+    const src = [(b[2] + b[3]) / 2, (b[0] + b[1]) / 2];  // the box's centre in canvas units of the source
+    const c = [src[0] + state.offset[1], src[1] + state.offset[0]];
+    const a = -state.angle * Math.PI / 180, cos = Math.cos(a), sin = Math.sin(a), s = state.scale;
+    const hw = (b[3] - b[2]) / 2, hh = (b[1] - b[0]) / 2;
+    const at = (x, y) => [c[0] + s * (x * cos - y * sin), c[1] + s * (x * sin + y * cos)];
+    const lift = 3 * handlePx() / s;
+    return { src: src, c: c, half: [hw, hh], box: [at(-hw, -hh), at(hw, -hh), at(hw, hh), at(-hw, hh)],
+             corner: at(hw, hh), top: at(0, -hh), rotate: at(0, -hh - lift) };
+  }
+  function setTransform(scale, angle) {
+    scale = Math.min(10, Math.max(0.1, Number.isFinite(scale) ? scale : 1));
+    angle = Number.isFinite(angle) ? angle : 0;
+    angle = ((angle + 180) % 360 + 360) % 360 - 180;  // (-180, 180]
+    if (angle === -180) angle = 180;
+    state.scale = Math.round(scale * 1000) / 1000; state.angle = Math.round(angle * 10) / 10;
+    if (document.activeElement !== $("region-scale")) $("region-scale").value = state.scale;
+    if (document.activeElement !== $("region-angle")) $("region-angle").value = state.angle;
+    clearResult(); drawTarget();
+  }
+  for (const id of ["region-scale", "region-angle"]) {
+    $(id).addEventListener("input", () => {
+      const v = Number($(id).value);
+      if ($(id).value === "" || !Number.isFinite(v)) return;
+      if (id === "region-scale") setTransform(v, state.angle); else setTransform(state.scale, v);
+    });
+    $(id).addEventListener("change", () => { $(id).value = id === "region-scale" ? state.scale : state.angle; });
+  }
+  $("reset-transform").addEventListener("click", () => setTransform(1, 0));
+
   let drag = null;
   tgtCanvas.addEventListener("pointerdown", (ev) => {
     if (!state.target) return;
     tgtCanvas.focus(); tgtCanvas.setPointerCapture(ev.pointerId);
-    drag = { start: canvasPoint(tgtCanvas, ev), offset: state.offset.slice() };
+    const p = canvasPoint(tgtCanvas, ev), h = state.source && handles(), r = handlePx();
+    const near = (q) => Math.hypot(p[0] - q[0], p[1] - q[1]) <= r;
+    if (h && near(h.corner)) drag = { kind: "scale", c: h.c, diag: Math.hypot(h.half[0], h.half[1]) };
+    else if (h && near(h.rotate)) drag = { kind: "rotate", c: h.c, angle: state.angle, a0: Math.atan2(p[1] - h.c[1], p[0] - h.c[0]) };
+    else drag = { kind: "move", start: p, offset: state.offset.slice() };
   });
   tgtCanvas.addEventListener("pointermove", (ev) => {
-    if (!drag) return;
     const p = canvasPoint(tgtCanvas, ev);
-    setOffset(drag.offset[0] + p[1] - drag.start[1], drag.offset[1] + p[0] - drag.start[0]);
+    if (!drag) {  // the cursor says what a drag would do
+      const h = state.source && handles(), r = handlePx();
+      const near = (q) => h && Math.hypot(p[0] - q[0], p[1] - q[1]) <= r;
+      tgtCanvas.style.cursor = near(h && h.corner) ? "nwse-resize" : near(h && h.rotate) ? "grab" : "";
+      return;
+    }
+    if (drag.kind === "scale") setTransform(Math.hypot(p[0] - drag.c[0], p[1] - drag.c[1]) / Math.max(0.5, drag.diag), state.angle);
+    else if (drag.kind === "rotate") setTransform(state.scale, drag.angle - (Math.atan2(p[1] - drag.c[1], p[0] - drag.c[0]) - drag.a0) * 180 / Math.PI);
+    else setOffset(drag.offset[0] + p[1] - drag.start[1], drag.offset[1] + p[0] - drag.start[0]);
   });
   tgtCanvas.addEventListener("pointerup", () => { drag = null; });
+  tgtCanvas.addEventListener("pointercancel", () => { drag = null; });
   tgtCanvas.addEventListener("keydown", (ev) => {
     const step = ev.shiftKey ? 10 : 1;
     const moves = { ArrowUp: [-step, 0], ArrowDown: [step, 0], ArrowLeft: [0, -step], ArrowRight: [0, step] };
     const m = moves[ev.key];
     if (m) { ev.preventDefault(); setOffset(state.offset[0] + m[0], state.offset[1] + m[1]); }
+    else if (ev.key === "[") { ev.preventDefault(); setTransform(state.scale, state.angle + 1); }
+    else if (ev.key === "]") { ev.preventDefault(); setTransform(state.scale, state.angle - 1); }
+    else if (ev.key === "-") { ev.preventDefault(); setTransform(state.scale / 1.02, state.angle); }
+    else if (ev.key === "=" || ev.key === "+") { ev.preventDefault(); setTransform(state.scale * 1.02, state.angle); }
   });
   $("center").addEventListener("click", () => {
     const b = state.source && state.target && maskBox();
@@ -317,7 +389,7 @@
     if (!state.source || !state.target) { showError("load a source and a target first"); return; }
     if (!maskBox()) { showError("the region is empty: draw it on the source first"); return; }
     const maskUrl = maskCanvas().toDataURL("image/png");
-    const body = { target: state.target.id, source: state.source.id, mask: maskUrl, offset: state.offset, seed: 0 };
+    const body = { target: state.target.id, source: state.source.id, mask: maskUrl, offset: state.offset, seed: 0, scale: state.scale, angle: state.angle };
     state.busy = true; $("paste").disabled = true; $("compare").disabled = true; $("progress").hidden = false;
     const t0 = performance.now();
     const timer = setInterval(() => { $("elapsed").textContent = ((performance.now() - t0) / 1000).toFixed(1) + " s"; }, 100);
