@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import MaskError
 
-__all__ = ["poisson_seam", "poisson_blend", "membrane"]
+__all__ = ["poisson_seam", "poisson_blend", "membrane", "prepare"]
 
 
 #: Factorisations kept for reuse: a paste solves twice on one mask (the prior, then the seam).
@@ -157,6 +157,35 @@ def poisson_seam(pasted: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np
         raise MaskError(f"pasted {p.shape}, target {t.shape} and mask {m.shape} do not fit together")
     f = membrane(t - p, m)
     return np.where(m[:, :, None], p + f, t).astype(np.float32)
+
+
+def prepare(mask: np.ndarray) -> None:
+    """Factorise, ahead of a paste, the system that pasting the region ``mask`` will solve.
+
+    A paste solves on the placed mask's bounding box grown by one pixel; unless the region
+    touches the target's border there, that crop does not depend on where it is placed, so its
+    factorisation can be made while the user is still placing the region (``pastenet edit`` calls
+    this when the region is drawn). Later pastes of this region (at any offset) take it from the
+    cache; the result is the same as without.
+
+    Parameters
+    ----------
+    mask : ndarray, (H, W)
+        The region (non-zero inside); an empty one does nothing.
+
+    Raises
+    ------
+    MaskError
+        A mask that is not 2-D.
+    """
+    m = np.asarray(mask) != 0
+    if m.ndim != 2:
+        raise MaskError(f"prepare takes a 2-D mask, got shape {m.shape}")
+    if not m.any():
+        return
+    ys, xs = np.nonzero(m)
+    crop = np.pad(m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 1)
+    membrane(np.zeros(crop.shape + (1,)), crop)
 
 
 def _neighbour_slices(h: int, w: int, dy: int, dx: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:

@@ -357,3 +357,28 @@ def test_cli_paste_method_and_edit(tmp_path, monkeypatch):
     assert r.exit_code == 0 and served == [("127.0.0.1", 9999)] and "http://127.0.0.1:9999/" in r.output and "Warning" not in r.output
     r = runner.invoke(main, ["edit", "--host", "0.0.0.0"])
     assert r.exit_code == 0 and "Warning: binding to 0.0.0.0" in r.output
+
+
+def test_prepare_factorises_the_region_ahead_and_the_paste_is_the_same(server):
+    from pastenet import seam
+
+    target, source = _photo(96, 120, 0), _photo(80, 100, 1)
+    t_id, s_id = _upload(server, _png(target))[1]["id"], _upload(server, _png(source))[1]["id"]
+    mask = np.zeros(source.shape[:2], np.uint8)
+    mask[20:61, 30:81] = 255
+    body = {"source": s_id, "mask": _mask_url(mask), "scale": 1.0, "angle": 0.0}
+    seam._FACTORS.clear()
+    status, reply, _ = _request(server + "/api/prepare", json_body=body)
+    assert status == 200 and json.loads(reply)["prepared"] is True
+    assert len(seam._FACTORS) == 1  # the paste below finds it (same process: the server runs in a thread)
+    paste_body = {"target": t_id, "source": s_id, "mask": _mask_url(mask), "offset": [5, -7], "method": "network"}
+    status, reply, _ = _request(server + "/api/paste", json_body=paste_body)
+    assert status == 200 and len(seam._FACTORS) == 1
+    prepared = json.loads(reply)["image"]
+    seam._FACTORS.clear()
+    status, reply, _ = _request(server + "/api/paste", json_body=paste_body)
+    assert json.loads(reply)["image"] == prepared
+    # an empty region prepares nothing (the page sends one after "clear"); a bad body is a 400
+    status, reply, _ = _request(server + "/api/prepare", json_body=dict(body, mask=_mask_url(mask * 0)))
+    assert status == 200 and json.loads(reply)["prepared"] is False
+    assert _request(server + "/api/prepare", json_body=dict(body, scale=0))[0] == 400

@@ -19,6 +19,11 @@ Endpoints
     region about its mask box's centre first (:func:`pastenet.placement.transform_region`), and
     ``offset`` still places that centre. Returns ``{"image"`` (a PNG data
     URL), ``"width", "height", "seconds", "method", "command", "warnings"}``.
+``POST /api/prepare``
+    JSON ``{"source", "mask", "scale", "angle"}``: factorises the Poisson system that pasting this
+    region will solve (:func:`pastenet.seam.prepare`), so that the paste that follows, wherever the
+    region is placed, skips that step (most of a paste's time for a large region). The page calls
+    it when the region or its scale and angle change. Returns ``{"prepared", "seconds"}``.
 
 Every error is JSON ``{"error": "one line"}`` with a 4xx status (5xx for a bug); the server
 keeps running. The model loads on the first network paste and runs under a lock; requests run
@@ -191,7 +196,9 @@ def create_app(
     from ..classic import METHODS, classic_paste
     from ..imageio import decode_image_bytes, encode_png
     from ..loading import PasteModel, load_generator
+    from ..paste import binarise_mask
     from ..paste import paste as network_paste
+    from ..seam import prepare as prepare_seam
 
     uploads = Uploads(max_uploads, max_upload_memory)
     model_lock = threading.Lock()
@@ -247,6 +254,28 @@ def create_app(
         png = await run_in_threadpool(encode_png, up.image)
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
+    def region(body: dict[str, Any], source: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float, float]:
+        """The request's region, scaled and turned: ``(source, mask, offset shift, scale, angle)``."""
+        mask = _decode_mask(body.get("mask"))
+        if mask.shape[:2] != source.shape[:2]:
+            raise HTTPError(400, f"the mask is {mask.shape[1]}x{mask.shape[0]} but the source is {source.shape[1]}x{source.shape[0]}; "
+                                 "they must have the same size")
+        try:
+            scale, angle = check_transform(body.get("scale", 1.0), body.get("angle", 0.0))
+        except PasteError as e:
+            raise HTTPError(400, str(e)) from None
+        src, msk, shift = transform_region(source, mask, scale=scale, angle=angle)
+        return src, msk, shift, scale, angle
+
+    def do_prepare(body: dict[str, Any]) -> dict[str, Any]:
+        source = uploads.get(body.get("source"), "source").image
+        started = time.perf_counter()
+        if not _decode_mask(body.get("mask")).any():  # nothing drawn yet (or cleared): nothing to prepare
+            return {"prepared": False, "seconds": 0.0}
+        _, msk, _, _, _ = region(body, source)
+        prepare_seam(binarise_mask(msk))  # the paste's mask rule: any colour channel, alpha ignored
+        return {"prepared": bool(np.asarray(msk).any()), "seconds": round(time.perf_counter() - started, 3)}
+
     def do_paste(body: dict[str, Any]) -> dict[str, Any]:
         method = body.get("method", "network")
         if method not in METHODS:
@@ -259,16 +288,8 @@ def create_app(
         seed = body.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise HTTPError(400, f"seed must be an integer >= 0, got {seed!r}")
-        mask = _decode_mask(body.get("mask"))
-        if mask.shape[:2] != source.shape[:2]:
-            raise HTTPError(400, f"the mask is {mask.shape[1]}x{mask.shape[0]} but the source is {source.shape[1]}x{source.shape[0]}; "
-                                 "they must have the same size")
-        try:
-            scale, angle = check_transform(body.get("scale", 1.0), body.get("angle", 0.0))
-        except PasteError as e:
-            raise HTTPError(400, str(e)) from None
         started = time.perf_counter()
-        src, msk, shift = transform_region(source, mask, scale=scale, angle=angle)
+        src, msk, shift, scale, angle = region(body, source)
         placed = (offset[0] + shift[0], offset[1] + shift[1])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PasteWarning)
@@ -288,14 +309,21 @@ def create_app(
             "warnings": [str(w.message) for w in caught if issubclass(w.category, PasteWarning)],
         }
 
-    async def paste(request: Request) -> Response:
+    async def json_body(request: Request) -> dict[str, Any]:
         try:
             body = await request.json()
         except ValueError:
             raise HTTPError(400, "the request body must be JSON") from None
         if not isinstance(body, dict):
             raise HTTPError(400, "the request body must be a JSON object")
-        return JSONResponse(await run_in_threadpool(do_paste, body))
+        return body
+
+    async def paste(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(do_paste, await json_body(request)))
+
+    async def prepare(request: Request) -> Response:
+        """Factorise the region's Poisson system while the user places it (``pastenet.seam.prepare``)."""
+        return JSONResponse(await run_in_threadpool(do_prepare, await json_body(request)))
 
     async def info(request: Request) -> Response:
         return JSONResponse({"model": model_name, "methods": list(METHODS), "max_upload_bytes": max_upload_bytes})
@@ -306,6 +334,7 @@ def create_app(
         Route("/api/upload", handler(upload), methods=["POST"]),
         Route("/api/image/{key}.png", handler(image)),
         Route("/api/paste", handler(paste), methods=["POST"]),
+        Route("/api/prepare", handler(prepare), methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -187,7 +187,19 @@
     ctx.globalCompositeOperation = "source-over";
     cutout = null; cutBox = undefined; edges = null; drawSource(); drawTarget();
   }
-  function maskChanged() { cutout = null; cutBox = undefined; edges = null; drawSource(); drawTarget(); }
+  function maskChanged() { cutout = null; cutBox = undefined; edges = null; drawSource(); drawTarget(); schedulePrepare(); }
+  // Factorise the region's Poisson system on the server while the user places it (POST /api/prepare):
+  // the paste that follows skips the slowest step. Best effort: a failure only means a slower paste.
+  let prepareTimer = null;
+  function schedulePrepare() {
+    if (prepareTimer) clearTimeout(prepareTimer);
+    prepareTimer = setTimeout(() => {
+      prepareTimer = null;
+      if (!state.source || !state.source.id) return;
+      const body = { source: state.source.id, mask: maskCanvas().toDataURL("image/png"), scale: state.scale, angle: state.angle };
+      fetch("/api/prepare", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).catch(() => {});
+    }, 400);
+  }
   $("undo").addEventListener("click", () => {
     const d = state.undo.pop();
     if (d) { state.redo.push(maskData()); state.mask.getContext("2d").putImageData(d, 0, 0); maskChanged(); }
@@ -307,7 +319,7 @@
     state.scale = Math.round(scale * 1000) / 1000; state.angle = Math.round(angle * 10) / 10;
     if (document.activeElement !== $("region-scale")) $("region-scale").value = state.scale;
     if (document.activeElement !== $("region-angle")) $("region-angle").value = state.angle;
-    clearResult(); drawTarget();
+    clearResult(); drawTarget(); schedulePrepare();
   }
   for (const id of ["region-scale", "region-angle"]) {
     $(id).addEventListener("input", () => {
