@@ -57,12 +57,32 @@ def evaluate(methods: dict, root: Path, *, n_mild: int = mild.N, n: int = 40) ->
     return out
 
 
+def colour_oracle_psnr(root: Path, *, n: int = 40) -> float:
+    """Mean σ = 15 PSNR of the colour-only oracle: ``T_geometric(I)`` inside the mask, the target outside.
+
+    The pasted content where T put it, with the photo's own colours: what ``--truth colours``
+    trains towards, so the best any colour correction can score (it cannot undo the warp).
+    """
+    import pastegen
+    from pastegen.components import geometric
+
+    st = evalset.Setting("faces", "sigma", 15.0, 1.0, n, 256, 2019)
+    gen = pastegen.TupleGenerator(pastegen.dataset_paths("faces", data_root=root, split="test"), evalset.make_spec(st), seed=st.seed)
+    scores = []
+    for i, s in enumerate(evalset.generate(st, root)):
+        warped = geometric.apply(s.I, gen.sample_params(i).geometric, border=gen.spec.geometric.border)
+        y = np.where(s.M[..., None], np.clip(np.rint(warped), 0, 255).astype(np.uint8), s.I_T)
+        scores.append(metrics.psnr(y, s.I))
+    return float(np.mean(scores))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", help="checkpoint folders, runs, weights files or zoo names")
     p.add_argument("--n-mild", type=int, default=mild.N, help="photos of the mild-change test")
     p.add_argument("--n", type=int, default=40, help="synthetic samples")
     p.add_argument("--out", type=Path, default=None, help="also write the table here")
+    p.add_argument("--oracle", action="store_true", help="add the colour-only oracle's PSNR (the best a colour map can reach)")
     a = p.parse_args(argv)
     from pastenet.paste import load_generator
 
@@ -72,6 +92,9 @@ def main(argv=None) -> int:
     lines = ["| model | mild L1 ↓ | σ=15 PSNR (dB) | over the best baseline |", "|---|---|---|---|"]
     for k in REFERENCES:
         lines.append(f"| {k} | {base[k][0]:.2f} | {base[k][1]:.2f} | {base[k][1] - best:+.2f} |")
+    if a.oracle:
+        psnr = colour_oracle_psnr(root, n=a.n)
+        lines.append(f"| colour oracle (T_geometric(I) inside the mask) | – | {psnr:.2f} | {psnr - best:+.2f} |")
     print("\n".join(lines), flush=True)
     for ck in a.checkpoints:
         t0 = time.perf_counter()
