@@ -356,13 +356,11 @@ def _poisson_seam_window(y: np.ndarray, composite: np.ndarray, m: np.ndarray) ->
     are the membrane's boundary data, as the source's are in Poisson editing); ``composite`` holds
     the target outside the mask.
     """
-    from .seam import poisson_seam
+    from .seam import poisson_seam, window
 
-    ys, xs = np.nonzero(m)
-    y0, y1 = max(int(ys.min()) - 1, 0), min(int(ys.max()) + 2, m.shape[0])
-    x0, x1 = max(int(xs.min()) - 1, 0), min(int(xs.max()) + 2, m.shape[1])
+    box = window(m)
     out = y.copy()
-    out[y0:y1, x0:x1] = poisson_seam(y[y0:y1, x0:x1], composite[y0:y1, x0:x1], m[y0:y1, x0:x1])
+    out[box] = poisson_seam(y[box], composite[box], m[box])
     return out
 
 

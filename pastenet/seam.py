@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import MaskError
 
-__all__ = ["poisson_seam", "poisson_blend", "membrane", "prepare"]
+__all__ = ["poisson_seam", "poisson_blend", "membrane", "prepare", "window"]
 
 
 #: Factorisations kept for reuse: a paste solves twice on one mask (the prior, then the seam).
@@ -184,8 +184,20 @@ def prepare(mask: np.ndarray) -> None:
     if not m.any():
         return
     ys, xs = np.nonzero(m)
-    crop = np.pad(m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 1)
+    padded = np.pad(m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 1)  # as if placed away from any border
+    crop = padded[window(padded)]
     membrane(np.zeros(crop.shape + (1,)), crop)
+
+
+def window(mask: np.ndarray) -> tuple[slice, slice]:
+    """The slices of ``mask``'s bounding box grown by one pixel (clipped to the image): where a paste solves.
+
+    Pastes solve on this window (:func:`pastenet.paste.paste`), and :func:`prepare` factorises
+    the system of the same window, so the two must agree: both take it from here.
+    """
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape[:2]
+    return (slice(max(int(ys.min()) - 1, 0), min(int(ys.max()) + 2, h)), slice(max(int(xs.min()) - 1, 0), min(int(xs.max()) + 2, w)))
 
 
 def _neighbour_slices(h: int, w: int, dy: int, dx: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:

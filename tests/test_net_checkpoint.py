@@ -363,13 +363,15 @@ def _retamper(path, key, change):
     return weights
 
 
+#: Ways to spoil a weight tensor, with what the refusal says (also used by test_net_paste).
 BAD = {
     "bool": (lambda t: t > 0, "dtype torch.bool"),
     "int32": (lambda t: t.to(torch.int32), "dtype torch.int32"),
     "float16": (lambda t: t.to(torch.float16), "dtype torch.float16"),
     "float64": (lambda t: t.to(torch.float64), "dtype torch.float64"),
     "nan": (lambda t: t.index_fill(0, torch.tensor([0]), float("nan")), "NaN or infinite"),
-    "inf": (lambda t: t.index_fill(0, torch.tensor([0]), float("-inf")), "NaN or infinite"),
+    "inf": (lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "NaN or infinite"),
+    "-inf": (lambda t: t.index_fill(0, torch.tensor([0]), float("-inf")), "NaN or infinite"),
 }
 
 

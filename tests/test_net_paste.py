@@ -593,14 +593,7 @@ def _tampered(run_dir: Path, dst: Path, key: str, change) -> Path:
     return dst
 
 
-BAD_WEIGHTS = {
-    "bool": (lambda t: t > 0, "dtype torch.bool"),
-    "int32": (lambda t: t.to(torch.int32), "dtype torch.int32"),
-    "float16": (lambda t: t.to(torch.float16), "dtype torch.float16"),
-    "float64": (lambda t: t.to(torch.float64), "dtype torch.float64"),
-    "nan": (lambda t: t.index_fill(0, torch.tensor([0]), float("nan")), "NaN or infinite"),
-    "inf": (lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "NaN or infinite"),
-}
+from test_net_checkpoint import BAD as BAD_WEIGHTS  # noqa: E402  (one table of spoilt weights)
 
 
 @pytest.mark.parametrize("bad", list(BAD_WEIGHTS))

@@ -254,9 +254,8 @@ def create_app(
         png = await run_in_threadpool(encode_png, up.image)
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
-    def region(body: dict[str, Any], source: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float, float]:
-        """The request's region, scaled and turned: ``(source, mask, offset shift, scale, angle)``."""
-        mask = _decode_mask(body.get("mask"))
+    def region(body: dict[str, Any], source: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float, float]:
+        """The request's region (``mask`` decoded from it), scaled and turned: ``(source, mask, offset shift, scale, angle)``."""
         if mask.shape[:2] != source.shape[:2]:
             raise HTTPError(400, f"the mask is {mask.shape[1]}x{mask.shape[0]} but the source is {source.shape[1]}x{source.shape[0]}; "
                                  "they must have the same size")
@@ -270,9 +269,10 @@ def create_app(
     def do_prepare(body: dict[str, Any]) -> dict[str, Any]:
         source = uploads.get(body.get("source"), "source").image
         started = time.perf_counter()
-        if not _decode_mask(body.get("mask")).any():  # nothing drawn yet (or cleared): nothing to prepare
+        mask = _decode_mask(body.get("mask"))
+        if not mask.any():  # nothing drawn yet (or cleared): nothing to prepare
             return {"prepared": False, "seconds": 0.0}
-        _, msk, _, _, _ = region(body, source)
+        _, msk, _, _, _ = region(body, source, mask)
         prepare_seam(binarise_mask(msk))  # the paste's mask rule: any colour channel, alpha ignored
         return {"prepared": bool(np.asarray(msk).any()), "seconds": round(time.perf_counter() - started, 3)}
 
@@ -289,7 +289,7 @@ def create_app(
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise HTTPError(400, f"seed must be an integer >= 0, got {seed!r}")
         started = time.perf_counter()
-        src, msk, shift, scale, angle = region(body, source)
+        src, msk, shift, scale, angle = region(body, source, _decode_mask(body.get("mask")))
         placed = (offset[0] + shift[0], offset[1] + shift[1])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PasteWarning)
