@@ -26,8 +26,10 @@ Results go to ``benchmarks/results/hdf5_compression.json``.
 
 The tuples are made from real photos (``$PASTEGEN_DATA_ROOT/faces/train/*.jpg``, default
 ``../shared/data`` beside the repository): ``I`` is the photo at 512x512, ``M`` a rotated
-rectangle covering 15-30% of the image, ``I_S`` a colour-changed ``I`` times ``M`` and
-``I_T = I·(1−M)``.
+rectangle covering 15-30% of the image and ``I_S`` a colour-changed ``I`` times ``M``; ``I_T``
+is not stored (format 2: readers rebuild it as ``I·(1−M)``), so the tuples have no ``I_T``, every
+part writes the stored datasets only (``STORED``), and reads through ``TupleFile`` include
+rebuilding ``I_T``. Results of runs before format 2 include a stored ``I_T``.
 
 Usage::
 
@@ -59,11 +61,13 @@ sys.path.insert(0, str(REPO))
 import h5py  # noqa: E402
 import hdf5plugin  # noqa: E402
 
-from pastegen.store import ARRAY_NAMES, COMPRESSIONS, DEFAULT_COMPRESSION, StoreLayout, TupleWriter, encode_tuple, open_tuples  # noqa: E402
+from pastegen.store import COMPRESSIONS, DEFAULT_COMPRESSION, StoreLayout, TupleWriter, encode_tuple, open_tuples, stored_arrays  # noqa: E402
 from pastegen.store.encode import encoder_backend  # noqa: E402
 from pastegen.store.schema import compression_kwargs  # noqa: E402
 
 SIZE = 512
+#: The image datasets a tuple file stores (``I``, ``I_S``, ``M``).
+STORED = stored_arrays()
 PARAM_FIELDS = {
     "crop/box": ((4,), "int64"),
     "geometric/offsets": ((4, 2), "float64"),
@@ -128,7 +132,7 @@ def make_tuples(photos: list[np.ndarray], seed: int = 0) -> list[tuple[dict, dic
         gain = rng.uniform(0.7, 1.3, 3)
         bias = rng.uniform(-25, 25, 3)
         changed = np.clip(img.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
-        arrays = {"I": img, "I_T": img * (1 - m)[..., None], "I_S": changed * m[..., None], "M": m}
+        arrays = {"I": img, "I_S": changed * m[..., None], "M": m}
         params = {
             "crop/box": np.array([0, 0, SIZE, SIZE]),
             "geometric/offsets": rng.normal(0, 15, (4, 2)),
@@ -174,7 +178,7 @@ def _worker_arrays(folder: str) -> dict:
     """The tuples' arrays, memory-mapped once per worker process."""
     mm = _WORKER_CACHE.get(folder)
     if mm is None:
-        mm = {name: np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r") for name in ARRAY_NAMES}
+        mm = {name: np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r") for name in STORED}
         _WORKER_CACHE.clear()
         _WORKER_CACHE[folder] = mm
     return mm
@@ -195,14 +199,14 @@ def worker_batch(folder: str, indices: list[int], compression: str, encode: bool
     out = []
     for i in indices:
         _busy(gen_ms)
-        arrays = {name: np.array(mm[name][i]) for name in ARRAY_NAMES}
+        arrays = {name: np.array(mm[name][i]) for name in STORED}
         out.append((i, encode_tuple(arrays, (SIZE, SIZE), compression) if encode else arrays))
     return out, time.process_time() - c0
 
 
 def save_arrays(tuples, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ARRAY_NAMES:
+    for name in STORED:
         np.save(folder / f"{name}.npy", np.stack([t[0][name] for t in tuples]))
 
 
@@ -338,11 +342,11 @@ def fletcher32_cost(tuples, tmp: Path, repeats: int) -> dict:
             t0 = time.perf_counter()
             with h5py.File(p, "w", rdcc_nbytes=0) as f:
                 ds = {}
-                for name in ARRAY_NAMES:
+                for name in STORED:
                     shape = (SIZE, SIZE) if name == "M" else (SIZE, SIZE, 3)
                     ds[name] = f.create_dataset(name, (n, *shape), "u1", chunks=(1, *shape), fletcher32=fl, **comp)
                 for i, (arrays, _, _) in enumerate(tuples):
-                    for name in ARRAY_NAMES:
+                    for name in STORED:
                         ds[name][i] = arrays[name]
             wt.append(time.perf_counter() - t0)
             size = p.stat().st_size
@@ -350,7 +354,7 @@ def fletcher32_cost(tuples, tmp: Path, repeats: int) -> dict:
             order = np.random.default_rng(1).permutation(n)
             t0 = time.perf_counter()
             with h5py.File(p, "r") as f:
-                dss = [f[name] for name in ARRAY_NAMES]
+                dss = [f[name] for name in STORED]
                 for i in order:
                     for d in dss:
                         d[int(i)]

@@ -34,6 +34,7 @@ from .errors import (
     OutputWriteError,
     PastegenError,
     ResumeMismatchError,
+    ScanCacheWarning,
     ShardError,
     SourceError,
     SpecError,
@@ -146,6 +147,7 @@ __all__ = [
     "MissingFileError",
     "OutputWriteError",
     "StoreWarning",
+    "ScanCacheWarning",
     "ShardError",
     "MissingShardError",
 ]

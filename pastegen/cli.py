@@ -150,9 +150,12 @@ def main() -> None:
                    "Join the shards with `pastegen combine`.")
 @click.option("--cache-mb", type=click.FloatRange(min=0), default=DEFAULT_PHOTO_CACHE_MB, show_default=True,
               help="Memory for decoded source photos when COUNT exceeds the number of photos (0: decode every time); the output does not depend on it.")
+@click.option("--no-scan-cache", "no_scan_cache", is_flag=True,
+              help="Decode and hash every source photo, without reading or updating the scan cache "
+                   "(in $PASTEGEN_CACHE_DIR, else $XDG_CACHE_HOME/pastegen or ~/.cache/pastegen); the output does not depend on it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels, count, jobs,
-         compression, resume, overwrite, strict, shard, cache_mb, quiet):
+         compression, resume, overwrite, strict, shard, cache_mb, no_scan_cache, quiet):
     """Generate COUNT tuples (I, I_T, I_S, M) into the HDF5 file OUTPUT.
 
     With --shard K/N, OUTPUT holds shard K of N of the COUNT tuples (a contiguous block of global
@@ -176,7 +179,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
             result = run_make(
                 output, paths, spec, count=count, seed=seed, jobs=jobs, compression=compression,
                 resume=resume, overwrite=overwrite, strict=strict, max_pixels=max_pixels, progress=progress,
-                shard=shard, cache_mb=cache_mb,
+                shard=shard, cache_mb=cache_mb, scan_cache=not no_scan_cache,
             )
         except KeyboardInterrupt:
             raise click.ClickException(f"interrupted; run the same command with --resume to finish {output}") from None
@@ -279,7 +282,8 @@ def info(file, as_json):
         k, nn = attrs["shard"]
         off = attrs.get("index_offset", 0)
         click.echo(f"  shard {k}/{nn}: global indices {off}..{off + n - 1} of {attrs.get('total_count')}")
-    click.echo(f"  format version {attrs.get('format_version')}, written by {attrs.get('generator', '?')}, compression {attrs.get('compression')}")
+    derived = f" ({attrs['derived'].replace(',', ', ')} rebuilt from I and M, not stored)" if attrs.get("derived") else ""
+    click.echo(f"  format version {attrs.get('format_version')}{derived}, written by {attrs.get('generator', '?')}, compression {attrs.get('compression')}")
     click.echo(f"  preset {spec.name}, seed {attrs['seed']}, σ={spec.geometric.sigma:g}, crop {spec.crop.mode}, disabled: {', '.join(spec.disabled) or 'none'}")
     click.echo(f"  sources: {len(attrs.get('sources', []))} used, {len(attrs.get('skipped', []))} skipped")
     for s in attrs.get("skipped", []):

@@ -28,6 +28,7 @@ __all__ = [
     "MissingFileError",
     "OutputWriteError",
     "StoreWarning",
+    "ScanCacheWarning",
     "ShardError",
     "MissingShardError",
     "first_line",
@@ -169,6 +170,10 @@ class OutputWriteError(StoreError):
 
 class StoreWarning(UserWarning):
     """Something the store recovered from on its own (e.g. an unreadable ``.partial`` on resume)."""
+
+
+class ScanCacheWarning(UserWarning):
+    """The scan cache (:mod:`pastegen.sources.scancache`) could not be used; the scan went on without it."""
 
 
 # --- shards and combined files --------------------------------------------------------------------

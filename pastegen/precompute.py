@@ -39,6 +39,7 @@ from .errors import CorruptFileError, OutputWriteError, PastegenError, ResumeMis
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, TupleGenerator, TupleParams, TupleSpec, render
 from .shards import check_shard, shard_range
 from .sources import DEFAULT_MAX_PIXELS, SkippedFile, SourceImage, SourceScan, hash_file, scan_sources
+from .sources.scancache import CacheOption
 from .store import DEFAULT_COMPRESSION, EncodedTuple, StoreLayout, TupleFile, TupleWriter, check_output, open_tuples, partial_path, uncompressed_datasets
 from .store.schema import salvage_path
 
@@ -152,12 +153,15 @@ def scan_for_make(
     jobs: int,
     strict: bool,
     progress: ProgressCallback | None,
+    cache: CacheOption = True,
 ) -> SourceScan:
     """Scan ``paths`` as :func:`make` does; refuse an all-bad list.
 
     Besides the bad files of :func:`pastegen.sources.scan_sources`, a photo is skipped when it is
     smaller than the crop under the ``skip`` policy of ``spec``, or when the size it would be
     resized to exceeds ``max_pixels`` (:func:`pastegen.components.crop.check_resized_pixels`).
+    ``cache`` is passed to :func:`~pastegen.sources.scan_sources` (``True``: the user's scan
+    cache, ``False``: none, or a cache file).
     """
     if isinstance(paths, SourceScan):
         return paths
@@ -172,6 +176,7 @@ def scan_for_make(
         jobs=jobs,
         strict=strict,
         progress=(lambda n: progress("scan", n, total)) if progress else None,
+        cache=cache,
         # the pixel limit also holds for the size a photo is resized to (a thin strip enlarged)
         size_check=functools.partial(crop.check_resized_pixels, spec.crop, spec.size, max_pixels),
     )
@@ -197,6 +202,7 @@ def make(
     progress: ProgressCallback | None = None,
     shard: tuple[int, int] | None = None,
     cache_mb: float = DEFAULT_PHOTO_CACHE_MB,
+    scan_cache: CacheOption = True,
 ) -> MakeResult:
     """Generate ``count`` tuples (or one shard of them) into the HDF5 file ``output``.
 
@@ -237,6 +243,11 @@ def make(
         (:class:`pastegen.pipeline.PhotoCache`), used when the run has more tuples than source
         photos (so photos are used more than once); 0 decodes every photo for every tuple. Peak
         memory grows by at most this much, whatever ``count``; the file does not depend on it.
+    scan_cache : bool or path-like
+        The scan cache of :func:`pastegen.sources.scan_sources`: ``True`` (default) the user's
+        (``$PASTEGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/pastegen``, else ``~/.cache/pastegen``),
+        ``False`` none, or the path of a cache file. Unchanged photos scanned before with the same
+        settings are not decoded again; the file does not depend on it.
 
     Returns
     -------
@@ -269,7 +280,7 @@ def make(
     jobs = _resolve_jobs(jobs)
     check_output(output, overwrite=overwrite, resume=resume)  # fail before the scan, not after it
     started = time.perf_counter()
-    scan = scan_for_make(sources, spec, max_pixels=max_pixels, jobs=jobs, strict=strict, progress=progress)
+    scan = scan_for_make(sources, spec, max_pixels=max_pixels, jobs=jobs, strict=strict, progress=progress, cache=scan_cache)
     if not cache_mb >= 0:
         raise SourceError(f"cache_mb must be a non-negative number, got {cache_mb!r}")
     n_file = hi - lo

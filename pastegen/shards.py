@@ -21,13 +21,15 @@ store's own ``count`` is the number of tuples in the shard.
 
 Combining
 ---------
-:func:`combine` (``pastegen combine OUT SHARD...``) writes one file whose ``I``, ``I_T``, ``I_S``,
-``M``, ``source_index``, ``written`` and ``params/...`` are HDF5 *virtual datasets* mapping the
-shard files: no pixel is copied, and the combined file is a few kilobytes. The shards must share
-every run attribute (spec, seed, sources compared by content rather than path, ...); the combined
-file takes the first shard's (so its ``sources`` paths). Shards in the output's
-folder (or below it) are mapped by relative path, so the folder can be moved as a whole. The
-combined file is an ordinary pastegen file to :func:`pastegen.store.open_tuples`,
+:func:`combine` (``pastegen combine OUT SHARD...``) writes one file whose stored image datasets
+(``I``, ``I_S``, ``M``; and ``I_T`` for shards of format 1), ``source_index``, ``written`` and
+``params/...`` are HDF5 *virtual datasets* mapping the shard files: no pixel is copied, and the
+combined file is a few kilobytes. The shards must share every run attribute (spec, seed, sources
+compared by content rather than path, ...) and the tuple format (a format-1 shard, which stores
+``I_T``, does not combine with format-2 ones); the combined file takes the first shard's
+attributes (so its ``sources`` paths, its ``format_version`` and ``derived``). Shards in the
+output's folder (or below it) are mapped by relative path, so the folder can be moved as a whole.
+The combined file is an ordinary pastegen file to :func:`pastegen.store.open_tuples`,
 :func:`pastegen.store.verify`, ``pastegen info`` and ``pastegen preview --from``; opening it
 fails with :class:`~pastegen.errors.MissingShardError` when a shard file is missing (HDF5 itself
 would read zeros). Its ``combined_from`` attribute lists the shards (path as mapped, ``[k, n]``,
@@ -293,7 +295,8 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
     """
     import h5py
 
-    from .store import ARRAY_NAMES
+    from .store import stored_arrays
+    from .store.schema import parse_derived
 
     output = Path(output)
     paths = [Path(p) for p in shard_paths]
@@ -327,6 +330,12 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
                 )
             if layout.param_fields != first_layout.param_fields:
                 raise ShardError(f"{p} does not match {first}: its parameter datasets differ")
+            theirs, mine = _format_of(attrs), _format_of(first_attrs)
+            if theirs != mine:
+                raise ShardError(
+                    f"{p} does not match {first}: it is a tuple file of {theirs}, the first shard of {mine}; "
+                    "shards of one run must have one format (make them again with one pastegen version)"
+                )
             if info.total != infos[0].total:
                 raise ShardError(f"{p} does not match {first}: it is part of a run of {info.total} tuples, the first shard of {infos[0].total}")
             diff = _first_difference(attrs, first_attrs)
@@ -357,7 +366,8 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
 
     # (a small HDF5 file without pixels: written whole under a temporary name, no .partial protocol)
     with atomic_path(out_dir / output.name) as tmp, h5py.File(ordered[0].path, "r") as src, h5py.File(tmp, "w") as dst:
-        names = [*ARRAY_NAMES, "source_index", "written", *(f"params/{k}" for k in first_layout.param_fields)]
+        stored = stored_arrays(parse_derived(first_attrs.get("derived")))
+        names = [*stored, "source_index", "written", *(f"params/{k}" for k in first_layout.param_fields)]
         dst.create_group("params")
         for name in names:
             ds = src[name]
@@ -376,6 +386,15 @@ def combine(output: str | os.PathLike, shard_paths: Sequence[str | os.PathLike],
         relative=relative,
         shard_bytes=sum(os.path.getsize(i.path) for i in ordered),
     )
+
+
+def _format_of(attrs: dict[str, Any]) -> str:
+    """A shard's tuple format in words, e.g. ``format 2 (I_T derived, not stored)``."""
+    from .store.schema import parse_derived
+
+    derived = parse_derived(attrs.get("derived"))  # (absent in format 1)
+    what = f"{', '.join(derived)} derived, not stored" if derived else "every array stored"
+    return f"format {attrs.get('format_version')} ({what})"
 
 
 def _copy_attrs(src: Any, dst: Any, total: int, record: list[dict[str, Any]]) -> None:

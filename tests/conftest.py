@@ -1,10 +1,12 @@
-"""Shared fixtures: the shared data root (tests that need it skip cleanly without it), a stand-in model zoo."""
+"""Shared fixtures: the shared data root (tests that need it skip cleanly without it), a stand-in model zoo,
+and a scan cache of the test session's own."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,17 @@ def shared_data() -> Path:
     if not (root / "faces" / "train").is_dir():
         pytest.skip(f"shared data not found at {root} (set PASTEGEN_DATA_ROOT)")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_scan_cache(tmp_path_factory) -> Iterator[Path]:
+    """Point ``PASTEGEN_CACHE_DIR`` at a folder of this session, so no test (nor a command a test
+    runs in a subprocess) reads or writes the user's scan cache in ``~/.cache``. Session-scoped, so
+    it is in place before any module-scoped fixture scans photos; a test may point it elsewhere."""
+    folder = tmp_path_factory.mktemp("scan-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PASTEGEN_CACHE_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture

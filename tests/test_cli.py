@@ -132,7 +132,7 @@ def test_make_thread_pool_stores_the_same_chunks_reports_progress_and_fails_clea
     c = make(tmp_path / "c.h5", paths, spec, count=23, seed=5, jobs=3, progress=lambda stage, n, total: steps.append((stage, n, total)))
     assert sum(n for stage, n, _ in steps if stage == "generate") == 23
     with h5py.File(a.path, "r") as fa, h5py.File(c.path, "r") as fc:
-        for name in ("I", "I_T", "I_S", "M"):
+        for name in ("I", "I_S", "M"):  # (I_T is not stored)
             for i in range(23):
                 offset = (i,) + (0,) * (fa[name].ndim - 1)
                 assert fa[name].id.read_direct_chunk(offset) == fc[name].id.read_direct_chunk(offset), (name, i)
@@ -156,19 +156,23 @@ def test_make_chunks_follow_the_uncompressed_rule_and_equal_encode_tuple(tmp_pat
     garbage collector's state is restored after a run, also after a failed one."""
     import gc
 
-    from pastegen.store import encode_tuple, uncompressed_datasets, verify
+    from pastegen.store import encode_tuple, stored_arrays, uncompressed_datasets, verify
 
     spec = preset("photos", height=48, width=48, sigma=3.0)
     paths = sorted(str(p) for p in photo_dir.iterdir())
+    enc_names = stored_arrays()
+    assert enc_names == ("I", "I_S", "M")
     for compression in ("blosc-lz4", "blosc-zstd", "none"):
         for jobs in (1, 2):
             r = make(tmp_path / f"{compression}-{jobs}.h5", paths, spec, count=11, seed=3, jobs=jobs, compression=compression)
             assert verify(r.path).ok
             with h5py.File(r.path, "r", locking=False) as f, open_tuples(r.path) as tf:
                 assert f.attrs["uncompressed"] == ",".join(uncompressed_datasets(compression))
+                assert "I_T" not in f
                 for i in range(11):
                     enc = encode_tuple({k: tf[i][k] for k in ("I", "I_T", "I_S", "M")}, (48, 48), compression)
-                    for name in ("I", "I_T", "I_S", "M"):
+                    assert set(enc.chunks) == set(enc_names)
+                    for name in enc_names:
                         mask, data = f[name].id.read_direct_chunk((i,) + (0,) * (f[name].ndim - 1))
                         assert (mask, bytes(data)) == enc.chunks[name], (compression, jobs, name, i)
                         if name in uncompressed_datasets(compression):
@@ -191,6 +195,29 @@ def test_make_chunks_follow_the_uncompressed_rule_and_equal_encode_tuple(tmp_pat
     assert gc.isenabled() and gc.get_freeze_count() == 0 and sys.getswitchinterval() == pytest.approx(0.005)
 
 
+def test_make_writes_format_2_whose_I_T_equals_the_rendered_one(tmp_path, photo_dir):
+    """make stores no I_T (attribute derived = "I_T"); the I_T read back is exactly the one the
+    generator's kernels render for the same tuple (what a format-1 file stored), dtype included."""
+    from pastegen.pipeline import TupleGenerator
+
+    spec = preset("photos", height=48, width=48, sigma=3.0)
+    paths = sorted(str(p) for p in photo_dir.iterdir())
+    r = make(tmp_path / "v2.h5", paths, spec, count=12, seed=7, jobs=2)
+    with h5py.File(r.path, "r") as f:
+        assert "I_T" not in f and {"I", "I_S", "M"} <= set(f)
+        assert f.attrs["derived"] == "I_T" and f.attrs["format_version"] == 2
+    gen = TupleGenerator(list(r.sources), spec, 7)
+    with open_tuples(r.path) as tf:
+        for i in range(12):
+            want = gen[i]  # rendered again, I_T included
+            got = tf[i]
+            for name in ARRAYS:
+                assert got[name].dtype == getattr(want, name).dtype == np.uint8 and got[name].shape == getattr(want, name).shape
+                np.testing.assert_array_equal(got[name], getattr(want, name), err_msg=f"{name} {i}")
+            np.testing.assert_array_equal(tf.read_array("I_T", i), want.I_T)
+    assert not replay_check(r.path)
+
+
 def test_make_process_pool_gives_the_same_arrays(tmp_path, photo_dir, monkeypatch):
     spec = preset("photos", height=48, width=48, sigma=3.0)
     paths = sorted(str(p) for p in photo_dir.iterdir())
@@ -209,8 +236,9 @@ def test_cli_make_info_verify_preview(tmp_path, photo_dir):
     assert_one_line_error(r, "--overwrite")
     r = run("info", str(out))
     assert r.exit_code == 0 and "10 tuples of 48x48" in r.output, r.output
+    assert "format version 2 (I_T rebuilt from I and M, not stored)" in r.output, r.output
     r = run("info", "--json", str(out))
-    assert r.exit_code == 0 and '"count": 10' in r.output
+    assert r.exit_code == 0 and '"count": 10' in r.output and '"derived": "I_T"' in r.output
     r = run("verify", "--replay", "10", str(out))
     assert r.exit_code == 0 and "OK" in r.output, r.output
     png = tmp_path / "p.png"

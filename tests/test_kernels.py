@@ -390,3 +390,77 @@ def test_kernel_arguments_come_from_the_components(photos):
             np.testing.assert_array_equal(tp[:, :4], np.array([color.packed(c)[:4] for c in chosen]))
             seen.add(case)
     assert {"first", "both"} <= seen
+
+
+# -- render_tuples: whole tuples across threads ---------------------------------------------------
+
+
+def _batch(photos, spec, seed, count=COUNT):
+    items = list(tuples(photos, spec, seed, count))
+    return np.stack([image for image, _ in items]), [p for _, p in items]
+
+
+@pytest.mark.parametrize("kw", SPECS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_render_tuples_equals_render_tuple_for_any_thread_count(photos, kw, dtype):
+    size = SIZES[-1]
+    spec = spec_for(size, **dict(kw))
+    images, params = _batch(photos, spec, 11)
+    want = [render_tuple(images[k], params[k], spec, dtype=dtype, threads=1) for k in range(len(params))]
+    for threads in (1, 2, 3, None):
+        got = kernels.render_tuples(images, params, spec, dtype=dtype, threads=threads)
+        assert len(got) == len(params) and got.I_S.dtype == np.dtype(dtype)
+        for k, w in enumerate(want):
+            for name in ("I_T", "I_S", "M"):
+                np.testing.assert_array_equal(getattr(got[k], name), getattr(w, name), err_msg=f"{name} tuple {k} threads={threads}")
+
+
+def test_render_tuples_reuses_and_overwrites_its_buffers(photos):
+    size = SIZES[-1]
+    spec = spec_for(size)
+    images, params = _batch(photos, spec, 12, count=4)
+    out = kernels.TupleBatch.empty(4, *size)
+    for a in (out.I_T, out.I_S, out.M):
+        a.fill(77)
+    assert kernels.render_tuples(images, params, spec, out=out, threads=2) is out
+    for k in range(4):
+        np.testing.assert_array_equal(out.I_S[k], render_tuple(images[k], params[k], spec).I_S)
+    assert kernels.render_tuples(images, params, spec, out=kernels.TupleBatch.empty(3, *size)) is not out  # does not fit
+    empty = kernels.render_tuples(images[:0], [], spec)
+    assert len(empty) == 0
+
+
+def test_render_tuples_bad_input_is_a_spec_error(photos):
+    size = SIZES[-1]
+    spec = spec_for(size)
+    images, params = _batch(photos, spec, 13, count=3)
+    with pytest.raises(SpecError, match="images must be uint8 of shape"):
+        kernels.render_tuples(images[0], params[:1], spec)
+    with pytest.raises(SpecError, match="images must be uint8 of shape"):
+        kernels.render_tuples(images.astype(np.float32), params, spec)
+    with pytest.raises(SpecError, match="C-contiguous"):
+        kernels.render_tuples(images[::-1], params, spec)
+    with pytest.raises(SpecError, match="3 images but 2 parameter sets"):
+        kernels.render_tuples(images, params[:2], spec)
+    with pytest.raises(SpecError, match=r"params\[1\] must be a TupleParams"):
+        kernels.render_tuples(images, [params[0], "x", params[2]], spec)
+    with pytest.raises(SpecError, match="out must be a TupleBatch"):
+        kernels.render_tuples(images, params, spec, out=TupleBuffers.empty(*size))
+    with pytest.raises(SpecError, match="threads"):
+        kernels.render_tuples(images, params, spec, threads=0)
+    with pytest.raises(SpecError, match="spec must be a TupleSpec"):
+        kernels.render_tuples(images, params, None)
+
+
+def test_render_tuples_concurrent_callers_get_the_same_results(photos):
+    # one Python thread holds the parallel driver; the others render tuple by tuple
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = SIZES[-1]
+    spec = spec_for(size)
+    images, params = _batch(photos, spec, 14, count=4)
+    want = kernels.render_tuples(images, params, spec, threads=1).I_S.copy()
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda _: kernels.render_tuples(images, params, spec, threads=2).I_S, range(6)))
+    for g in got:
+        np.testing.assert_array_equal(g, want)

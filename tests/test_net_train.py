@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -764,3 +765,45 @@ def test_an_interrupted_cli_run_exits_non_zero_and_prints_how_to_resume(tuples, 
     assert f"pastenet train --resume {run}" in err, err
     assert f"Continue with: pastenet train --resume {run}" in err or twice, err
     assert list_checkpoints(run)
+
+
+def test_learning_rate_schedule_is_constant_then_a_half_cosine_to_zero():
+    from pastenet.train.step import LearningRateSchedule
+
+    assert [LearningRateSchedule(10)(s) for s in range(10)] == [1.0] * 10  # the paper's constant rates
+    ramp = LearningRateSchedule(10, 0.4)
+    assert ramp.start == 6
+    factors = [ramp(s) for s in range(10)]
+    assert factors[:7] == [1.0] * 7  # the ramp's first step still has the full rate
+    assert factors[7:] == pytest.approx([0.5 * (1 + math.cos(math.pi * t / 4)) for t in (1, 2, 3)])
+    assert all(a > b for a, b in zip(factors[6:], factors[7:], strict=False))
+    assert LearningRateSchedule(10, 1.0)(0) == 1.0 and LearningRateSchedule(10, 1.0)(9) < 0.03
+    with pytest.raises(ConfigError):
+        TrainOptions(data="x.h5", lr_rampdown=1.5)
+
+
+def test_a_ramp_down_reaches_the_optimisers_and_a_resume_before_it_equals_a_fresh_run(tuples, tmp_path):
+    # a run of 3 steps at constant rates, resumed to 6 steps with the last half ramped down, equals a fresh
+    # 6-step run with that ramp; and differs from a 6-step run at constant rates
+    ramped = train(_options(tuples, tmp_path / "a", steps=6, checkpoint_every=3, lr_rampdown=0.5))
+    constant = train(_options(tuples, tmp_path / "c", steps=6, checkpoint_every=3))
+    first = train(_options(tuples, tmp_path / "b", steps=3, checkpoint_every=3))
+    resumed = train(resume=first.run_dir, changes={"steps": 6, "lr_rampdown": 0.5})
+    wa, wb, wc = _weights(ramped.run_dir), _weights(resumed.run_dir), _weights(constant.run_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    assert json.loads((resumed.run_dir / "options.json").read_text())["lr_rampdown"] == 0.5
+    # the rates the optimisers used at the last step: base x the ramp's factor
+    assert _state(ramped.run_dir)["opt_G"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.5 * (1 + math.cos(math.pi * 2 / 3)))
+
+
+def test_a_resume_that_would_change_a_ramp_already_begun_is_refused(tuples, tmp_path):
+    run = train(_options(tuples, tmp_path, steps=4, checkpoint_every=4, lr_rampdown=0.5)).run_dir  # ramp from step 2
+    with pytest.raises(ResumeError, match="ramp down from step 2"):
+        train(resume=run, changes={"steps": 8})
+    with pytest.raises(ResumeError, match="ramp down"):
+        train(resume=run, changes={"steps": 8, "lr_rampdown": 0.75})
+    run = train(_options(tuples, tmp_path / "constant", steps=4, checkpoint_every=4)).run_dir
+    with pytest.raises(ResumeError, match="ramp down from step 2"):
+        train(resume=run, changes={"steps": 8, "lr_rampdown": 0.75})  # its ramp would start at step 2, before step 4
+    assert train(resume=run, changes={"steps": 8, "lr_rampdown": 0.5}).step == 8  # from step 4 on: allowed

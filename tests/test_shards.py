@@ -30,9 +30,12 @@ from pastegen.errors import (
 from pastegen.pipeline import preset
 from pastegen.precompute import make, replay_check
 from pastegen.shards import check_combined, check_shard, combine, is_combined, parse_shard, shard_range
-from pastegen.store import open_tuples, verify
+from pastegen.store import open_tuples, stored_arrays, verify
+from pastegen.store.schema import compression_kwargs
 
 ARRAYS = ("I", "I_T", "I_S", "M")
+#: The image datasets a shard file stores (I_T is derived).
+STORED = stored_arrays()
 SPEC = preset("photos", height=40, width=40, sigma=3.0)
 COUNT = 10
 SEED = 5
@@ -187,7 +190,8 @@ def test_three_shards_combined_equal_a_single_run(run):
     assert out.stat().st_size < 64_000  # no pixel copied
     assert is_combined(out) and not is_combined(full) and not is_combined(shards[0].path)
     with h5py.File(out, "r") as f:
-        for name in (*ARRAYS, "source_index", "written", "params/mask/angle"):
+        assert "I_T" not in f and f.attrs["derived"] == "I_T" and f.attrs["format_version"] == 2
+        for name in (*STORED, "source_index", "written", "params/mask/angle"):
             assert f[name].is_virtual, name
             assert {m.file_name for m in f[name].virtual_sources()} == {"part0.h5", "part1.h5", "part2.h5"}
     assert_same_run(out, full)
@@ -339,6 +343,45 @@ def test_combine_rejects_mismatched_shards(run, tmp_path, photos):
     with pytest.raises(ShardError, match="compression is 'gzip' there, 'blosc-lz4'"):
         combine(out, [p0, other_comp, p2])
     assert not out.exists()
+
+
+def as_format_1(src: Path, dst: Path) -> Path:
+    """A copy of the format-2 file ``src`` in format 1, as the earlier pastegen wrote it: ``I_T``
+    stored like ``I_S`` (same filters, one tuple per chunk), ``format_version`` 1, no ``derived``."""
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        i, m = f["I"][()], f["M"][()]
+        n, h, w, _ = i.shape
+        f.create_dataset("I_T", data=i * (1 - m[..., None]), chunks=(1, h, w, 3), fletcher32=True, **compression_kwargs(f.attrs["compression"]))
+        f.attrs["format_version"] = 1
+        del f.attrs["derived"]
+    return dst
+
+
+def test_format_1_shards_combine_and_do_not_mix_with_format_2(run, tmp_path):
+    folder, full, shards = run
+    old = [as_format_1(r.path, tmp_path / f"part{k}.h5") for k, r in enumerate(shards)]
+    with open_tuples(old[0]) as tf:
+        assert tf.format_version == 1 and tf.stored == ARRAYS
+    out = tmp_path / "mixed.h5"
+    mixed = [old[0], shards[1].path, shards[2].path]
+    with pytest.raises(ShardError, match=r"part1.h5 does not match .*part0.h5: it is a tuple file of format 2 \(I_T derived, not stored\), "
+                       r"the first shard of format 1 \(every array stored\); shards of one run must have one format"):
+        combine(out, mixed)
+    with pytest.raises(ShardError, match=r"format 1 \(every array stored\), the first shard of format 2"):
+        combine(out, [shards[0].path, old[1], old[2]])
+    assert not out.exists()
+    # format-1 shards still combine (I_T mapped too) and read like the format-2 single run
+    combined = combine(tmp_path / "old.h5", old).path
+    with h5py.File(combined, "r") as f:
+        assert f["I_T"].is_virtual and "derived" not in f.attrs and f.attrs["format_version"] == 1
+    report = verify(combined)
+    assert report.ok and report.checked == COUNT, report.problems
+    assert check_combined(combined) == [] and replay_check(combined) == []
+    with open_tuples(combined) as a, open_tuples(full) as b:
+        for i in range(COUNT):
+            for name in ARRAYS:
+                np.testing.assert_array_equal(a[i][name], b[i][name])
 
 
 def test_combine_rejects_unusable_inputs(run, tmp_path, photos):

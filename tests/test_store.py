@@ -1,7 +1,9 @@
-"""The HDF5 store: round trips, crash safety (a real SIGKILL), resume, refusals, fork/pickle, verify."""
+"""The HDF5 store: round trips, crash safety (a real SIGKILL), resume, refusals, fork/pickle, verify,
+format 2 (``I_T`` derived, not stored) and the reading of format-1 files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -31,6 +33,7 @@ from pastegen.store import (
     COMPRESSIONS,
     DEFAULT_COMPRESSION,
     FORMAT_VERSION,
+    READABLE_VERSIONS,
     EncodedTuple,
     MissingFileError,
     StoreLayout,
@@ -41,6 +44,7 @@ from pastegen.store import (
     fletcher32,
     open_tuples,
     partial_path,
+    stored_arrays,
     uncompressed_datasets,
     verify,
 )
@@ -49,6 +53,8 @@ from pastegen.store.schema import compression_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 H, W, N = 32, 48, 10
+#: The image datasets a file of this version stores (I_T is derived).
+STORED = stored_arrays()
 FIELDS = {
     "geometric/offsets": ((4, 2), "float64"),
     "mask/angle": ((), "float64"),
@@ -94,6 +100,29 @@ def write_all(path, count: int = N, indices=None, **kw) -> Path:
         return w.commit()
 
 
+@pytest.fixture
+def format_1(monkeypatch):
+    """Inside ``with format_1():`` the writer writes format 1, the layout before format 2: every
+    array stored (``I_T`` too) and ``format_version`` 1. :func:`as_format_1` then drops the
+    ``derived`` attribute, which format-1 files do not have (checked against a file of the
+    earlier pastegen: the same datasets, filters and attributes)."""
+
+    @contextlib.contextmanager
+    def ctx():
+        with monkeypatch.context() as m:
+            m.setattr(TupleWriter, "write_format", (1, ()))
+            yield
+
+    return ctx
+
+
+def as_format_1(path: Path) -> Path:
+    with h5py.File(path, "r+") as f:
+        assert f.attrs["format_version"] == 1 and f.attrs["derived"] == "" and "I_T" in f
+        del f.attrs["derived"]
+    return path
+
+
 def assert_tuples_equal(path, count: int = N) -> None:
     with open_tuples(path) as tf:
         assert len(tf) == count
@@ -124,7 +153,8 @@ def test_round_trip_arrays_params_and_metadata(tmp_path):
         assert tf.spec == {"name": "tiny", "sigma": 15.0}
         assert tf.sources == ATTRS["sources"]
         assert tf.skipped == []
-        assert tf.attrs["format_version"] == FORMAT_VERSION
+        assert tf.attrs["format_version"] == FORMAT_VERSION == 2 and tf.format_version == 2
+        assert tf.attrs["derived"] == "I_T" and tf.derived == ("I_T",) and tf.stored == ("I", "I_S", "M") == STORED
         assert tf.attrs["complete"] == 1 and tf.complete
         assert tf.attrs["compression"] == DEFAULT_COMPRESSION
         assert tf.param_fields == {k: (tuple(s), d) for k, (s, d) in FIELDS.items()}
@@ -140,8 +170,9 @@ def test_round_trip_arrays_params_and_metadata(tmp_path):
     with h5py.File(out, "r") as f:
         assert f["params/geometric/offsets"].shape == (N, 4, 2)
         assert isinstance(f["params/geometric"], h5py.Group)
-        for name in ("I", "I_T", "I_S", "M", "source_index", "written", "params/mix/grid"):
+        for name in ("I", "I_S", "M", "source_index", "written", "params/mix/grid"):
             assert f[name].fletcher32, name
+        assert "I_T" not in f  # derived: readers rebuild it from I and M
         assert f["I"].chunks == (1, H, W, 3) and f["M"].chunks == (1, H, W)
         assert f["written"][:].all()
 
@@ -459,7 +490,12 @@ def test_open_refuses_missing_foreign_wrong_version_and_incomplete_files(tmp_pat
     newer = write_all(tmp_path / "newer.h5", count=2)
     with h5py.File(newer, "r+") as f:
         f.attrs["format_version"] = FORMAT_VERSION + 1
-    with pytest.raises(IncompatibleFileError, match=f"version {FORMAT_VERSION + 1}.*reads version {FORMAT_VERSION}"):
+    with pytest.raises(IncompatibleFileError, match=f"version {FORMAT_VERSION + 1}.*reads versions 1 and 2; upgrade pastegen"):
+        open_tuples(newer)
+    assert READABLE_VERSIONS == (1, 2)
+    with h5py.File(newer, "r+") as f:
+        f.attrs["format_version"] = 0
+    with pytest.raises(IncompatibleFileError, match="version 0.*reads versions 1 and 2; generate the file again"):
         open_tuples(newer)
     unfinished = write_all(tmp_path / "unfinished.h5", count=2)
     with h5py.File(unfinished, "r+") as f:
@@ -552,30 +588,45 @@ def test_verify_catches_a_flipped_byte_inside_a_chunk(tmp_path, compression):
     with open_tuples(out) as tf:
         with pytest.raises(CorruptFileError, match="tuple 5"):
             tf[5]
+        with pytest.raises(CorruptFileError, match="tuple 5: I cannot be read"):  # I_T is rebuilt from the damaged I
+            tf.read_array("I_T", 5)
+        tf.read_array("I_S", 5)  # the other arrays of the tuple still read
         tf[4]
 
 
-def test_verify_catches_a_logically_wrong_tuple_and_unflagged_tuples(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_verify_catches_a_logically_wrong_tuple_and_unflagged_tuples(tmp_path, version, format_1):
+    """Format 1 stores I_T, so a wrong one is on disk for verify to find; format 2 refuses it
+    when it is written (it would be lost) and cannot hold one."""
     out = tmp_path / "wrong.h5"
-    with TupleWriter(out, layout(), attrs=ATTRS) as w:
-        for i in w.pending():
-            a, p, s = make_tuple(i)
-            if i == 3:
-                a = {**a, "I_T": a["I"].copy()}  # not I*(1-M)
-            if i == 6:
-                a = {**a, "I_S": np.full_like(a["I_S"], 9)}  # not zero outside M
-            if i == 8:
-                a = {"I": a["I"], "I_T": a["I"], "I_S": np.zeros_like(a["I"]), "M": np.zeros_like(a["M"])}
-            w.write(i, a, p, s)
-        w.commit()
+    with format_1() if version == 1 else contextlib.nullcontext():
+        with TupleWriter(out, layout(), attrs=ATTRS) as w:
+            for i in w.pending():
+                a, p, s = make_tuple(i)
+                if i == 3:
+                    wrong = {**a, "I_T": a["I"].copy()}  # not I*(1-M)
+                    if version == 1:
+                        a = wrong
+                    else:
+                        with pytest.raises(StoreError, match=r"tuple 3: I_T differs from I\*\(1-M\)"):
+                            w.write(i, wrong, p, s)
+                if i == 6:
+                    a = {**a, "I_S": np.full_like(a["I_S"], 9)}  # not zero outside M
+                if i == 8:
+                    a = {"I": a["I"], "I_T": a["I"], "I_S": np.zeros_like(a["I"]), "M": np.zeros_like(a["M"])}
+                w.write(i, a, p, s)
+            w.commit()
+    if version == 1:
+        as_format_1(out)
     with h5py.File(out, "r+") as f:
         f["written"][1] = 0
     problems = verify(out).problems
-    assert "tuple 3: I_T differs from I*(1-M)" in problems
+    if version == 1:
+        assert "tuple 3: I_T differs from I*(1-M)" in problems
     assert "tuple 6: I_S is not zero outside M" in problems
     assert "tuple 8: M is empty (no pixel is 1)" in problems
     assert any("not flagged as written (first: 1)" in p for p in problems)
-    assert len(problems) == 4, problems
+    assert len(problems) == 3 + (version == 1), problems
 
 
 # --- tuples encoded outside the writer ----------------------------------------------------------
@@ -679,7 +730,7 @@ def test_encoded_writes_give_the_same_file_as_array_writes(tmp_path, compression
     assert_tuples_equal(out)
     assert verify(out).ok
     masks = set()
-    for name in ARRAY_NAMES:
+    for name in STORED:
         mine, hdf5s = _chunks(out, name, N), _chunks(ref, name, N)
         if compression in BYTE_IDENTICAL:  # the stored chunks are exactly what HDF5 wrote itself
             assert mine == hdf5s, name
@@ -693,7 +744,7 @@ def test_blosc_through_hdf5s_own_pipeline_when_the_library_cannot_be_loaded(tmp_
     assert "in-memory" in store_encode.encoder_backend("blosc-lz4")
     ref = write_all(tmp_path / "ref.h5", count=3)
     out = _write_encoded(tmp_path / "enc.h5", count=3)
-    for name in ARRAY_NAMES:
+    for name in STORED:
         assert _chunks(out, name, 3) == _chunks(ref, name, 3)
     assert_tuples_equal(out, count=3)
     # the in-memory pipeline survives being renewed (a fresh file every so often)
@@ -734,7 +785,7 @@ def test_real_images_encode_byte_identically(tmp_path):
             with TupleWriter(path, lay, compression=compression) as wr:
                 wr.write(0, value, {}, 0)
                 wr.commit()
-        for name in ARRAY_NAMES:
+        for name in STORED:
             mine = _chunks(out, name, 1)[0]
             if compression in BYTE_IDENTICAL:
                 assert mine == _chunks(ref, name, 1)[0], (compression, name)  # array writes follow the same rule
@@ -747,8 +798,12 @@ def test_real_images_encode_byte_identically(tmp_path):
                     assert mine[0] == 0  # compressed, not skipped
         with h5py.File(out, "r") as f:  # plain h5py + hdf5plugin, and the rule recorded
             assert f.attrs["uncompressed"] == ",".join(raw_names) and f.attrs["compression"] == compression
-            for name in ARRAY_NAMES:
+            for name in STORED:
                 np.testing.assert_array_equal(f[name][0], arrays[name])
+            # the documented rule for plain h5py readers rebuilds I_T exactly
+            i_t = f["I"][0] * (1 - f["M"][0][..., None])
+            assert i_t.dtype == np.uint8 and "I_T" not in f
+            np.testing.assert_array_equal(i_t, arrays["I_T"])
         with open_tuples(out) as tf:
             for name in ARRAY_NAMES:
                 np.testing.assert_array_equal(tf[0][name], arrays[name])
@@ -814,7 +869,7 @@ def test_mixed_encoded_and_array_writes_in_one_file_and_resume(tmp_path):
     assert_tuples_equal(out)
     assert verify(out).ok
     ref = write_all(tmp_path / "ref.h5")
-    for name in ARRAY_NAMES:
+    for name in STORED:
         assert _chunks(out, name, N) == _chunks(ref, name, N)
     # an interrupted run of encoded writes resumes (salvage copies the chunks) and finishes with arrays
     part_out = tmp_path / "resumed.h5"
@@ -846,10 +901,10 @@ def test_flags_of_encoded_tuples_follow_the_flush(tmp_path):
 
 def test_a_corrupted_direct_written_chunk_is_caught(tmp_path):
     out = _write_encoded(tmp_path / "bad.h5")
-    _flip_byte(out, "I_T", 5)
+    _flip_byte(out, "I_S", 5)
     report = verify(out)
     assert not report.ok and report.checked == N
-    assert [p for p in report.problems if p.startswith("tuple 5: I_T ")], report.problems
+    assert [p for p in report.problems if p.startswith("tuple 5: I_S ")], report.problems
     assert not any(p.startswith("tuple 4") or p.startswith("tuple 6") for p in report.problems)
     with open_tuples(out) as tf:
         with pytest.raises(CorruptFileError, match="tuple 5"):
@@ -891,6 +946,8 @@ def test_encoded_tuples_are_checked(tmp_path):
             (EncodedTuple(H, W, DEFAULT_COMPRESSION, {**enc.chunks, "M": (1, enc.chunks["M"][1])}), "expected"),
             (EncodedTuple(H, W, DEFAULT_COMPRESSION, {**enc.chunks, "M": "x"}), "filter_mask, bytes"),
         ]
+        i_t = store_encode.encode_chunk(a["I_T"], DEFAULT_COMPRESSION)
+        bad.append((EncodedTuple(H, W, DEFAULT_COMPRESSION, {**enc.chunks, "I_T": i_t}), r"exactly I, I_S, M \(I_T is not stored\)"))
         for value, what in bad:
             with pytest.raises(StoreError, match=what):
                 w.write(0, value, p, s)
@@ -926,5 +983,163 @@ def test_encoding_in_joblib_workers(tmp_path):
             w.write(i, enc, p, s)
         w.commit()
     ref = write_all(tmp_path / "ref.h5")
-    for name in ARRAY_NAMES:
+    for name in STORED:
         assert _chunks(tmp_path / "par.h5", name, N) == _chunks(ref, name, N)
+
+
+# --- format 2: I_T derived, not stored; format-1 files still read -------------------------------
+
+
+def test_format_2_rebuilds_I_T_with_the_dtype_shape_and_values_of_a_stored_one(tmp_path):
+    out = write_all(tmp_path / "v2.h5")
+    with h5py.File(out, "r") as f:
+        assert "I_T" not in f and f.attrs["derived"] == "I_T" and f.attrs["format_version"] == 2
+    with open_tuples(out) as tf:
+        for i in range(N):
+            want = make_tuple(i)[0]["I_T"]
+            for got in (tf.read_array("I_T", i), tf[i]["I_T"], tf.read_arrays(i, ("I_T",))["I_T"]):
+                assert got.dtype == np.uint8 and got.shape == (H, W, 3) and got.flags.writeable
+                np.testing.assert_array_equal(got, want)
+        got = tf.read_arrays(3, ("M", "I_T"))
+        assert list(got) == ["M", "I_T"]  # in the order asked, I read only to rebuild I_T
+        assert list(tf.read_arrays(3)) == list(ARRAY_NAMES) and list(tf[3])[:4] == list(ARRAY_NAMES)
+        with pytest.raises(KeyError, match="unknown array"):
+            tf.read_arrays(0, ("I", "X"))
+        assert sum(1 for _ in tf) == N
+
+
+def test_write_refuses_a_wrong_I_T_and_accepts_arrays_without_it(tmp_path):
+    a, p, s = make_tuple(0)
+    off_by_one = a["I_T"].copy()
+    off_by_one[0, 0, 0] ^= 1
+    with TupleWriter(tmp_path / "w.h5", layout(2), attrs=ATTRS) as w:
+        for wrong in (off_by_one, np.zeros_like(a["I_T"]), a["I"]):
+            with pytest.raises(StoreError, match=r"tuple 0: I_T differs from I\*\(1-M\); tuple files do not store I_T"):
+                w.write(0, {**a, "I_T": wrong}, p, s)
+            with pytest.raises(StoreError, match=r"I_T differs"):
+                encode_tuple({**a, "I_T": wrong}, (H, W), DEFAULT_COMPRESSION)
+        assert w.pending() == [0, 1]  # nothing written by the refused calls
+        with pytest.raises(StoreError, match="I_T may be left out"):
+            w.write(0, {k: v for k, v in a.items() if k != "M"}, p, s)
+        w.write(0, {k: v for k, v in a.items() if k != "I_T"}, p, s)  # the stored arrays only
+        a1, p1, s1 = make_tuple(1)
+        w.write(1, encode_tuple({k: v for k, v in a1.items() if k != "I_T"}, (H, W), DEFAULT_COMPRESSION), p1, s1)
+        w.commit()
+    assert_tuples_equal(tmp_path / "w.h5", count=2)
+    assert verify(tmp_path / "w.h5").ok
+
+
+def test_chunk_arena_holds_no_room_for_I_T():
+    from pastegen.store.encode import ChunkArena, encode_into
+
+    arena = ChunkArena(H, W)
+    assert arena.names == STORED and len(arena.sizes) == 3
+    assert arena.buf.nbytes < (2 * H * W * 3 + H * W) + 3 * 68  # I, I_S, M (+ checksums and alignment)
+    with pytest.raises(KeyError):
+        arena.image("I_T")
+    a = make_tuple(0)[0]
+    enc = encode_into(arena, a, DEFAULT_COMPRESSION)  # make's arrays include I_T: ignored
+    assert set(enc.chunks) == set(STORED)
+    assert {k: (m, bytes(d)) for k, (m, d) in enc.chunks.items()} == dict(encode_tuple(a, (H, W), DEFAULT_COMPRESSION).chunks)
+
+
+def test_a_format_1_file_still_reads_and_verifies(tmp_path, format_1):
+    with format_1():
+        out = as_format_1(write_all(tmp_path / "v1.h5"))
+    with h5py.File(out, "r") as f:
+        assert {"I", "I_T", "I_S", "M"} <= set(f) and "derived" not in f.attrs
+    with open_tuples(out) as tf:
+        assert tf.format_version == 1 and tf.derived == () and tf.stored == ARRAY_NAMES
+    assert_tuples_equal(out)  # the stored I_T
+    report = verify(out)
+    assert report.ok and report.checked == N, report.problems
+    # verify still reads and checks the stored I_T of format 1
+    _flip_byte(out, "I_T", 4)
+    problems = verify(out).problems
+    assert len(problems) == 1 and problems[0].startswith("tuple 4: I_T fails its checksum"), problems
+
+
+def test_open_refuses_derived_arrays_it_cannot_rebuild_and_a_format_1_file_that_names_any(tmp_path, format_1):
+    other = write_all(tmp_path / "other.h5", count=2)
+    with h5py.File(other, "r+") as f:
+        f.attrs["derived"] = "I_T,I_S"
+    with pytest.raises(IncompatibleFileError, match="does not store I_S and this pastegen .* cannot rebuild it"):
+        open_tuples(other)
+    with pytest.raises(IncompatibleFileError, match="cannot rebuild"):
+        verify(other)
+    with format_1():
+        odd = as_format_1(write_all(tmp_path / "odd.h5", count=2))
+    with h5py.File(odd, "r+") as f:
+        f.attrs["derived"] = "I_T"
+    with pytest.raises(CorruptFileError, match="format 1 file, which stores every array"):
+        open_tuples(odd)
+    # a format-2 file without its derived attribute looks for the I_T dataset, and says it is missing
+    lost = write_all(tmp_path / "lost.h5", count=2)
+    with h5py.File(lost, "r+") as f:
+        del f.attrs["derived"]
+    with pytest.raises(CorruptFileError, match="has no 'I_T' dataset"):
+        open_tuples(lost)
+    # a stray I_T dataset in a file that derives it is reported by verify (readers ignore it)
+    stray = write_all(tmp_path / "stray.h5", count=2)
+    with h5py.File(stray, "r+") as f:
+        f.create_dataset("I_T", shape=(2, H, W, 3), dtype="u1", fletcher32=True)
+    with open_tuples(stray) as tf:
+        np.testing.assert_array_equal(tf[1]["I_T"], make_tuple(1)[0]["I_T"])
+    assert verify(stray).problems == ["dataset I_T is present, but the file derives I_T (attribute derived) and readers ignore it"]
+
+
+def test_resume_of_a_format_1_partial_starts_over_and_gives_the_same_tuples(tmp_path, format_1):
+    ref = write_all(tmp_path / "ref.h5")
+    out = tmp_path / "out.h5"
+    with format_1():
+        _abandon(out, stop_after=6)
+    as_format_1(partial_path(out))
+    # other settings are still refused first, and the format-1 partial file is left untouched
+    before = partial_path(out).read_bytes()
+    with pytest.raises(ResumeMismatchError, match="attribute 'seed'"):
+        TupleWriter(out, layout(), attrs={**ATTRS, "seed": 8}, resume=True)
+    assert partial_path(out).read_bytes() == before
+    with pytest.warns(StoreWarning, match=r"tuple format 1 \(derived arrays: none\), this pastegen writes format 2 \(derived: I_T\); starting over"):
+        w = TupleWriter(out, layout(), attrs=ATTRS, resume=True)
+    with w:
+        assert w.recovered == 0 and w.pending() == list(range(N))  # no format-1 tuple copied across
+        for i in w.pending():
+            w.write(i, *make_tuple(i))
+        w.commit()
+    with h5py.File(out, "r") as f:
+        assert "I_T" not in f and f.attrs["format_version"] == 2 and f.attrs["derived"] == "I_T"
+    assert_tuples_equal(out)
+    for name in STORED:
+        assert _chunks(out, name, N) == _chunks(ref, name, N)
+    assert verify(out).ok
+    # a partial of this format with other derived arrays (none) starts over too
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(TupleWriter, "write_format", (2, ()))
+        _abandon(tmp_path / "b.h5", stop_after=3)
+    with pytest.warns(StoreWarning, match=r"tuple format 2 \(derived arrays: none\)"):
+        w = TupleWriter(tmp_path / "b.h5", layout(), attrs=ATTRS, resume=True)
+    with w:
+        assert w.pending() == list(range(N))
+        for i in w.pending():
+            w.write(i, *make_tuple(i))
+        w.commit()
+    assert_tuples_equal(tmp_path / "b.h5")
+
+
+def test_format_2_files_are_smaller_than_format_1_files_of_the_same_tuples(tmp_path, format_1):
+    for compression in ("blosc-lz4", "none"):
+        v2 = write_all(tmp_path / f"v2-{compression}.h5", compression=compression)
+        with format_1():
+            v1 = as_format_1(write_all(tmp_path / f"v1-{compression}.h5", compression=compression))
+        with h5py.File(v1, "r") as f1, h5py.File(v2, "r") as f2:
+            assert "I_T" in f1 and "I_T" not in f2
+            i_t = f1["I_T"].id.get_storage_size()
+            assert i_t > 0
+            for name in STORED:  # the stored datasets take the same bytes
+                assert f1[name].id.get_storage_size() == f2[name].id.get_storage_size(), name
+        saved = v1.stat().st_size - v2.stat().st_size
+        assert saved >= i_t, (compression, saved, i_t)  # the whole of I_T (and its chunk index)
+        with open_tuples(v1) as a, open_tuples(v2) as b:
+            for i in range(N):
+                for name in ARRAY_NAMES:
+                    np.testing.assert_array_equal(a[i][name], b[i][name])

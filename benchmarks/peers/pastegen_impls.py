@@ -4,6 +4,10 @@
     The fused Numba kernels, ``pastegen.kernels.render_tuple(image, params, spec, *, out=None,
     dtype=..., threads=...)``; the output buffers of the first call are passed back as ``out``
     when the kernel accepts them.
+``PastegenKernelBatch``
+    ``pastegen.kernels.render_tuples``: ``batch`` tuples per call, whole tuples across
+    ``threads`` threads (:meth:`render_many`; the crops are stacked once, outside the timing,
+    as ``make`` crops them straight into its batch buffer).
 ``PastegenNumpy``
     The pure NumPy path: :func:`pastegen.pipeline.render_numpy` (uint8). For float32 the same
     components without the final rounding (``mask.rasterize``, ``geometric.apply``,
@@ -19,7 +23,7 @@ import traceback
 
 import numpy as np
 
-__all__ = ["PastegenKernel", "PastegenNumpy", "PastegenReference", "kernel_module"]
+__all__ = ["PastegenKernel", "PastegenKernelBatch", "PastegenNumpy", "PastegenReference", "kernel_module"]
 
 
 def kernel_module():
@@ -73,6 +77,45 @@ class PastegenKernel:
         if self.out is None:
             self.out = r
         return _triple(r)
+
+
+class PastegenKernelBatch:
+    """``pastegen.kernels.render_tuples`` on ``batch`` tuples per call with ``threads`` threads.
+
+    :func:`benchmarks.peers.timing.render_loop` calls :meth:`render_many`; calling the object on
+    one tuple renders a batch of one.
+    """
+
+    def __init__(self, spec, *, dtype=np.uint8, threads: int = 2, batch: int = 32) -> None:
+        mod, why = kernel_module()
+        if mod is None or not hasattr(mod, "render_tuples"):
+            raise RuntimeError(why or "pastegen.kernels has no render_tuples")
+        self.mod, self.spec, self.dtype = mod, spec, np.dtype(dtype)
+        self.threads, self.batch = int(threads), int(batch)
+        self.outs: dict[int, object] = {}
+        self._stacked: tuple[int, np.ndarray, list] | None = None
+
+    def _stack(self, items) -> tuple[np.ndarray, list]:
+        if self._stacked is None or self._stacked[0] != id(items):
+            self._stacked = (id(items), np.stack([image for image, _ in items]), [p for _, p in items])
+        return self._stacked[1], self._stacked[2]
+
+    def render_many(self, items, offset: int, n: int) -> None:
+        """Render tuples ``offset .. offset + n`` (cycling over ``items``) in batches."""
+        images, params = self._stack(items)
+        count = len(params)
+        k, end = offset, offset + n
+        while k < end:
+            start = k % count
+            size = min(self.batch, end - k, count - start)  # contiguous slices of the stacked crops
+            self.outs[size] = self.mod.render_tuples(
+                images[start : start + size], params[start : start + size], self.spec, out=self.outs.get(size), dtype=self.dtype, threads=self.threads
+            )
+            k += size
+
+    def __call__(self, image, params):
+        out = self.mod.render_tuples(np.ascontiguousarray(image)[None], [params], self.spec, dtype=self.dtype, threads=self.threads)
+        return out.I_T[0], out.I_S[0], out.M[0]
 
 
 class PastegenNumpy:

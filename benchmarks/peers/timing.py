@@ -32,8 +32,16 @@ def set_cv2_threads(n: int) -> None:
 
 
 def render_loop(renderer, items: Sequence, n: int, offset: int) -> tuple[float, float]:
-    """Render ``n`` tuples of ``items`` starting at ``offset``; returns (start, end) perf_counter."""
+    """Render ``n`` tuples of ``items`` starting at ``offset``; returns (start, end) perf_counter.
+
+    A renderer with a ``render_many(items, offset, n)`` method renders them in its own batches.
+    """
     count = len(items)
+    many = getattr(renderer, "render_many", None)
+    if many is not None:
+        t0 = time.perf_counter()
+        many(items, offset, n)
+        return t0, time.perf_counter()
     t0 = time.perf_counter()
     for k in range(offset, offset + n):
         image, params = items[k % count]

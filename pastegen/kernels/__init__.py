@@ -19,6 +19,11 @@ Pass structure (details in :mod:`pastegen.kernels._render`)
    by LLVM on the planar rows), eq. 3 and the quantisation; over the whole row ``I_T``, ``I_S``
    (zero outside the mask) and ``M``.
 
+:func:`render_tuples` renders a batch with each tuple whole on one thread (one parallel region
+per batch, no barrier inside a tuple): the way to use several cores in one process, since the
+two barriers per tuple of :func:`render_tuple`'s split cost more than they save on a virtual
+machine (measurements in :mod:`pastegen.kernels._threading`).
+
 Threads claim row blocks one at a time from an atomic counter, so a thread slowed down by
 another process on its core takes fewer blocks. The threading layer is chosen and launched by
 :mod:`pastegen.kernels._threading` (GNU OpenMP with passive waiting unless the user chose a
@@ -45,6 +50,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
@@ -55,9 +61,9 @@ from ..errors import SpecError
 from ..params import TupleParams
 from ..spec import TupleSpec
 from . import _threading
-from ._render import _kernel_parallel, _kernel_serial
+from ._render import _kernel_batch, _kernel_parallel, _kernel_serial
 
-__all__ = ["TupleBuffers", "render_tuple", "warm_up", "threading_layer"]
+__all__ = ["TupleBuffers", "TupleBatch", "render_tuple", "render_tuples", "warm_up", "threading_layer"]
 
 
 _DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -114,6 +120,50 @@ def _usable(a: object, shape: tuple[int, ...], dtype: np.dtype) -> bool:
         and a.flags.writeable
         and a.flags.aligned
     )
+
+
+@dataclass
+class TupleBatch:
+    """The output arrays of :func:`render_tuples`: :class:`TupleBuffers` with a leading tuple axis.
+
+    Parameters
+    ----------
+    I_T, I_S : ndarray, (N, H, W, 3), uint8 or float32
+    M : ndarray, (N, H, W), uint8
+    """
+
+    I_T: np.ndarray
+    I_S: np.ndarray
+    M: np.ndarray
+
+    @classmethod
+    def empty(cls, count: int, height: int, width: int, dtype=np.uint8) -> TupleBatch:
+        """Uninitialised buffers for ``count`` tuples of the given size and output dtype."""
+        dtype = _check_dtype(dtype)
+        return cls(
+            I_T=np.empty((count, height, width, 3), dtype),
+            I_S=np.empty((count, height, width, 3), dtype),
+            M=np.empty((count, height, width), np.uint8),
+        )
+
+    def __len__(self) -> int:
+        return int(self.M.shape[0])
+
+    def __getitem__(self, k: int) -> TupleBuffers:
+        """Tuple ``k``'s arrays (views)."""
+        return TupleBuffers(I_T=self.I_T[k], I_S=self.I_S[k], M=self.M[k])
+
+    def fits(self, count: int, height: int, width: int, dtype=np.uint8) -> bool:
+        """Whether these buffers can receive ``count`` (height, width) tuples of ``dtype``."""
+        dtype = np.dtype(dtype)
+        return (
+            _usable(self.I_T, (count, height, width, 3), dtype)
+            and _usable(self.I_S, (count, height, width, 3), dtype)
+            and _usable(self.M, (count, height, width), np.dtype(np.uint8))
+            and not np.may_share_memory(self.I_T, self.I_S)
+            and not np.may_share_memory(self.I_T, self.M)
+            and not np.may_share_memory(self.I_S, self.M)
+        )
 
 
 def _check_dtype(dtype) -> np.dtype:
@@ -228,7 +278,9 @@ def render_tuple(
     threads : int, optional
         Threads for this call (capped at ``numba.config.NUMBA_NUM_THREADS``); None: Numba's
         current default. Results are bit-identical for any value. While another Python thread
-        runs a parallel render, this call runs on one thread.
+        runs a parallel render, this call runs on one thread. Splitting one tuple pays two
+        thread wake-ups per tuple; to use several cores on many tuples, :func:`render_tuples`
+        (whole tuples per thread) is faster.
 
     Returns
     -------
@@ -292,6 +344,138 @@ def _run(args: tuple, scratch: np.ndarray, dt: np.dtype, nthreads: int, height: 
     return _kernel_serial(*args, scratch, dt == np.uint8)  # type: ignore[call-arg]  # args: its first 12
 
 
+def render_tuples(
+    images: np.ndarray,
+    params: Sequence[TupleParams],
+    spec: TupleSpec,
+    *,
+    out: TupleBatch | None = None,
+    dtype=np.uint8,
+    threads: int | None = None,
+) -> TupleBatch:
+    """Render many tuples, each whole on one thread: the way to use several cores in one process.
+
+    Tuple ``k`` is exactly ``render_tuple(images[k], params[k], spec, dtype=dtype)`` (the same
+    serial instructions, whatever ``threads``). The threads claim whole tuples from a shared
+    counter in one parallel region per call, so there is no barrier inside a tuple: on a virtual
+    machine, where waking a sleeping vCPU costs tens to hundreds of microseconds, this scales with
+    the cores where :func:`render_tuple`'s split of one tuple across threads (two barriers per
+    tuple) does not (``benchmarks/generation.py``; measurements in
+    :mod:`pastegen.kernels._threading`). A thread slowed down by another process on its core
+    simply takes fewer tuples.
+
+    Parameters
+    ----------
+    images : ndarray, (N, H, W, 3), uint8, C-contiguous
+        The crops ``I`` (``spec.height`` x ``spec.width``), e.g. cropped straight into a batch
+        buffer with ``crop.apply(..., dst=images[k])``.
+    params : sequence of TupleParams
+        ``N`` parameter sets, one per crop.
+    spec : TupleSpec
+    out : TupleBatch, optional
+        Buffers to render into when their shapes and dtypes fit; otherwise new ones.
+    dtype : {numpy.uint8, numpy.float32}
+        As in :func:`render_tuple`.
+    threads : int, optional
+        Threads (capped at ``numba.config.NUMBA_NUM_THREADS`` and at ``N``); None: Numba's
+        current default. One thread runs the batch driver on the calling thread (no per-tuple
+        Python overhead). While another Python thread runs a parallel render, or in a process
+        forked after an OpenMP run, the tuples are rendered one after the other on this thread
+        with :func:`render_tuple`.
+
+    Returns
+    -------
+    TupleBatch
+        ``out`` when it was used, else new buffers.
+
+    Raises
+    ------
+    SpecError
+        As :func:`render_tuple` (naming the tuple), ``images`` not (N, H, W, 3) uint8
+        C-contiguous, or ``len(params) != N``.
+    """
+    if not isinstance(spec, TupleSpec):
+        raise SpecError(f"spec must be a TupleSpec, got {type(spec).__name__}")
+    dt = _check_dtype(dtype)
+    height, width = spec.height, spec.width
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (height, width, 3):
+        got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
+        raise SpecError(f"images must be uint8 of shape (N, {height}, {width}, 3), got {got}")
+    if not images.flags.c_contiguous:
+        raise SpecError("images must be C-contiguous (use np.ascontiguousarray)")
+    params = list(params)
+    n = images.shape[0]
+    if len(params) != n:
+        raise SpecError(f"{n} images but {len(params)} parameter sets")
+    for k, p in enumerate(params):
+        if not isinstance(p, TupleParams):
+            raise SpecError(f"params[{k}] must be a TupleParams, got {type(p).__name__}")
+    nthreads = min(_check_threads(threads), max(n, 1))
+    if out is not None and not isinstance(out, TupleBatch):
+        raise SpecError(f"out must be a TupleBatch, got {type(out).__name__}")
+    if out is None or not out.fits(n, height, width, dt):
+        out = TupleBatch.empty(n, height, width, dt)
+    if any(np.may_share_memory(images, a) for a in (out.I_T, out.I_S, out.M)):
+        raise SpecError("the output buffers overlap the crops")
+    if n == 0:
+        return out
+    view = images.view(np.ndarray)
+    view.flags.writeable = False  # one compiled variant for writeable and read-only inputs
+    same_grid = len({p.mix.grid.shape for p in params}) == 1
+    if same_grid and _threading.parallel_allowed() and _threading.PARALLEL_LOCK.acquire(blocking=False):
+        try:
+            args = [_kernel_args(p, spec) for p in params]
+            _threading.launch()
+            _render_batch_parallel(view, out, args, dt, nthreads)
+            return out
+        finally:
+            _threading.PARALLEL_LOCK.release()
+    for k in range(n):
+        render_tuple(view[k], params[k], spec, out=out[k], dtype=dt, threads=1)
+    return out
+
+
+class _BatchScratch(threading.local):
+    """Per-calling-thread scratch rows of :func:`render_tuples`: one full-size block per worker."""
+
+    buf: np.ndarray | None = None
+
+    def get(self, workers: int, pixels: int) -> np.ndarray:
+        if self.buf is None or self.buf.shape[0] < workers or self.buf.shape[2] < pixels:
+            self.buf = np.empty((workers, 4, pixels), np.float32)
+        return self.buf[:workers]
+
+
+_BATCH_SCRATCH = _BatchScratch()
+
+
+def _render_batch_parallel(images: np.ndarray, out: TupleBatch, args: list[tuple], dt: np.dtype, nthreads: int) -> None:
+    """:func:`_kernel_batch` on ``nthreads`` threads (the caller holds the parallel lock)."""
+    n, height, width = images.shape[:3]
+    hinvs = np.stack([a[0] for a in args])
+    identities = np.array([a[1] for a in args], np.bool_)
+    constant = args[0][2]
+    mask_geoms = np.stack([a[3] for a in args])
+    tps = np.zeros((n, 2, args[0][4].shape[1]), np.float64)
+    ntps = np.empty(n, np.int64)
+    for k, a in enumerate(args):
+        tps[k, : a[4].shape[0]] = a[4]
+        ntps[k] = a[4].shape[0]
+    blends = np.array([a[5] for a in args], np.bool_)
+    grids = np.stack([a[6] for a in args])
+    scratch = _BATCH_SCRATCH.get(nthreads, height * width)  # a whole image per worker: never too small
+    counts = np.empty(n, np.int64)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(nthreads)
+    try:
+        _kernel_batch(
+            images, out.I_T, out.I_S, out.M, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids,
+            scratch, dt == np.uint8, nthreads, counts,
+        )  # fmt: skip
+    finally:
+        numba.set_num_threads(previous)
+
+
 def _masked_bound(params: TupleParams, height: int, width: int) -> int:
     """An upper bound of the mask's pixel count (its rotated bounding box, 2 px wider each way)."""
     m = params.mask
@@ -312,7 +496,8 @@ def _blocks(nthreads: int, height: int) -> int:
 def warm_up() -> float:
     """Compile, or load from Numba's cache, every kernel variant on a tiny input.
 
-    The variants: uint8 and float32 outputs, each with the serial and the parallel driver.
+    The variants: uint8 and float32 outputs, each with the serial and the parallel driver of
+    :func:`render_tuple` and the batch driver of :func:`render_tuples`.
 
     Returns
     -------
@@ -337,6 +522,7 @@ def warm_up() -> float:
     for dt in _DTYPES:
         render_tuple(image, params, spec, dtype=dt, threads=1)
         render_tuple(image, params, spec, dtype=dt, threads=2)
+        render_tuples(np.stack([image, image]), [params, params], spec, dtype=dt, threads=2)
         if numba.config.NUMBA_NUM_THREADS < 2:  # type: ignore[attr-defined]  # a numba.config option, set at import; render_tuple never runs the parallel driver then
             _run_parallel_once(image, params, spec, dt)
     return time.perf_counter() - start
@@ -353,6 +539,7 @@ def _run_parallel_once(image, params, spec, dt) -> None:
             img, img.reshape(h, 3 * w), out.I_T.reshape(h, 3 * w), out.I_S.reshape(h, 3 * w), out.M,
             hinv, identity, constant, mask_geom, tp, blend, grid, _SCRATCH.get(h * w, h * w), dt == np.uint8, 1, 2,
         )
+        _render_batch_parallel(img[None], TupleBatch.empty(1, h, w, dt), [_kernel_args(params, spec)], np.dtype(dt), 1)
 
 
 def threading_layer() -> str | None:

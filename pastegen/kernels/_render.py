@@ -19,6 +19,9 @@ One call renders a whole tuple in two parallel passes over the rows of the image
   HSV hue shift and saturation scale on planar rows, which LLVM vectorises), eq. 3 and the
   quantisation; on the whole row, ``I_T``, ``I_S`` (zero outside the mask) and ``M``.
 
+:func:`_kernel_batch` renders many tuples in one parallel region, each tuple whole on one thread
+(the serial kernel), for :func:`pastegen.kernels.render_tuples`.
+
 Every output pixel is a function of its own row only, computed by the same instructions whatever
 the block it falls in, and no floating-point reduction crosses rows except the fixed-order one
 above: results are bit-identical for any number of threads, and between the serial and the
@@ -723,3 +726,29 @@ def _kernel_parallel(
             )  # fmt: skip
             k = _claim(counters, 1)
     return count
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _kernel_batch(
+    images, its, iss, masks, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids, scratch, quant, nworkers, counts
+):
+    """Whole tuples in parallel: ``nworkers`` threads claim tuple indices one at a time (an
+    atomic counter) and render each with :func:`_kernel_serial` into its own scratch rows
+    (``scratch[w]``), so every tuple is computed by exactly the serial kernel's instructions and
+    the results cannot depend on the threads. One parallel region for the whole batch: no
+    barrier inside a tuple. ``counts[k]`` receives tuple ``k``'s masked count (negative: the
+    scratch was too small and nothing was written)."""
+    n = images.shape[0]
+    height = images.shape[1]
+    width = images.shape[2]
+    counters = np.empty(1, np.int64)
+    counters[0] = 0
+    for w in prange(nworkers):
+        k = _claim(counters, 0)
+        while k < n:
+            image = images[k]
+            counts[k] = _kernel_serial(
+                image, image.reshape(height, 3 * width), its[k].reshape(height, 3 * width), iss[k].reshape(height, 3 * width),
+                masks[k], hinvs[k], identities[k], constant, mask_geoms[k], tps[k, : ntps[k]], blends[k], grids[k], scratch[w], quant,
+            )  # fmt: skip
+            k = _claim(counters, 0)

@@ -25,6 +25,31 @@ parallel region and two regions per tuple: 2 threads lose to 1 here. Passive Ope
 futex wake-up per region (~10 µs; ~45 µs when the other vCPU was halted) and, with the kernels'
 dynamic row blocks, stays within a few per cent of one thread when the other core is taken.
 
+Splitting one tuple across threads has a floor on a virtual machine. Measured 2026-12-03 on a
+2-vCPU KVM guest (AMD EPYC, Zen 5, AVX-512; ``render_tuple`` of 512x512 face tuples, ~0.55 ms
+each on one thread), 2 threads against 1, idle / with a process spinning on one core:
+
+=============================================  ==============  ===================
+libgomp waiting                                idle            burn
+=============================================  ==============  ===================
+passive (pastegen's choice)                    x1.30           x0.92
+``GOMP_SPINCOUNT`` 1,000 / 10,000 / 100,000    x1.58 / x1.73   x0.80 / x0.54
+                                               / x1.68         / x0.43
+active (spin forever)                          x1.77           x0.87
+workqueue                                      x0.77           x0.71
+=============================================  ==============  ===================
+
+Each tuple has two parallel passes (the colour transforms need the mask's mean, a reduction
+over the whole warp), so two fork-join barriers. A sleeping (passive) thread is woken through
+the hypervisor: ~40-80 µs per barrier here, more on other hosts (an AVX-512 Xeon guest measured
+threads=2 at 0.8x of one thread), against ~0.3 ms of work per thread per tuple. Spinning
+removes the wake-up but takes the CPU from a competing process, and from our own other thread
+when they share a core. No waiting policy gives both, so :func:`pastegen.kernels.render_tuples`
+parallelises across whole tuples instead: one parallel region per batch, each tuple on one
+thread. Its threads=2 ran at 1.74-1.83x of one thread with 32-64 tuples per call (1.62x with 16;
+the rest is the serial Python that prepares each tuple's arguments, ~40 µs), and at 1.04x
+rather than 0.85x with a competing process (``benchmarks/generation.py`` rows "render_tuples").
+
 GNU OpenMP reads ``OMP_WAIT_POLICY`` once, when ``libgomp`` is loaded, so pastegen launches the
 layer itself: unless the user chose one (``NUMBA_THREADING_LAYER``, or
 ``numba.config.THREADING_LAYER`` set to anything but ``"default"``), it selects ``omp`` and sets

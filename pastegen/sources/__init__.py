@@ -11,7 +11,9 @@ shape ``(height, width, 3)``. The whole public API is importable from here; the 
 - :mod:`pastegen.sources.datasets`: :func:`resolve_data_root`, :func:`dataset_paths` (the named
   datasets and their expected layouts) and :func:`sample_image_paths`;
 - :mod:`pastegen.sources.scan`: :func:`scan_sources`, :func:`hash_file` and the
-  :class:`SourceImage`, :class:`SkippedFile` and :class:`SourceScan` records.
+  :class:`SourceImage`, :class:`SkippedFile` and :class:`SourceScan` records;
+- :mod:`pastegen.sources.scancache`: the persistent cache of scan outcomes that lets
+  :func:`scan_sources` skip unchanged files.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 :func:`scan_sources` fully decodes every file (the only way to catch a truncated JPEG), hashes its
 bytes and records its decoded size, skipping and reporting bad files (or raising the first one's
-error with ``strict=True``).
+error with ``strict=True``). Outcomes are kept in a persistent cache
+(:mod:`pastegen.sources.scancache`), so scanning the same unchanged files again reads none of them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import hashlib
 import math
 import operator
 import os
+import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from .. import errors as _errors
 from .._workers import loky_parallel, watch_parent
 from ..errors import ImageError, ImageTooSmallError, SpecError
 from .decode import DEFAULT_MAX_PIXELS, WARNINGS_LOCK, decode_data, read_bytes
+from .scancache import CacheOption, FileKey, ScanCache, file_key, open_scan_cache
 
 __all__ = ["hash_file", "SourceImage", "SkippedFile", "SourceScan", "scan_sources"]
 
@@ -244,12 +247,15 @@ def scan_sources(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
     size_check: SizeCheck | None = None,
+    cache: CacheOption = True,
 ) -> SourceScan:
     """Decode every source image once: keep the good ones, report the bad ones.
 
     Each file is read once, fully decoded with :func:`decode_image` (the only way to find a
     truncated JPEG), hashed (SHA-256 of its bytes) and measured (decoded size after EXIF
-    orientation).
+    orientation). With the scan cache (the default), a file scanned before with the same settings
+    and unchanged since (same real path, device, inode, size, modification and change times) is
+    not read at all: its stored outcome is returned (:mod:`pastegen.sources.scancache`).
 
     Parameters
     ----------
@@ -266,23 +272,35 @@ def scan_sources(
         backend in batches, ``-1`` uses every CPU. Results are in input order and identical for
         every value. The workers end themselves within a fraction of a second when this process
         dies, even by ``SIGKILL`` (:func:`pastegen._workers.watch_parent`), so none is left
-        holding the caller's standard output.
+        holding the caller's standard output. Only files the cache does not answer are scanned.
     strict : bool, optional
-        Raise the typed error of the first bad file (in input order) instead of skipping it.
+        Raise the typed error of the first bad file (in input order) instead of skipping it; a
+        file the cache knows to be bad raises the same error type with the same message.
     progress : callable, optional
-        Called as ``progress(n)`` with the number of files just processed (for a progress bar).
+        Called as ``progress(n)`` with the number of files just processed (for a progress bar);
+        files answered by the cache count too.
     size_check : callable, optional
         Called as ``size_check(path, (height, width))`` with each decoded size; raising an
         :class:`~pastegen.errors.ImageError` skips the file (or, with ``strict=True``, stops the
         scan) like any other bad file. :func:`pastegen.precompute.make` passes
         :func:`pastegen.components.crop.check_resized_pixels`, so that a photo whose enlargement to
         the crop would exceed ``max_pixels`` (a thin strip) is refused here. Must be picklable for
-        ``jobs > 1`` (e.g. a :func:`functools.partial` of a module-level function).
+        ``jobs > 1`` (e.g. a :func:`functools.partial` of a module-level function), and must be
+        such a function or partial for the cache to be used
+        (:func:`~pastegen.sources.scancache.describe_callable`); any other callable scans every
+        file.
+    cache : bool or path-like, optional
+        ``True`` (default): the user's scan cache
+        (:func:`~pastegen.sources.scancache.default_cache_path`: ``$PASTEGEN_CACHE_DIR``, else
+        ``$XDG_CACHE_HOME/pastegen``, else ``~/.cache/pastegen``); ``False``: no cache (nothing is
+        read or written); a path: that cache file. A cache that cannot be used (locked, corrupt,
+        read-only, not creatable) never fails the scan: it gives one
+        :class:`~pastegen.errors.ScanCacheWarning` and the files are scanned.
 
     Returns
     -------
     SourceScan
-        Usable images and skipped files, each in input order.
+        Usable images and skipped files, each in input order; the same with or without the cache.
 
     Raises
     ------
@@ -290,47 +308,139 @@ def scan_sources(
         With ``strict=True``, the first bad file's error (a subclass such as
         :class:`~pastegen.errors.TruncatedImageError`).
     SpecError
-        Invalid ``min_size`` or ``jobs``.
+        Invalid ``min_size``, ``jobs`` or ``cache``.
     """
     items = [os.fspath(p) for p in paths]
     min_size = _check_min_size(min_size)
     jobs = _check_jobs(jobs)
+    if not isinstance(cache, (bool, str, os.PathLike)):
+        raise SpecError(f"cache must be True, False or the path of a cache file, got {cache!r}")
+    store = open_scan_cache(cache, max_pixels=max_pixels, min_size=min_size, size_check=size_check) if items else None
+    try:
+        return _scan(items, max_pixels, min_size, jobs, strict, progress, size_check, store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+_Outcome = SourceImage | SkippedFile | ImageError
+
+
+def _from_cache(entry: Mapping[str, Any] | None, path: str) -> SourceImage | SkippedFile | None:
+    """The outcome a cache entry stands for, under the path as given now (``None``: unusable)."""
+    if entry is None:
+        return None
+    try:
+        data = {**entry, "path": path}
+        return SourceImage.from_dict(data) if "sha256" in data else SkippedFile.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _cacheable(outcome: _Outcome) -> dict[str, Any] | None:
+    """The dict to store for an outcome, or ``None`` when it may not depend on the bytes alone
+    (a plain :class:`ImageError`: the file could not be read)."""
+    if isinstance(outcome, SourceImage):
+        return outcome.to_dict()
+    record = SkippedFile.from_error(outcome) if isinstance(outcome, ImageError) else outcome
+    return None if record.error == ImageError.__name__ else record.to_dict()
+
+
+def _scan(
+    items: list[str],
+    max_pixels: int,
+    min_size: tuple[int, int] | None,
+    jobs: int,
+    strict: bool,
+    progress: Callable[[int], None] | None,
+    size_check: SizeCheck | None,
+    store: ScanCache | None,
+) -> SourceScan:
+    """:func:`scan_sources` once its options are checked and its cache is open."""
+    n = len(items)
+    keys: list[FileKey | None] = [None] * n
+    outcomes: list[_Outcome | None] = [None] * n
+    if store is not None:
+        now = time.time_ns()  # before any file is read
+        keys = [file_key(path, now) for path in items]
+        for k, entry in enumerate(store.get(keys)):
+            outcomes[k] = _from_cache(entry, items[k])
+    misses = [k for k in range(n) if outcomes[k] is None]
 
     images: list[SourceImage] = []
     skipped: list[SkippedFile] = []
+    done = 0  # outcomes[:done] are in images/skipped
 
-    if jobs == 1 or len(items) <= 1:
-        for path in items:
-            outcome = _scan_one(path, max_pixels, min_size, size_check)
-            if isinstance(outcome, ImageError):
+    def flush() -> None:
+        """Take the outcomes known so far in input order (raising the first bad one if strict)."""
+        nonlocal done
+        start = done
+        while done < n and outcomes[done] is not None:
+            outcome = outcomes[done]
+            if isinstance(outcome, SourceImage):
+                images.append(outcome)
+            elif isinstance(outcome, ImageError):
                 if strict:
                     raise outcome
                 skipped.append(SkippedFile.from_error(outcome))
-            else:
-                images.append(outcome)
-            if progress is not None:
-                progress(1)
-        return SourceScan(images=tuple(images), skipped=tuple(skipped))
+            elif isinstance(outcome, SkippedFile):
+                if strict:
+                    raise outcome.to_error()
+                skipped.append(outcome)
+            done += 1
+        if progress is not None and done > start:
+            progress(done - start)
+
+    entries: list[tuple[FileKey, dict[str, Any]]] = []
+    fresh = _fresh_outcomes(items, misses, max_pixels, min_size, size_check, jobs)
+    try:
+        flush()
+        for batch in fresh:
+            for k, outcome in batch:
+                outcomes[k] = outcome
+                key = keys[k]
+                if key is None or key.racy:
+                    continue
+                record = _cacheable(outcome)
+                after = file_key(items[k]) if record is not None else None
+                # stored only if the file did not change while it was read
+                if record is not None and after is not None and (after.realpath, after.identity) == (key.realpath, key.identity):
+                    entries.append((key, record))
+            flush()
+    finally:
+        fresh.close()
+        if store is not None and entries:
+            store.put(entries)
+    return SourceScan(images=tuple(images), skipped=tuple(skipped))
+
+
+def _fresh_outcomes(
+    items: list[str],
+    misses: list[int],
+    max_pixels: int,
+    min_size: tuple[int, int] | None,
+    size_check: SizeCheck | None,
+    jobs: int,
+) -> Generator[list[tuple[int, _Outcome]], None, None]:
+    """Scan the files ``items[k]`` for ``k`` in ``misses``; yield lists of ``(k, outcome)`` in order."""
+    if jobs == 1 or len(misses) <= 1:
+        for k in misses:
+            yield [(k, _scan_one(items[k], max_pixels, min_size, size_check))]
+        return
 
     from joblib import delayed, effective_n_jobs
 
     workers = effective_n_jobs(int(jobs))
-    batch = max(1, min(64, math.ceil(len(items) / (workers * 4))))
-    batches = [items[i : i + batch] for i in range(0, len(items), batch)]
+    batch = max(1, min(64, math.ceil(len(misses) / (workers * 4))))
+    batches = [misses[i : i + batch] for i in range(0, len(misses), batch)]
     parallel = loky_parallel(n_jobs=workers, return_as="generator")
     parent = os.getpid()
-    results = parallel(delayed(_scan_batch)(chunk, max_pixels, min_size, size_check, parent) for chunk in batches)
+    results = parallel(
+        delayed(_scan_batch)([items[k] for k in chunk], max_pixels, min_size, size_check, parent) for chunk in batches
+    )
     try:
-        for chunk_results in results:
-            for outcome in chunk_results:
-                if isinstance(outcome, SkippedFile):
-                    if strict:
-                        raise outcome.to_error()
-                    skipped.append(outcome)
-                else:
-                    images.append(outcome)
-            if progress is not None:
-                progress(len(chunk_results))
+        for chunk, chunk_results in zip(batches, results, strict=True):
+            yield list(zip(chunk, chunk_results, strict=True))
     finally:
         close = getattr(results, "close", None)
         if close is not None:
@@ -339,4 +449,3 @@ def scan_sources(
             with WARNINGS_LOCK, warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*tasks", category=UserWarning)
                 close()
-    return SourceScan(images=tuple(images), skipped=tuple(skipped))

@@ -1,8 +1,9 @@
 """Encoding tuple chunks outside the writer: :func:`encode_tuple`, :class:`EncodedTuple`, :func:`fletcher32`.
 
-The writer of a tuple file is one process; compressing ~2.6 MB per 512x512 tuple and checksumming
+The writer of a tuple file is one process; compressing ~2 MB per 512x512 tuple and checksumming
 it there made it the bottleneck of ``make``. :func:`encode_tuple` does that work wherever it is
-called (a joblib worker): it returns, for each image dataset, the exact bytes HDF5's filter
+called (a joblib worker): it returns, for each stored image dataset (``I``, ``I_S``, ``M``: ``I_T``
+is derived, not stored, see :data:`pastegen.store.schema.DERIVED`), the exact bytes HDF5's filter
 pipeline would store for that tuple's chunk and the chunk's filter mask. The writer stores them
 with ``H5Dwrite_chunk`` (h5py ``write_direct_chunk``), bypassing the pipeline, so a file written
 from encoded tuples reads back exactly like one written from arrays, ``fletcher32`` included.
@@ -32,7 +33,8 @@ Datasets of the per-compression rule :data:`pastegen.store.UNCOMPRESSED` (``I`` 
 filter skipped), by :func:`encode_tuple` and by the writer's array path alike.
 
 ``make`` itself encodes through :func:`encode_into`: the same chunks, written into one reusable
-buffer per tuple in flight (recycled once the writer stored them) instead of fresh ``bytes``.
+buffer per tuple in flight (recycled once the writer stored them) instead of fresh ``bytes``. Both
+ignore a derived array they are given (``make`` renders ``I_T`` anyway): no chunk, no room for one.
 
 The blosc frames come from the very library HDF5 calls for filter 32001 (``libh5blosc`` of
 hdf5plugin, c-blosc 1.21.6 in hdf5plugin 7.1), so they are byte-identical to what HDF5 writes;
@@ -53,10 +55,11 @@ The checksum is :func:`fletcher32` (numpy, or Numba where the process has it loa
 for tests and diagnosis: ``PASTEGEN_FLETCHER32=numpy|numba|auto`` and ``PASTEGEN_BLOSC_VIA_HDF5=1``
 (blosc through the in-memory pipeline); :func:`encoder_backend` says what a process uses.
 
-Validation: :func:`encode_tuple` checks names, shapes, dtypes and that ``M`` is binary (what
-:meth:`TupleWriter.write` checks for arrays); the writer checks an :class:`EncodedTuple`'s
-compression, image size and chunk sizes but cannot see its pixels: a chunk altered after encoding
-fails its checksum on every read and in :func:`pastegen.store.verify`.
+Validation: :func:`encode_tuple` checks names, shapes, dtypes, that ``M`` is binary and that a
+given ``I_T`` is exactly ``I·(1−M)`` (what :meth:`TupleWriter.write` checks for arrays); the
+writer checks an :class:`EncodedTuple`'s compression, image size and chunk sizes but cannot see
+its pixels: a chunk altered after encoding fails its checksum on every read and in
+:func:`pastegen.store.verify`.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
-from .schema import ARRAY_NAMES, COMPRESSIONS, StoreLayout, compression_kwargs, uncompressed_datasets
+from .consistency import DERIVATION, rebuild
+from .schema import ARRAY_NAMES, COMPRESSIONS, DERIVED, StoreLayout, compression_kwargs, stored_arrays, uncompressed_datasets
 
 __all__ = ["EncodedTuple", "encode_tuple", "encode_chunk", "fletcher32", "encoder_backend"]
 
@@ -344,8 +348,9 @@ def raw_chunk(array: np.ndarray) -> tuple[int, bytes]:
 def encode_chunk(array: np.ndarray, compression: str) -> tuple[int, bytes]:
     """``(filter_mask, bytes)`` HDF5 stores for ``array`` as one chunk of a store image dataset.
 
-    ``array`` is the whole chunk (one tuple's ``I``, ``I_T``, ``I_S`` or ``M``), uint8. The bytes
-    are those ``read_direct_chunk`` returns for a chunk written normally, checksum included.
+    ``array`` is the whole chunk (one tuple's ``I``, ``I_S`` or ``M``; or ``I_T`` of a format-1
+    file), uint8. The bytes are those ``read_direct_chunk`` returns for a chunk written normally,
+    checksum included.
     """
     a = np.ascontiguousarray(array)
     if a.dtype != np.uint8:
@@ -382,22 +387,26 @@ _CHECKSUM = np.dtype("<u4")
 class ChunkArena:
     """One tuple's chunks, encoded into a single reusable buffer (see :func:`encode_into`).
 
-    Region ``k`` holds dataset ``k``'s chunk: up to its raw size plus the 4 checksum bytes, so a
-    chunk that does not compress still fits. Reused from tuple to tuple (``make`` recycles them
-    once the writer stored the chunks): no fresh allocation and page faults per tuple.
+    Region ``k`` holds the chunk of stored dataset ``names[k]`` (``I``, ``I_S``, ``M``: no room for
+    the derived ``I_T``): up to its raw size plus the 4 checksum bytes, so a chunk that does not
+    compress still fits. Reused from tuple to tuple (``make`` recycles them once the writer stored
+    the chunks): no fresh allocation and page faults per tuple.
     """
 
-    __slots__ = ("buf", "offsets", "sizes", "height", "width")
+    __slots__ = ("buf", "offsets", "sizes", "height", "width", "names")
 
     def __init__(self, height: int, width: int) -> None:
         self.height, self.width = height, width
-        self.sizes = tuple(height * width * (1 if name == "M" else 3) for name in ARRAY_NAMES)
+        self.names = stored_arrays()
+        self.sizes = tuple(height * width * (1 if name == "M" else 3) for name in self.names)
         self.offsets = tuple(int(x) for x in np.cumsum((0,) + tuple(((n + 4 + 63) // 64) * 64 for n in self.sizes))[:-1])
         self.buf = np.empty(self.offsets[-1] + self.sizes[-1] + 4, np.uint8)
 
     def image(self, name: str) -> np.ndarray:
-        """The raw region of ``name`` as an image (to render or crop into directly)."""
-        k = ARRAY_NAMES.index(name)
+        """The raw region of stored dataset ``name`` as an image (to render or crop into directly)."""
+        if name not in self.names:
+            raise KeyError(f"{name!r} is not stored (derived), so it has no region")
+        k = self.names.index(name)
         shape = (self.height, self.width) if name == "M" else (self.height, self.width, 3)
         return self.buf[self.offsets[k] : self.offsets[k] + self.sizes[k]].reshape(shape)
 
@@ -413,7 +422,8 @@ def encode_into(arena: ChunkArena, arrays: Mapping[str, np.ndarray], compression
 
     The chunks are views of the arena (valid until it is reused), byte-identical to
     :func:`encode_tuple`'s. An array that already is the arena's region of its dataset (rendered
-    or cropped there) is not copied.
+    or cropped there) is not copied. Only the arena's (stored) datasets are encoded: a derived
+    array in ``arrays`` (``I_T``) is ignored.
     """
     raw_names = uncompressed_datasets(compression)
     lib = _blosc_lib() if compression.startswith("blosc") else None
@@ -422,7 +432,7 @@ def encode_into(arena: ChunkArena, arrays: Mapping[str, np.ndarray], compression
     buf = arena.buf
     base = buf.ctypes.data
     chunks: dict[str, tuple[int, Any]] = {}
-    for k, name in enumerate(ARRAY_NAMES):
+    for k, name in enumerate(arena.names):
         a = arrays[name]
         off, n = arena.offsets[k], arena.sizes[k]
         if name in raw_names or compression == "none" or lib is not None:
@@ -445,7 +455,7 @@ def encode_into(arena: ChunkArena, arrays: Mapping[str, np.ndarray], compression
 
 @dataclass(frozen=True)
 class EncodedTuple:
-    """One tuple's four image chunks, ready for :meth:`TupleWriter.write` (picklable, plain bytes).
+    """One tuple's stored image chunks, ready for :meth:`TupleWriter.write` (picklable, plain bytes).
 
     Attributes
     ----------
@@ -454,8 +464,9 @@ class EncodedTuple:
     compression : str
         The store compression they were encoded with; the writer refuses another.
     chunks : dict
-        ``{name: (filter_mask, data)}`` for ``I``, ``I_T``, ``I_S``, ``M``: what HDF5 stores for
-        that chunk (compressed bytes followed by their 4-byte Fletcher-32).
+        ``{name: (filter_mask, data)}`` for the stored datasets ``I``, ``I_S``, ``M`` (not the
+        derived ``I_T``): what HDF5 stores for that chunk (compressed bytes followed by their
+        4-byte Fletcher-32).
     """
 
     height: int
@@ -475,12 +486,22 @@ def _image_shape(name: str, height: int, width: int) -> tuple[int, ...]:
     return (height, width) if name == "M" else (height, width, 3)
 
 
-def check_tuple_arrays(arrays: Mapping[str, Any], height: int, width: int, where: str) -> dict[str, np.ndarray]:
-    """The four image arrays as uint8 ndarrays after the writer's checks (names, shapes, binary M)."""
-    if set(arrays) != set(ARRAY_NAMES):
-        raise StoreError(f"{where}: arrays must be exactly {', '.join(ARRAY_NAMES)}, got {', '.join(sorted(arrays))}")
+def check_tuple_arrays(arrays: Mapping[str, Any], height: int, width: int, where: str, derived: tuple[str, ...] = DERIVED) -> dict[str, np.ndarray]:
+    """The stored image arrays as uint8 ndarrays after the writer's checks.
+
+    ``arrays`` holds all four arrays, or only the stored ones (the ``derived`` left out). Checked:
+    names, shapes, dtypes, ``M`` binary, and a given derived array equal to what readers rebuild
+    (``I_T == I·(1−M)`` exactly): the file does not keep it, so nothing may differ. Returns the
+    stored arrays only.
+    """
+    stored = stored_arrays(derived)
+    if set(arrays) != set(ARRAY_NAMES) and set(arrays) != set(stored):
+        leave = f" ({', '.join(derived)} may be left out: it is rebuilt from the others)" if derived else ""
+        raise StoreError(f"{where}: arrays must be exactly {', '.join(ARRAY_NAMES)}{leave}, got {', '.join(sorted(arrays))}")
     checked = {}
     for name in ARRAY_NAMES:
+        if name not in arrays:
+            continue
         a = np.asarray(arrays[name])
         shape = _image_shape(name, height, width)
         if a.shape != shape or a.dtype != np.uint8:
@@ -488,6 +509,12 @@ def check_tuple_arrays(arrays: Mapping[str, Any], height: int, width: int, where
         checked[name] = a
     if checked["M"].max() > 1:
         raise StoreError(f"{where}: M must hold only 0 and 1")
+    for name in derived:
+        if name in checked and not np.array_equal(checked.pop(name), rebuild(name, checked)):
+            raise StoreError(
+                f"{where}: {name} differs from {DERIVATION[name]}; tuple files do not store {name} but rebuild it as {DERIVATION[name]}, "
+                "so this one would be lost"
+            )
     return checked
 
 
@@ -498,7 +525,7 @@ def encode_tuple(arrays: Mapping[str, np.ndarray], shape: StoreLayout | tuple[in
     ----------
     arrays : mapping
         ``I``, ``I_T``, ``I_S`` as (H, W, 3) uint8 and ``M`` as (H, W) uint8 of 0/1, as for
-        :meth:`TupleWriter.write` (same checks).
+        :meth:`TupleWriter.write` (same checks; ``I_T`` may be left out, it is not stored).
     shape : StoreLayout or (height, width)
         The file's layout, or just its image size.
     compression : str
@@ -507,7 +534,8 @@ def encode_tuple(arrays: Mapping[str, np.ndarray], shape: StoreLayout | tuple[in
     Returns
     -------
     EncodedTuple
-        Pass it to :meth:`TupleWriter.write` in place of the arrays.
+        Pass it to :meth:`TupleWriter.write` in place of the arrays; chunks of the stored
+        datasets only.
 
     Examples
     --------
@@ -517,6 +545,8 @@ def encode_tuple(arrays: Mapping[str, np.ndarray], shape: StoreLayout | tuple[in
     >>> enc = encode_tuple({"I": img, "I_T": img * (1 - m)[..., None], "I_S": img * m[..., None], "M": m}, (4, 6), "none")
     >>> enc.chunks["M"][0], len(enc.chunks["M"][1])  # filter mask, 24 bytes + checksum
     (0, 28)
+    >>> sorted(enc.chunks)  # I_T is not stored
+    ['I', 'I_S', 'M']
     """
     if isinstance(shape, StoreLayout):
         height, width = shape.height, shape.width
@@ -526,5 +556,5 @@ def encode_tuple(arrays: Mapping[str, np.ndarray], shape: StoreLayout | tuple[in
     checked = check_tuple_arrays(arrays, height, width, "encode_tuple")
     raw = uncompressed_datasets(compression)
     return EncodedTuple(
-        height, width, compression, {name: raw_chunk(checked[name]) if name in raw else encode_chunk(checked[name], compression) for name in ARRAY_NAMES}
+        height, width, compression, {name: raw_chunk(a) if name in raw else encode_chunk(a, compression) for name, a in checked.items()}
     )

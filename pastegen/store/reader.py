@@ -1,11 +1,17 @@
-"""Fork-safe reading of tuple files: :class:`TupleFile` and :func:`open_tuples`."""
+"""Fork-safe reading of tuple files: :class:`TupleFile` and :func:`open_tuples`.
+
+Files of format versions 1 and 2 (:data:`~pastegen.store.schema.READABLE_VERSIONS`) read the
+same: the arrays a file does not store (its ``derived`` attribute; ``I_T`` in format 2) are
+rebuilt from the stored ones (:func:`~pastegen.store.consistency.rebuild`), with the dtype, shape
+and values a format-1 file would give.
+"""
 
 from __future__ import annotations
 
 import json
 import operator
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +21,48 @@ import numpy as np
 from .._version import __version__
 from ..errors import CorruptFileError, IncompatibleFileError, IncompleteFileError, MissingFileError, MissingShardError, first_line
 from .attributes import read_attrs
+from .consistency import rebuild
 from .rows import read_rows_tolerant
-from .schema import ARRAY_NAMES, FORMAT_NAME, FORMAT_VERSION, PARTIAL_SUFFIX, StoreLayout, file_layout, partial_path
+from .schema import (
+    ARRAY_NAMES,
+    DERIVABLE,
+    FORMAT_NAME,
+    PARTIAL_SUFFIX,
+    READABLE_VERSIONS,
+    StoreLayout,
+    file_layout,
+    parse_derived,
+    partial_path,
+    stored_arrays,
+)
+
+
+def _versions_text() -> str:
+    v = [str(x) for x in READABLE_VERSIONS]
+    return f"version {v[0]}" if len(v) == 1 else f"versions {', '.join(v[:-1])} and {v[-1]}"
+
+
+def file_derived(attrs: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """The arrays a file does not store (its ``derived`` attribute), checked against its version.
+
+    Raises
+    ------
+    IncompatibleFileError
+        The file derives an array this pastegen cannot rebuild.
+    CorruptFileError
+        A format-1 file (every array stored) names derived arrays.
+    """
+    derived = parse_derived(attrs.get("derived"))
+    unknown = [d for d in derived if d not in DERIVABLE]
+    if unknown:
+        raise IncompatibleFileError(
+            f"{path} does not store {', '.join(unknown)} and this pastegen ({__version__}) cannot rebuild it (only {', '.join(DERIVABLE)}); upgrade pastegen"
+        )
+    if derived and attrs.get("format_version") == 1:
+        raise CorruptFileError(
+            f"{path} is a format 1 file, which stores every array, but its attribute derived is {attrs.get('derived')!r}; the file is damaged"
+        )
+    return derived
 
 
 def open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True) -> h5py.File:
@@ -53,16 +99,17 @@ def open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True) 
         if attrs.get("format") != FORMAT_NAME:
             raise IncompatibleFileError(f"{path} is an HDF5 file but not a pastegen tuple file (no format={FORMAT_NAME!r} attribute)")
         version = attrs.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise IncompatibleFileError(
-                f"{path} has tuple format version {version}; this pastegen ({__version__}) reads version {FORMAT_VERSION}"
-                + ("; upgrade pastegen" if isinstance(version, int) and version > FORMAT_VERSION else "; generate the file again")
+                f"{path} has tuple format version {version}; this pastegen ({__version__}) reads {_versions_text()}"
+                + ("; upgrade pastegen" if isinstance(version, int) and version > max(READABLE_VERSIONS) else "; generate the file again")
             )
+        stored = stored_arrays(file_derived(attrs, path))
         if not allow_incomplete and (is_partial or attrs.get("complete") != 1):
             raise IncompleteFileError(
                 f"{path} was not finished by its writer; finish it with `pastegen make --resume` (or read it with allow_incomplete=True)"
             )
-        for name in (*ARRAY_NAMES, "source_index", "written"):
+        for name in (*stored, "source_index", "written"):
             if not isinstance(f.get(name), h5py.Dataset):
                 raise CorruptFileError(f"{path} has no {name!r} dataset; the file is damaged, generate it again")
         _check_virtual_sources(f, path)
@@ -73,6 +120,8 @@ def open_checked(path: Path, allow_incomplete: bool, check_shapes: bool = True) 
             n, h, w = shape[:3]
             want = {"I_T": shape, "I_S": shape, "M": (n, h, w), "source_index": (n,), "written": (n,)}
             for name, expected in want.items():
+                if name not in stored and name in ARRAY_NAMES:
+                    continue
                 if f[name].shape != expected:
                     raise CorruptFileError(f"{path}: dataset {name} has shape {f[name].shape}, expected {expected}; run `pastegen verify`")
     except BaseException:
@@ -129,6 +178,12 @@ class TupleFile:
         Root attributes, JSON ones decoded.
     param_fields : dict
         ``{"component/field": (shape, dtype)}``.
+    format_version : int
+        1 (every array stored) or 2.
+    derived : tuple of str
+        Arrays the file does not store, rebuilt on reading (``("I_T",)`` in format 2).
+    stored : tuple of str
+        The image datasets the file holds.
     """
 
     def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False) -> None:
@@ -142,6 +197,9 @@ class TupleFile:
         try:
             layout = file_layout(f)
             self.attrs: dict[str, Any] = read_attrs(f)
+            self.format_version = int(self.attrs["format_version"])
+            self.derived = file_derived(self.attrs, self.path)
+            self.stored = stored_arrays(self.derived)
             self._count = layout.count
             self.height = layout.height
             self.width = layout.width
@@ -201,7 +259,7 @@ class TupleFile:
             # after fork the parent's handle is dropped without closing it here
             self._file = open_checked(self.path, self._allow_incomplete)
             self._pid = pid
-            self._ds = {name: self._file[name] for name in (*ARRAY_NAMES, "source_index")}
+            self._ds = {name: self._file[name] for name in (*self.stored, "source_index")}
             self._pds = {name: self._file["params"][name] for name in self.param_fields}
         return self._file
 
@@ -227,12 +285,34 @@ class TupleFile:
             ) from None
 
     def read_array(self, name: str, i: int) -> np.ndarray:
-        """One of :data:`ARRAY_NAMES` of tuple ``i``."""
+        """One of :data:`ARRAY_NAMES` of tuple ``i`` (a derived one rebuilt from those it derives from).
+
+        To read several arrays of a tuple, :meth:`read_arrays` reads each stored dataset once.
+        """
         if name not in ARRAY_NAMES:
             raise KeyError(f"unknown array {name!r}; expected one of {', '.join(ARRAY_NAMES)}")
+        return self.read_arrays(i, (name,))[name]
+
+    def read_arrays(self, i: int, names: Iterable[str] = ARRAY_NAMES) -> dict[str, np.ndarray]:
+        """``{name: array}`` of tuple ``i`` for ``names`` (default: all four), in that order.
+
+        Each stored dataset is read once; derived arrays (``I_T`` of a format-2 file) are rebuilt
+        from the stored ``I`` and ``M``: uint8, with the shape and values a format-1 file stores.
+        """
+        names = tuple(names)
+        for name in names:
+            if name not in ARRAY_NAMES:
+                raise KeyError(f"unknown array {name!r}; expected one of {', '.join(ARRAY_NAMES)}")
         j = self._index(i)
         self._handle()
-        return self._read(self._ds[name], j, name)
+        wanted = [n for n in names if n in self.stored]
+        rebuilt = [n for n in names if n not in self.stored]
+        if rebuilt:  # what the derived arrays are rebuilt from (I and M)
+            wanted += [n for n in ("I", "M") if n not in wanted]
+        got = {name: self._read(self._ds[name], j, name) for name in self.stored if name in wanted}
+        for name in rebuilt:
+            got[name] = rebuild(name, got)
+        return {name: got[name] for name in names}
 
     def params(self, i: int) -> dict[str, Any]:
         """``{field: value}`` of tuple ``i`` (arrays, or NumPy scalars for shape ``()``)."""
@@ -244,7 +324,7 @@ class TupleFile:
         """``{"I", "I_T", "I_S", "M": arrays, "params": {field: value}, "source_index": int}``."""
         j = self._index(i)
         self._handle()
-        out: dict[str, Any] = {name: self._read(self._ds[name], j, name) for name in ARRAY_NAMES}
+        out: dict[str, Any] = dict(self.read_arrays(j))
         out["params"] = {name: self._read(ds, j, f"params/{name}") for name, ds in self._pds.items()}
         out["source_index"] = int(self._read(self._ds["source_index"], j, "source_index"))
         return out
@@ -292,7 +372,7 @@ def open_tuples(path: str | os.PathLike, *, allow_incomplete: bool = False) -> T
     MissingFileError
         The file does not exist (:class:`IncompleteFileError` when its ``.partial`` does).
     IncompatibleFileError
-        Not an HDF5 file, not a pastegen tuple file, or another format version.
+        Not an HDF5 file, not a pastegen tuple file, or a format version other than 1 and 2.
     IncompleteFileError
         The file was not finished by its writer.
     CorruptFileError

@@ -12,9 +12,9 @@ import numpy as np
 from ..errors import first_line
 from .attributes import read_attrs
 from .consistency import tuple_problems
-from .reader import open_checked
+from .reader import file_derived, open_checked
 from .rows import read_rows_tolerant
-from .schema import ARRAY_NAMES, COMPRESSIONS, OPTIONAL_ATTRS, RESERVED_ATTRS, file_param_fields, parse_uncompressed
+from .schema import COMPRESSIONS, OPTIONAL_ATTRS, RESERVED_ATTRS, file_param_fields, parse_uncompressed, stored_arrays
 
 _MAX_PROBLEMS = 200
 
@@ -35,7 +35,7 @@ class VerifyReport:
     problems : list of str
         One line per problem (at most 200 listed; the last line says how many more there were).
     checked : int
-        Tuples whose four arrays were read and checked.
+        Tuples whose stored arrays were read and checked.
     """
 
     ok: bool
@@ -51,8 +51,9 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
     every chunk passes its ``fletcher32`` checksum and no chunk skipped it; the chunks of the
     datasets named by the ``uncompressed`` attribute (:data:`~pastegen.store.UNCOMPRESSED`) are
     stored unfiltered; every tuple is flagged written; ``M`` is
-    binary and not empty; ``I_T == I·(1−M)`` exactly; ``I_S`` is zero outside ``M``; source
-    indices are within the stored source list.
+    binary and not empty; ``I_T == I·(1−M)`` exactly where ``I_T`` is stored (format 1; in
+    format 2 it is rebuilt so, from ``I`` and ``M``, whose chunks are checked); ``I_S`` is zero
+    outside ``M``; source indices are within the stored source list.
 
     Parameters
     ----------
@@ -83,6 +84,8 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
     checked = 0
     try:
         attrs = read_attrs(f)
+        derived = file_derived(attrs, path)
+        stored = stored_arrays(derived)
         for name in RESERVED_ATTRS:
             if name not in attrs and name not in OPTIONAL_ATTRS:
                 problem(f"attribute {name!r} is missing")
@@ -91,6 +94,10 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
         if attrs.get("count") != n:
             problem(f"attribute count={attrs.get('count')!r} but the datasets hold {n} tuples")
         expected = {"I": (n, h, w, 3), "I_T": (n, h, w, 3), "I_S": (n, h, w, 3), "M": (n, h, w), "source_index": (n,), "written": (n,)}
+        for name in derived:
+            del expected[name]
+            if name in f:
+                problem(f"dataset {name} is present, but the file derives {name} (attribute derived) and readers ignore it")
         dtypes = {"source_index": np.int64, "written": np.uint8}
         shapes_ok = True
         for name, shape in expected.items():
@@ -124,9 +131,9 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
                 out_of_range = np.flatnonzero(ok & ((src < 0) | (src >= max(len(sources), 1))))
                 if len(sources) and len(out_of_range):
                     problem(f"{len(out_of_range)} tuple(s) have a source_index outside the {len(sources)} sources (first: {int(out_of_range[0])})")
-            dss = {name: f[name] for name in ARRAY_NAMES}
+            dss = {name: f[name] for name in stored}
             rule = parse_uncompressed(attrs.get("uncompressed"))
-            bad_rule = [r for r in rule if r not in ARRAY_NAMES] or (rule and attrs.get("compression") not in COMPRESSIONS[1:])
+            bad_rule = [r for r in rule if r not in stored] or (rule and attrs.get("compression") not in COMPRESSIONS[1:])
             if bad_rule:
                 problem(f"attribute uncompressed={attrs.get('uncompressed')!r} does not fit compression {attrs.get('compression')!r}")
             # filter masks: the checksum filter never skipped; datasets of the rule always unfiltered
@@ -150,7 +157,7 @@ def verify(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
                     except Exception as e:  # noqa: BLE001 - reported, not raised
                         problem(f"tuple {i}: {name} fails its checksum or cannot be read ({first_line(e)})")
                 if len(arrays) == len(dss):
-                    for p in tuple_problems(arrays, h, w):
+                    for p in tuple_problems(arrays, h, w, derived):
                         problem(f"tuple {i}: {p}")
                 checked += 1
                 if progress is not None:

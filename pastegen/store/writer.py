@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import h5py
 import numpy as np
@@ -26,10 +26,11 @@ from .consistency import tuple_problems
 from .encode import EncodedTuple, check_tuple_arrays, raw_chunk
 from .rows import read_rows_tolerant
 from .schema import (
-    ARRAY_NAMES,
     DEFAULT_COMPRESSION,
+    DERIVED,
     FORMAT_NAME,
     FORMAT_VERSION,
+    READABLE_VERSIONS,
     RESERVED_ATTRS,
     VOLATILE_ATTRS,
     StoreLayout,
@@ -37,8 +38,10 @@ from .schema import (
     compression_kwargs,
     create_datasets,
     file_layout,
+    parse_derived,
     partial_path,
     salvage_path,
+    stored_arrays,
     uncompressed_datasets,
 )
 
@@ -144,7 +147,9 @@ class TupleWriter:
         and attributes (except :data:`VOLATILE_ATTRS`); :class:`ResumeMismatchError` names the
         first difference. Tuples already safely written are kept (after re-checking them) and
         :meth:`pending` lists only the missing ones. When there is no ``.partial`` file this is
-        a fresh run; when it cannot be opened at all, a fresh run with a :class:`StoreWarning`.
+        a fresh run; when it cannot be opened at all, or was written in another tuple format
+        (format 1, which stored ``I_T``: formats are never mixed in one file), a fresh run with
+        a :class:`StoreWarning`.
     flush_every : int
         Flush to disk every this many tuples (and at least every 5 s); at most about twice this
         many tuples are lost when the process is killed.
@@ -159,6 +164,11 @@ class TupleWriter:
     StoreError
         The ``.partial`` file is open in another process.
     """
+
+    #: ``(format_version, derived arrays)`` of the files this class writes: :data:`FORMAT_VERSION`
+    #: and :data:`~pastegen.store.schema.DERIVED`. ``(1, ())`` would write the earlier layout (every
+    #: array stored; tests make format-1 files so); the code below follows it throughout.
+    write_format: ClassVar[tuple[int, tuple[str, ...]]] = (FORMAT_VERSION, DERIVED)
 
     def __init__(
         self,
@@ -182,6 +192,9 @@ class TupleWriter:
         self.compression = compression
         #: Image datasets whose chunks this writer stores unfiltered (:data:`~pastegen.store.UNCOMPRESSED`).
         self.uncompressed = uncompressed_datasets(compression)
+        self.format_version, self.derived = self.write_format
+        #: The image datasets this writer stores (``I``, ``I_S``, ``M``: not the derived ``I_T``).
+        self.stored = stored_arrays(self.derived)
         self.flush_every = int(flush_every)
         self._attrs, self._json_names = self._encode_attrs(attrs or {})
         self._run_names = sorted(self._attrs)
@@ -225,16 +238,17 @@ class TupleWriter:
     def _create(self, path: Path) -> h5py.File:
         f = h5py.File(path, "w-", rdcc_nbytes=0, locking="best-effort")
         try:
-            create_datasets(f, self.layout, self.compression)
+            create_datasets(f, self.layout, self.compression, self.derived)
             a = f.attrs
             a["format"] = FORMAT_NAME
-            a["format_version"] = FORMAT_VERSION
+            a["format_version"] = self.format_version
             a["complete"] = 0
             a["count"] = self.layout.count
             a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             a["compression"] = self.compression
             a["pastegen_version"] = __version__
             a["uncompressed"] = ",".join(self.uncompressed)
+            a["derived"] = ",".join(self.derived)
             for name, value in self._attrs.items():
                 a[name] = value
             a["json_attrs"] = json.dumps(sorted(self._json_names))
@@ -249,8 +263,8 @@ class TupleWriter:
 
     def _bind(self, f: h5py.File) -> None:
         self._f = f
-        self._ds = {name: f[name] for name in ARRAY_NAMES}
-        self._chunk_offset = {name: _offset_fn(self._ds[name].ndim) for name in ARRAY_NAMES}
+        self._ds = {name: f[name] for name in self.stored}
+        self._chunk_offset = {name: _offset_fn(self._ds[name].ndim) for name in self.stored}
         self._params = {name: _RowBuffer(f["params"][name]) for name in self.layout.param_fields}
         self._source = _RowBuffer(f["source_index"])
         self._flags = _RowBuffer(f["written"])
@@ -280,6 +294,14 @@ class TupleWriter:
                 self._start_over(f"its metadata cannot be read ({first_line(e)})")
                 return
             self._check_resume_match(stored, layout)
+            theirs = (stored.get("format_version"), parse_derived(stored.get("derived")))
+            if theirs != (self.format_version, self.derived):
+                # the same run in another layout (format 1 stored I_T): no tuple is copied across
+                self._start_over(
+                    f"it was written in tuple format {theirs[0]} (derived arrays: {', '.join(theirs[1]) or 'none'}), "
+                    f"this pastegen writes format {self.format_version} (derived: {', '.join(self.derived) or 'none'})"
+                )
+                return
             salvage = salvage_path(self.path)
             self._f = self._create(salvage)
             # keep attributes the old run added with set_attrs() (the caller may set them again)
@@ -310,8 +332,8 @@ class TupleWriter:
 
         if stored.get("format") != FORMAT_NAME:
             raise mismatch("it is not a pastegen tuple file")
-        if stored.get("format_version") != FORMAT_VERSION:
-            raise mismatch(f"format version {stored.get('format_version')!r}, this pastegen writes {FORMAT_VERSION}")
+        if stored.get("format_version") not in READABLE_VERSIONS:  # (a readable other version starts over)
+            raise mismatch(f"format version {stored.get('format_version')!r}, this pastegen writes {self.format_version}")
         if layout is None:
             raise mismatch("it has no I dataset")
         mine = self.layout
@@ -356,7 +378,7 @@ class TupleWriter:
         for name in self.layout.param_fields:
             params[name], ok, _ = read_rows_tolerant(old["params"][name])
             good &= ok
-        dss = {name: old[name] for name in ARRAY_NAMES}
+        dss = {name: old[name] for name in self.stored}
         kept = 0
         for k in np.flatnonzero(good):
             i = int(k)
@@ -371,7 +393,7 @@ class TupleWriter:
                     raw[name] = ds.id.read_direct_chunk(offset)
             except Exception:  # noqa: BLE001 - a torn or missing chunk: generate this tuple again
                 continue
-            if tuple_problems(arrays, h, w):
+            if tuple_problems(arrays, h, w, self.derived):
                 continue
             for name, (mask, data) in raw.items():
                 offset = (i,) + (0,) * (self._ds[name].ndim - 1)
@@ -415,14 +437,17 @@ class TupleWriter:
             ``0 <= index < count``; each index is written once.
         arrays : mapping or EncodedTuple
             ``I``, ``I_T``, ``I_S`` as (H, W, 3) uint8 and ``M`` as (H, W) uint8 of 0/1, compressed
-            and checksummed here by HDF5; or the same arrays already encoded by
-            :func:`~pastegen.store.encode_tuple` (in a worker process), whose chunks are stored
-            as they are (``H5Dwrite_chunk``): ~0.8 ms per 512x512 tuple here instead of ~3.5 ms
-            (blosc-lz4) to ~25 ms (gzip) with compression. Either way the file reads the same
-            (the chunks are byte-identical except with lzf; see :mod:`pastegen.store.encode`).
-            Only shapes, dtypes and ``M``'s values are checked (by :func:`encode_tuple` for an
-            encoded tuple; here only its compression, size and chunk lengths); :func:`verify`
-            checks the rest.
+            and checksummed here by HDF5; ``I_T`` is not stored (readers rebuild it as
+            ``I·(1−M)``), so it may be left out, and when given it must be exactly that
+            (:class:`StoreError` otherwise: nothing is silently lost). Or the same arrays already
+            encoded by :func:`~pastegen.store.encode_tuple` (in a worker process; chunks of
+            ``I``, ``I_S``, ``M`` only), whose chunks are stored as they are
+            (``H5Dwrite_chunk``): ~0.8 ms per 512x512 tuple here instead of ~3.5 ms (blosc-lz4) to
+            ~25 ms (gzip) with compression. Either way the file reads the same (the chunks are
+            byte-identical except with lzf; see :mod:`pastegen.store.encode`). Only shapes,
+            dtypes, ``M``'s values and ``I_T`` are checked (by :func:`encode_tuple` for an encoded
+            tuple; here only its compression, size and chunk lengths); :func:`verify` checks the
+            rest.
         params : mapping
             One value per field of the layout, castable to the field's dtype and shape.
         source_index : int
@@ -442,7 +467,7 @@ class TupleWriter:
             chunks = self._check_encoded(i, arrays)
             checked = None
         else:
-            checked = check_tuple_arrays(arrays, h, w, f"tuple {i}")
+            checked = check_tuple_arrays(arrays, h, w, f"tuple {i}", self.derived)
         fields = self.layout.param_fields
         if set(params) != set(fields):
             missing, extra = sorted(set(fields) - set(params)), sorted(set(params) - set(fields))
@@ -461,14 +486,14 @@ class TupleWriter:
         except TypeError:
             raise StoreError(f"tuple {i}: source_index must be an integer, got {source_index!r}") from None
         if checked is not None:
-            for name in ARRAY_NAMES:
+            for name in self.stored:
                 if name in self.uncompressed:
                     mask, data = raw_chunk(checked[name])
                     self._ds[name].id.write_direct_chunk(self._chunk_offset[name](i), data, mask)
                 else:
                     self._ds[name][i] = checked[name]
         else:
-            for name in ARRAY_NAMES:
+            for name in self.stored:
                 mask, data = chunks[name]
                 self._ds[name].id.write_direct_chunk(self._chunk_offset[name](i), data, mask)
         for name, v in values.items():
@@ -483,10 +508,13 @@ class TupleWriter:
             raise StoreError(f"tuple {i}: encoded with compression {enc.compression}, but {self.partial.name} uses {self.compression}")
         if (enc.height, enc.width) != (h, w):
             raise StoreError(f"tuple {i}: encoded for {enc.height}x{enc.width} images, but the file holds {h}x{w}")
-        if set(enc.chunks) != set(ARRAY_NAMES):
-            raise StoreError(f"tuple {i}: encoded chunks must be exactly {', '.join(ARRAY_NAMES)}, got {', '.join(sorted(enc.chunks))}")
+        if set(enc.chunks) != set(self.stored):
+            not_stored = f" ({', '.join(self.derived)} is not stored)" if self.derived else ""
+            raise StoreError(
+                f"tuple {i}: encoded chunks must be exactly {', '.join(self.stored)}{not_stored}, got {', '.join(sorted(enc.chunks))}"
+            )
         out = {}
-        for name in ARRAY_NAMES:
+        for name in self.stored:
             try:
                 mask, data = enc.chunks[name]
                 mask = operator.index(mask)

@@ -47,7 +47,7 @@ from .distributed import any_rank
 from .networks import Networks, build_networks, resolve_model
 from .networks import init_from as _init_from  # noqa: F401 - its old name, still importable
 from .options import TrainOptions
-from .resume import RunPlan, check_run_data, plan_run, restore_state
+from .resume import RunPlan, check_run_data, check_schedule, plan_run, restore_state
 from .rundir import StatsLog, open_run_dir, save_png
 from .signals import StopFlag
 from .snapshots import CheckpointWriter, sample_grid, to_uint8_image
@@ -139,6 +139,7 @@ def train(
         backend = Backend.of(world, device, options)
         nets = build_networks(options, config, backend, fine_tune=not plan.resumed)
         start = restore_state(plan, nets.modules, nets.runner, device=device, world=world, steps=options.steps, batch=options.batch)
+        check_schedule(plan, start)
         run_dir = _open_run_dir(plan, options, data, start, locks) if world.main else plan.run_dir
         saver = CheckpointWriter(run_dir, nets.modules, nets.runner, options, config, world, device)
         return _Loop(options, backend, nets, data, saver, run_dir, progress).run(start, resumed=plan.resumed)

@@ -16,7 +16,7 @@ from ..models import Discriminator, Generator
 from .backend import Backend
 from .distributed import World, broadcast_parameters
 from .options import TrainOptions
-from .step import GanStep, ema_beta
+from .step import GanStep, LearningRateSchedule, ema_beta
 
 __all__ = ["Networks", "build_networks", "gan_step_kwargs", "resolve_model", "init_from"]
 
@@ -67,12 +67,13 @@ def gan_step_kwargs(options: TrainOptions, world: World) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``lr_g``, ``lr_d``, ``betas``, ``alpha``, ``gp_lambda``, ``drift_gamma``, ``recon``,
+        ``lr_g``, ``lr_d``, ``lr_schedule``, ``betas``, ``alpha``, ``gp_lambda``, ``drift_gamma``, ``recon``,
         ``border_weight``, ``border_px``, ``seed`` and ``ema_beta`` (None without an average).
     """
     return {
         "lr_g": options.lr_g,
         "lr_d": options.lr_d,
+        "lr_schedule": LearningRateSchedule(options.steps, options.lr_rampdown),
         "betas": (options.beta1, options.beta2),
         "alpha": options.alpha,
         "gp_lambda": options.gp_lambda,

@@ -32,7 +32,7 @@ RECONS = ("image", "mask")
 
 #: Options a resumed run may change; everything else must equal the recorded value.
 RESUMABLE_CHANGES = frozenset(
-    {"steps", "workers", "log_every", "sample_every", "checkpoint_every", "keep", "compile", "out", "progress"}
+    {"steps", "lr_rampdown", "workers", "log_every", "sample_every", "checkpoint_every", "keep", "compile", "out", "progress"}
 )
 
 #: Renamed options: the old name -> the field. The command line keeps the old name as its flag
@@ -130,6 +130,8 @@ class TrainOptions:
     batch: int = option(5, "Samples per step on each process.", min=1)
     lr_g: float = option(2e-4, "Adam learning rate of G.", min=0, min_open=True)
     lr_d: float = option(2e-4, "Adam learning rate of D.", min=0, min_open=True)
+    lr_rampdown: float = option(0.0, "Beyond the paper: over this last fraction of --steps both learning rates fall to 0 along a half cosine "
+                                     "(0: constant rates, the paper's).", min=0, max=1)
     beta1: float = option(0.0, "Adam β1 (the paper: 0).", min=0, max=1, max_open=True)
     beta2: float = option(0.9, "Adam β2 (the paper: 0.9).", min=0, max=1, max_open=True)
     alpha: float = option(1e-4, "Weight of the adversarial term in G's loss (eq. 7).", min=0)

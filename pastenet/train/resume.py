@@ -30,8 +30,9 @@ from ..errors import ConfigError, ResumeError
 from .distributed import World
 from .options import RESUMABLE_CHANGES, TrainOptions, options_from_record
 from .rundir import DATA_FILE, check_data_record, find_run_dir, lock_run, read_data_record
+from .step import LearningRateSchedule
 
-__all__ = ["RunPlan", "plan_run", "check_run_data", "restore_state"]
+__all__ = ["RunPlan", "plan_run", "check_run_data", "restore_state", "check_schedule"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class RunPlan:
     run_dir: Path | None = None  # the run folder continued (a new run's folder is made later)
     checkpoint: Path | None = None  # the checkpoint --resume named; None: the newest
     recorded_data: dict[str, Any] | None = None  # the run's data.json (None: a new run, or one without a record)
+    recorded_options: TrainOptions | None = None  # a resume's options as recorded, before the changes
 
 
 def plan_run(
@@ -92,13 +94,14 @@ def plan_run(
     named = _named_checkpoint(resume, run_dir)
     if named is not None:
         _refuse_newer_checkpoints(named, run_dir)
-    options = _resume_options(run_dir, dict(changes or {}))
+    recorded_options = _recorded_options(run_dir)
+    options = _resume_options(run_dir, recorded_options, dict(changes or {}))
     if options.model is None:
         raise ResumeError(f"{run_dir}/options.json has no model record; the run folder is damaged")
     recorded = read_data_record(run_dir)
     if recorded is not None and not options.stream:  # before opening it: the path as resolved now
         check_data_record(run_dir, recorded, {"kind": "file", "path": os.path.abspath(str(options.data))}, keys=("kind", "path"))
-    return RunPlan(options=options, resumed=True, run_dir=run_dir, checkpoint=named, recorded_data=recorded)
+    return RunPlan(options=options, resumed=True, run_dir=run_dir, checkpoint=named, recorded_data=recorded, recorded_options=recorded_options)
 
 
 def check_run_data(plan: RunPlan, identity: Mapping[str, Any], *, warn: bool) -> None:
@@ -180,12 +183,41 @@ def restore_state(
     return start
 
 
-def _resume_options(run_dir: Path, changes: Mapping[str, Any]) -> TrainOptions:
-    """The run's recorded options with ``changes``; a change outside RESUMABLE_CHANGES is refused."""
+def check_schedule(plan: RunPlan, start: int) -> None:
+    """Refuse a resume whose change of ``steps`` or ``lr_rampdown`` alters steps already trained.
+
+    The learning rates' schedule (:class:`~pastenet.train.step.LearningRateSchedule`) is a
+    function of ``steps`` and ``lr_rampdown``; changing either is allowed while neither the
+    recorded ramp nor the new one has begun before ``start``, so the continued run equals a
+    fresh run of the new options.
+
+    Raises
+    ------
+    ResumeError
+        A ramp that began before ``start`` would change.
+    """
+    recorded = plan.recorded_options
+    if not plan.resumed or recorded is None:
+        return
+    old = LearningRateSchedule(recorded.steps, recorded.lr_rampdown)
+    new = LearningRateSchedule(plan.options.steps, plan.options.lr_rampdown)
+    if min(old.start, new.start) < start and any(old(s) != new(s) for s in range(min(old.start, new.start), start)):
+        raise ResumeError(
+            f"--resume from step {start}: the learning rates ramp down from step {min(old.start, new.start)} with the recorded or the new "
+            f"--steps / --lr-rampdown, so the change would alter steps already trained (use --init-from to fine-tune)"
+        )
+
+
+def _recorded_options(run_dir: Path) -> TrainOptions:
+    """The run's options as recorded in ``options.json``."""
     try:
-        recorded = options_from_record(json.loads((run_dir / "options.json").read_text()))
+        return options_from_record(json.loads((run_dir / "options.json").read_text()))
     except (OSError, json.JSONDecodeError) as e:
         raise ResumeError(f"{run_dir}/options.json cannot be read ({e}); the run folder is damaged") from None
+
+
+def _resume_options(run_dir: Path, recorded: TrainOptions, changes: Mapping[str, Any]) -> TrainOptions:
+    """The run's recorded options with ``changes``; a change outside RESUMABLE_CHANGES is refused."""
     for key, value in changes.items():
         if key in RESUMABLE_CHANGES or key == "model":
             continue

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,7 @@ from ..losses import discriminator_loss, generator_loss, gradient_penalty
 from ..models import local_window_origin, network_size, predict
 from .distributed import World, average_gradients
 
-__all__ = ["GanStep", "step_seed", "ema_beta"]
+__all__ = ["GanStep", "LearningRateSchedule", "step_seed", "ema_beta"]
 
 
 def step_seed(seed: int, step: int, purpose: int = 0) -> int:
@@ -42,6 +44,41 @@ def ema_beta(ema_kimg: float, samples_per_step: int) -> float | None:
     return 0.5 ** (samples_per_step / (float(ema_kimg) * 1000.0))
 
 
+@dataclass(frozen=True)
+class LearningRateSchedule:
+    """The learning rates' factor at each step: constant, then a half-cosine ramp down to 0.
+
+    Beyond the paper (whose rates are constant): the last ``round(rampdown · steps)`` steps of a
+    run of ``steps`` scale both rates by ``(1 + cos(π·t)) / 2``, ``t`` going from 0 at the ramp's
+    first step to 1 at ``steps``. A pure function of the step, so a resume needs no saved state,
+    and a resume that lengthens a run before its ramp has begun equals a fresh run of the new
+    length.
+
+    Parameters
+    ----------
+    steps : int
+        The run's length.
+    rampdown : float
+        Fraction of ``steps`` at the end over which the rates fall; 0: constant rates.
+    """
+
+    steps: int
+    rampdown: float = 0.0
+
+    @property
+    def start(self) -> int:
+        """The first step of the ramp (``steps`` when there is none)."""
+        return self.steps - int(round(self.rampdown * self.steps))
+
+    def __call__(self, step: int) -> float:
+        """The factor on the learning rates for (0-based) step ``step``; 1 before the ramp."""
+        start = self.start
+        if step < start:
+            return 1.0
+        t = min(1.0, (step - start) / (self.steps - start))
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 class GanStep:
     """The networks, their optimisers and the update rule of one step.
 
@@ -58,6 +95,9 @@ class GanStep:
     world : World
     lr_g, lr_d : float
         Adam learning rates of G and D.
+    lr_schedule : callable, optional
+        ``lr_schedule(step)``: the factor on both rates at step ``step``
+        (:class:`LearningRateSchedule`); None: constant rates.
     betas : tuple of float
         Adam's (β1, β2), for both.
     alpha : float
@@ -89,6 +129,7 @@ class GanStep:
         self, G, D, config, device: torch.device, world: World, *, lr_g: float, lr_d: float, betas: tuple[float, float],
         alpha: float, gp_lambda: float, drift_gamma: float, recon: str, border_weight: float, border_px: int, seed: int,
         amp: bool = False, compiled_G: Callable | None = None, G_ema: torch.nn.Module | None = None, ema_beta: float | None = None,
+        lr_schedule: Callable[[int], float] | None = None,
     ) -> None:  # fmt: skip
         if G_ema is not None and ema_beta is None:
             raise ValueError("G_ema needs ema_beta, its weight per step")
@@ -98,6 +139,7 @@ class GanStep:
         beta1, beta2 = betas
         self.opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(beta1, beta2))
         self.opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(beta1, beta2))
+        self.lr_g, self.lr_d, self.lr_schedule = float(lr_g), float(lr_d), lr_schedule
         self.gp_lambda, self.drift_gamma = gp_lambda, drift_gamma
         self.alpha = alpha
         self.recon_kwargs: dict[str, Any] = {"recon": recon, "border_weight": border_weight, "border_px": border_px}  # generator_loss's settings
@@ -112,6 +154,7 @@ class GanStep:
         updated, on the reconstruction loss.
         """
         G, D, dev = self.G, self.D, self.device
+        self._set_learning_rates(step)
         I, comp, M, X = batch["I"], batch["composite"], batch["M"], batch["X"]
         truth = batch.get("truth", I)  # the reconstruction's target (D's real images stay I)
         B, W, r = X.shape[0], self.world.size, self.world.rank
@@ -164,6 +207,15 @@ class GanStep:
         self.opt_g.step()
         self._update_ema()
         return {"loss_g": terms_g["total"], "l1": terms_g["l1"]}
+
+    def _set_learning_rates(self, step: int) -> None:
+        """Both optimisers' rates for ``step``: the base rates times the schedule's factor."""
+        if self.lr_schedule is None:
+            return
+        factor = float(self.lr_schedule(step))
+        for opt, base in ((self.opt_g, self.lr_g), (self.opt_d, self.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
 
     @torch.no_grad()
     def _update_ema(self) -> None:
