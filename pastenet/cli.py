@@ -241,7 +241,8 @@ class _Offset(click.ParamType):
 @click.option("--seam", type=click.Choice(["auto", "poisson", "none"]), default="auto",
               help="poisson: make the region meet the target exactly along its border (auto: for colour-map models).")
 @click.option("--detail", type=click.Choice(["auto", "source", "map"]), default="auto",
-              help="Colour-map models: keep the source's fine detail (source; auto) or apply the map to every frequency (map).")
+              help="Colour-map models: keep the source's fine detail (source) or apply the map to every frequency (map); "
+                   "auto: map for models with the Poisson prior, else source.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 def paste(model_path: str | None, method: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
           region_scale: float, region_angle: float, device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, quiet: bool) -> None:

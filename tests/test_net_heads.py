@@ -145,6 +145,19 @@ def test_paste_scale_and_seam_are_checked():
 
 
 
+def test_auto_detail_is_the_map_for_prior_models_and_source_detail_otherwise():
+    from pastenet.errors import PasteError
+    from pastenet.paste import _detail_sigma
+
+    plain, prior = preset("colormap", work_side=64), preset("colormap", work_side=64, prior="poisson")
+    assert _detail_sigma("auto", prior, 0.5) == 0.0 == _detail_sigma("map", prior, 0.5)  # the map at every frequency
+    assert _detail_sigma("source", prior, 0.5) == prior.map_stride / 0.5
+    assert _detail_sigma("auto", plain, 0.5) == plain.map_stride / 0.5 == _detail_sigma("source", plain, 0.5)
+    assert _detail_sigma("auto", preset("tiny", resolution=64), 1.0) == 0.0  # residual head: no detail transfer
+    with pytest.raises(PasteError, match="detail"):
+        _detail_sigma("fine", prior, 1.0)
+
+
 def test_prior_models_paste_poisson_normal_when_the_map_is_the_identity():
     from PIL import Image
     from skimage import data

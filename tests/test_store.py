@@ -1143,3 +1143,26 @@ def test_format_2_files_are_smaller_than_format_1_files_of_the_same_tuples(tmp_p
             for i in range(N):
                 for name in ARRAY_NAMES:
                     np.testing.assert_array_equal(a[i][name], b[i][name])
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="needs posix_fadvise")
+def test_each_flush_drops_the_pages_already_written(tmp_path, monkeypatch):
+    # write-behind: every flush starts the disk writes and drops the file's clean pages from the
+    # page cache (POSIX_FADV_DONTNEED on the whole file), so a long make does not fill the cache
+    calls = []
+    real = os.posix_fadvise
+
+    def spy(fd, offset, length, advice):
+        calls.append((os.fstat(fd).st_ino, offset, length, advice))
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    out = write_all(tmp_path / "wb.h5", flush_every=2)
+    partial_ino = os.stat(out).st_ino  # the .partial renamed into place
+    dropped = [c for c in calls if c[3] == os.POSIX_FADV_DONTNEED and c[0] == partial_ino]
+    assert len(dropped) >= N // 2 and all(c[1:3] == (0, 0) for c in dropped)
+    with open_tuples(out) as tf:  # dropping clean pages changes nothing on disk
+        for i in range(N):
+            a, _, _ = make_tuple(i)
+            for name in ("I", "I_T", "I_S", "M"):
+                np.testing.assert_array_equal(tf.read_array(name, i), a[name])

@@ -92,7 +92,7 @@ class PastegenKernelBatch:
             raise RuntimeError(why or "pastegen.kernels has no render_tuples")
         self.mod, self.spec, self.dtype = mod, spec, np.dtype(dtype)
         self.threads, self.batch = int(threads), int(batch)
-        self.outs: dict[int, object] = {}
+        self.out = mod.TupleBatch.empty(self.batch, spec.height, spec.width, self.dtype)  # one set of buffers, reused
         self._stacked: tuple[int, np.ndarray, list] | None = None
 
     def _stack(self, items) -> tuple[np.ndarray, list]:
@@ -108,9 +108,8 @@ class PastegenKernelBatch:
         while k < end:
             start = k % count
             size = min(self.batch, end - k, count - start)  # contiguous slices of the stacked crops
-            self.outs[size] = self.mod.render_tuples(
-                images[start : start + size], params[start : start + size], self.spec, out=self.outs.get(size), dtype=self.dtype, threads=self.threads
-            )
+            out = self.mod.TupleBatch(I_T=self.out.I_T[:size], I_S=self.out.I_S[:size], M=self.out.M[:size])
+            self.mod.render_tuples(images[start : start + size], params[start : start + size], self.spec, out=out, dtype=self.dtype, threads=self.threads)
             k += size
 
     def __call__(self, image, params):

@@ -59,13 +59,21 @@ _SYNC_FILE_RANGE_WRITE = 2
 _sync_file_range: list = []  # [function or None] once looked up
 
 
-def _start_writeback(f: h5py.File) -> None:
-    """Ask the kernel to start writing the file's dirty pages to disk now, without waiting.
+def _write_behind(f: h5py.File) -> None:
+    """Start writing the file's dirty pages to disk now, and drop the pages already written.
 
-    Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``: the disk writes then overlap the rest of
-    the run instead of all waiting for the fsync of :meth:`TupleWriter.commit` (about 10 % of
-    ``make``'s time at 1.4 MB per tuple). Guarantees nothing by itself (the commit still fsyncs);
-    a no-op where the call or the file descriptor is not available.
+    Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` starts the disk writes without waiting, so
+    they overlap the rest of the run instead of all waiting for the fsync of
+    :meth:`TupleWriter.commit`; ``posix_fadvise(POSIX_FADV_DONTNEED)`` then drops the file's
+    *clean* pages (those of earlier flushes, already on disk; dirty pages are left alone), so the
+    page cache does not grow by the whole file and new writes reuse the memory of old ones.
+    Measured on the project's 2-vCPU virtual machine (ext4; 1,200 512x512 face tuples, 1.1 GB,
+    ``make --jobs 2``): 290-360 tuples/s with the cache growing, 470-540 with the pages dropped,
+    where every write into fresh page-cache memory also cost the hypervisor's first touch of that
+    memory (``sys`` time 3.0 s → 1.2 s); on a slow disk (~200 MB/s) the disk stays the limit
+    either way. Guarantees nothing by itself (the commit still fsyncs); each call is skipped
+    where it or the file descriptor is not available. The finished file is then mostly not in
+    the page cache: its first reading comes from the disk.
     """
     if not _sync_file_range:
         fn = None
@@ -77,15 +85,21 @@ def _start_writeback(f: h5py.File) -> None:
             except (OSError, AttributeError):
                 fn = None
         _sync_file_range[:] = [fn]
-    fn = _sync_file_range[0]
-    if fn is None:
-        return
     try:
         fd = f.id.get_vfd_handle()
     except Exception:  # noqa: BLE001 - a driver without a file descriptor
         return
-    if isinstance(fd, int) and fd >= 0:
+    if not isinstance(fd, int) or fd < 0:
+        return
+    fn = _sync_file_range[0]
+    if fn is not None:
         fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+    fadvise = getattr(os, "posix_fadvise", None)
+    if fadvise is not None:
+        try:
+            fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:  # e.g. a file system that does not support it
+            pass
 
 
 class _RowBuffer:
@@ -548,7 +562,7 @@ class TupleWriter:
             buf.flush()
         self._source.flush()
         f.flush()
-        _start_writeback(f)
+        _write_behind(f)
         if self._unflagged:
             for i in self._unflagged:
                 self._flags.set(i, 1)

@@ -45,6 +45,14 @@ def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> li
             f"the weights are a moving average of G's (`--ema-kimg {options.get('ema_kimg'):g}`: half-life {options.get('ema_kimg'):g} thousand samples, "
             "as StyleGAN2-ADA's G_ema)"
         )
+    if options.get("lr_rampdown"):
+        ramp = options["lr_rampdown"]
+        steps = options.get("steps")
+        start = f" (from step {int(steps) - int(round(ramp * steps)):,})" if isinstance(steps, int) else ""
+        notes.append(
+            f"the learning rates fall to 0 along a half cosine over the last {ramp:g} of the steps{start} "
+            f"(`--lr-rampdown {ramp:g}`; the paper's are constant)"
+        )
     if options.get("beta1", 0.0) != 0.0 or options.get("beta2", 0.9) != 0.9:
         notes.append(f"Adam betas ({options.get('beta1')}, {options.get('beta2')}) instead of the paper's (0, 0.9)")
     return notes
