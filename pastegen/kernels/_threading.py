@@ -46,9 +46,11 @@ threads=2 at 0.8x of one thread), against ~0.3 ms of work per thread per tuple. 
 removes the wake-up but takes the CPU from a competing process, and from our own other thread
 when they share a core. No waiting policy gives both, so :func:`pastegen.kernels.render_tuples`
 parallelises across whole tuples instead: one parallel region per batch, each tuple on one
-thread. Its threads=2 ran at 1.74-1.83x of one thread with 32-64 tuples per call (1.62x with 16;
-the rest is the serial Python that prepares each tuple's arguments, ~40 µs), and at 1.04x
-rather than 0.85x with a competing process (``benchmarks/generation.py`` rows "render_tuples").
+thread. Its threads=2 ran at 1.5-1.8x of one thread with 32-64 tuples per call in quiet A/B runs
+(1.2-1.4x in the two full ``benchmarks/generation.py`` runs of that day, whose rounds spread
+1.0-1.8x; two processes scaled 1.5-2.1x in the same runs), the rest being the shared machine
+and ~40 µs of serial Python per tuple (its kernel arguments), and at 1.04x rather than 0.85x
+with a competing process.
 
 GNU OpenMP reads ``OMP_WAIT_POLICY`` once, when ``libgomp`` is loaded, so pastegen launches the
 layer itself: unless the user chose one (``NUMBA_THREADING_LAYER``, or
