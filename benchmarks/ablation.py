@@ -56,6 +56,8 @@ TRAININGS = {
     "prior": {**COLORMAP, **MIX, **MASKLOSS, "prior": "poisson"},
     "prior-colours": {**COLORMAP, **MIX, **MASKLOSS, "prior": "poisson", "truth": "colours"},
     "prior-colours-mild": {**COLORMAP, **MIX, "color_mix": "0:1,0.1:1,0.25:1,0.5:1,1:1", **MASKLOSS, "prior": "poisson", "truth": "colours"},
+    # twice the weight on identity and mild colour transforms (the same-photo mild test, issue 9)
+    "prior-colours-mild2": {**COLORMAP, **MIX, "color_mix": "0:2,0.1:2,0.25:1,0.5:1,1:1", **MASKLOSS, "prior": "poisson", "truth": "colours"},
 }
 ROWS = {
     "paper": ("paper", dict(scale=1.0, seam="none")),
@@ -70,6 +72,7 @@ ROWS = {
     "chosen+prior": ("prior", dict(scale="auto", seam="poisson")),
     "chosen+prior+colours": ("prior-colours", dict(scale="auto", seam="poisson")),
     "chosen+prior+colours+mild": ("prior-colours-mild", dict(scale="auto", seam="poisson")),
+    "chosen+prior+colours+mild2": ("prior-colours-mild2", dict(scale="auto", seam="poisson")),
 }
 
 
