@@ -727,47 +727,44 @@ def targets(rows: list[dict], store: dict | None, nproc: int) -> list[dict]:
     def line(name, value, goal, ok, detail):
         out.append({"target": name, "value": value, "goal": goal, "pass": bool(ok) if value is not None else None, "detail": detail})
 
+    def info(name, value, goal, detail):
+        out.append({"target": f"(info) {name}", "value": value, "goal": goal, "pass": None, "detail": detail})
+
+    def ratio_target(name, goal, row, peer, detail):
+        """A ``row / peer`` target, with the spread of the per-round ratios."""
+        v = row["tuples_per_s"] / peer["tuples_per_s"]
+        paired = [a / b for a, b in zip(row["tuples_per_s_all"], peer["tuples_per_s_all"], strict=False)]
+        line(name, v, goal, v >= goal, f"{detail}; per round {min(paired):.2f}-{max(paired):.2f}")
+
     for procs in sorted({1, nproc}):
         pg = find(rows, "pastegen", "uint8", procs, 1)
         alb = find(rows, "albumentations", "uint8", procs, 1)
         if pg and alb:
-            v = pg["tuples_per_s"] / alb["tuples_per_s"]
-            paired = [a / b for a, b in zip(pg["tuples_per_s_all"], alb["tuples_per_s_all"], strict=False)]
-            line(
+            ratio_target(
                 f"uint8 512x512 pastegen >= {TARGET_RATIO_VS_ALBUMENTATIONS:g}x albumentations, {procs} process(es)",
-                v,
                 TARGET_RATIO_VS_ALBUMENTATIONS,
-                v >= TARGET_RATIO_VS_ALBUMENTATIONS,
-                f"{pg['label']} {pg['tuples_per_s']:.1f} vs albumentations {alb['tuples_per_s']:.1f} tuples/s; "
-                f"per round {min(paired):.2f}-{max(paired):.2f}",
+                pg,
+                alb,
+                f"{pg['label']} {pg['tuples_per_s']:.1f} vs albumentations {alb['tuples_per_s']:.1f} tuples/s",
             )
         alb_np = find(rows, "albumentations-numpy", "uint8", procs, 1)
         if pg and alb_np:
-            v = pg["tuples_per_s"] / alb_np["tuples_per_s"]
-            out.append(
-                {
-                    "target": f"(info) the same ratio against albumentations with a NumPy blend/composite, {procs} process(es)",
-                    "value": v,
-                    "goal": TARGET_RATIO_VS_ALBUMENTATIONS,
-                    "pass": None,
-                    "detail": f"{pg['tuples_per_s']:.1f} vs {alb_np['tuples_per_s']:.1f} tuples/s",
-                }
+            info(
+                f"the same ratio against albumentations with a NumPy blend/composite, {procs} process(es)",
+                pg["tuples_per_s"] / alb_np["tuples_per_s"],
+                TARGET_RATIO_VS_ALBUMENTATIONS,
+                f"{pg['tuples_per_s']:.1f} vs {alb_np['tuples_per_s']:.1f} tuples/s",
             )
-    def info(name, value, goal, detail):
-        out.append({"target": f"(info) {name}", "value": value, "goal": goal, "pass": None, "detail": detail})
-
     one = find(rows, "pastegen", "uint8", 1, 1)
     batch = find(rows, "pastegen-batch", "uint8", 1, nproc)
-    split = next((r for r in rows if r["group"] == "pastegen" and r["dtype"] == "uint8" and r["processes"] == 1 and r["threads"] == nproc > 1), None)
+    split = find(rows, "pastegen", "uint8", 1, nproc) if nproc > 1 else None
     if one and batch and nproc > 1:
-        v = batch["tuples_per_s"] / one["tuples_per_s"]
-        paired = [b / a for a, b in zip(one["tuples_per_s_all"], batch["tuples_per_s_all"], strict=False)]
-        line(
+        ratio_target(
             f"uint8 threads={nproc} in one process (render_tuples) >= {TARGET_THREAD_SCALING:g}x threads=1",
-            v,
             TARGET_THREAD_SCALING,
-            v >= TARGET_THREAD_SCALING,
-            f"{batch['tuples_per_s']:.1f} vs {one['tuples_per_s']:.1f} tuples/s; per round {min(paired):.2f}-{max(paired):.2f}",
+            batch,
+            one,
+            f"{batch['tuples_per_s']:.1f} vs {one['tuples_per_s']:.1f} tuples/s",
         )
     if one and split:
         info(f"one tuple split over {nproc} threads (render_tuple threads={nproc}) / threads=1", split["tuples_per_s"] / one["tuples_per_s"], 1.0, "")

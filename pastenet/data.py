@@ -261,7 +261,7 @@ class TupleFileDataset(Dataset):
 
         try:
             f = self.file
-            arrays = {name: f.read_array(name, i) for name in ("I", "I_T", "I_S", "M")}
+            arrays = f.read_arrays(i, ("I", "I_T", "I_S", "M"))  # each stored dataset read once (I_T is rebuilt from I and M)
         except pe.PastegenError as e:
             raise DataError(f"training data {self.path}: {_first_line(e)}") from None
         return _item(arrays["I"], arrays["I_T"], arrays["I_S"], arrays["M"], self.index_offset + int(i))

@@ -99,15 +99,21 @@ class TupleBuffers:
 
     def fits(self, height: int, width: int, dtype=np.uint8) -> bool:
         """Whether these buffers can receive a (height, width) tuple of ``dtype``."""
-        dtype = np.dtype(dtype)
-        return (
-            _usable(self.I_T, (height, width, 3), dtype)
-            and _usable(self.I_S, (height, width, 3), dtype)
-            and _usable(self.M, (height, width), np.dtype(np.uint8))
-            and not np.may_share_memory(self.I_T, self.I_S)
-            and not np.may_share_memory(self.I_T, self.M)
-            and not np.may_share_memory(self.I_S, self.M)
-        )
+        return _outputs_fit(self.I_T, self.I_S, self.M, (height, width), dtype)
+
+
+def _outputs_fit(I_T: object, I_S: object, M: object, lead: tuple[int, ...], dtype) -> bool:
+    """``I_T``, ``I_S`` (``lead + (3,)``, ``dtype``) and ``M`` (``lead``, uint8) are usable and
+    do not overlap: the rule of :meth:`TupleBuffers.fits` and :meth:`TupleBatch.fits`."""
+    dtype = np.dtype(dtype)
+    return (
+        _usable(I_T, (*lead, 3), dtype)
+        and _usable(I_S, (*lead, 3), dtype)
+        and _usable(M, lead, np.dtype(np.uint8))
+        and not np.may_share_memory(I_T, I_S)
+        and not np.may_share_memory(I_T, M)
+        and not np.may_share_memory(I_S, M)
+    )
 
 
 def _usable(a: object, shape: tuple[int, ...], dtype: np.dtype) -> bool:
@@ -155,15 +161,7 @@ class TupleBatch:
 
     def fits(self, count: int, height: int, width: int, dtype=np.uint8) -> bool:
         """Whether these buffers can receive ``count`` (height, width) tuples of ``dtype``."""
-        dtype = np.dtype(dtype)
-        return (
-            _usable(self.I_T, (count, height, width, 3), dtype)
-            and _usable(self.I_S, (count, height, width, 3), dtype)
-            and _usable(self.M, (count, height, width), np.dtype(np.uint8))
-            and not np.may_share_memory(self.I_T, self.I_S)
-            and not np.may_share_memory(self.I_T, self.M)
-            and not np.may_share_memory(self.I_S, self.M)
-        )
+        return _outputs_fit(self.I_T, self.I_S, self.M, (count, height, width), dtype)
 
 
 def _check_dtype(dtype) -> np.dtype:
@@ -464,13 +462,12 @@ def _render_batch_parallel(images: np.ndarray, out: TupleBatch, args: list[tuple
     blends = np.array([a[5] for a in args], np.bool_)
     grids = np.stack([a[6] for a in args])
     scratch = _BATCH_SCRATCH.get(nthreads, height * width)  # a whole image per worker: never too small
-    counts = np.empty(n, np.int64)
     previous = numba.get_num_threads()
     numba.set_num_threads(nthreads)
     try:
         _kernel_batch(
             images, out.I_T, out.I_S, out.M, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids,
-            scratch, dt == np.uint8, nthreads, counts,
+            scratch, dt == np.uint8, nthreads,
         )  # fmt: skip
     finally:
         numba.set_num_threads(previous)
@@ -539,7 +536,6 @@ def _run_parallel_once(image, params, spec, dt) -> None:
             img, img.reshape(h, 3 * w), out.I_T.reshape(h, 3 * w), out.I_S.reshape(h, 3 * w), out.M,
             hinv, identity, constant, mask_geom, tp, blend, grid, _SCRATCH.get(h * w, h * w), dt == np.uint8, 1, 2,
         )
-        _render_batch_parallel(img[None], TupleBatch.empty(1, h, w, dt), [_kernel_args(params, spec)], np.dtype(dt), 1)
 
 
 def threading_layer() -> str | None:

@@ -730,14 +730,13 @@ def _kernel_parallel(
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _kernel_batch(
-    images, its, iss, masks, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids, scratch, quant, nworkers, counts
+    images, its, iss, masks, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids, scratch, quant, nworkers
 ):
     """Whole tuples in parallel: ``nworkers`` threads claim tuple indices one at a time (an
     atomic counter) and render each with :func:`_kernel_serial` into its own scratch rows
     (``scratch[w]``), so every tuple is computed by exactly the serial kernel's instructions and
     the results cannot depend on the threads. One parallel region for the whole batch: no
-    barrier inside a tuple. ``counts[k]`` receives tuple ``k``'s masked count (negative: the
-    scratch was too small and nothing was written)."""
+    barrier inside a tuple. Each worker's scratch holds a whole image, so no tuple can need more."""
     n = images.shape[0]
     height = images.shape[1]
     width = images.shape[2]
@@ -747,7 +746,7 @@ def _kernel_batch(
         k = _claim(counters, 0)
         while k < n:
             image = images[k]
-            counts[k] = _kernel_serial(
+            _kernel_serial(
                 image, image.reshape(height, 3 * width), its[k].reshape(height, 3 * width), iss[k].reshape(height, 3 * width),
                 masks[k], hinvs[k], identities[k], constant, mask_geoms[k], tps[k, : ntps[k]], blends[k], grids[k], scratch[w], quant,
             )  # fmt: skip
