@@ -15,9 +15,11 @@ One call renders a whole tuple in two parallel passes over the rows of the image
   (R, G, B, 0-255 scale) and per-row float64 channel sums;
 - serial: the row sums added in row order (the contrast means do not depend on the blocks, so
   neither does anything else), and the affine contrast coefficients of both colour transforms;
-- pass 2, every pixel: on each masked span, the mixing field, both colour transforms (branchless
-  HSV hue shift and saturation scale on planar rows, which LLVM vectorises), eq. 3 and the
-  quantisation; on the whole row, ``I_T``, ``I_S`` (zero outside the mask) and ``M``.
+- pass 2, every pixel: the block's rows written first as if unmasked (``I_T = I``, ``I_S = 0``,
+  ``M = 0``: flat loops over contiguous memory, about 2.5x faster than the same writes cut at
+  each span), then on each masked span the mixing field, both colour transforms (branchless
+  HSV hue shift and saturation scale on planar rows, which LLVM vectorises), eq. 3, the
+  quantisation (planar, then one byte interleave) and the span's ``I_T``, ``I_S`` and ``M``.
 
 :func:`_kernel_batch` renders many tuples in one parallel region, each tuple whole on one thread
 (the serial kernel), for :func:`pastegen.kernels.render_tuples`.
@@ -544,7 +546,14 @@ def _compose_rows(
     gh = grid.shape[0]
     gw = grid.shape[1]
     grow = np.empty(gw, np.float32)
+    qrow = np.empty((3, width), np.uint8)
     scale_r = gh / mask.shape[0]
+    # first the block as if unmasked (I_T = I, I_S = 0, M = 0: flat loops over contiguous rows,
+    # vectorised), then each span overwritten
+    _outside(img2[y_start:y_end].ravel(), it2[y_start:y_end].ravel(), is2[y_start:y_end].ravel(), quant)
+    mflat = mask[y_start:y_end].ravel()
+    for x in range(mflat.shape[0]):
+        mflat[x] = 0
     for y in range(y_start, y_end):
         xa = x0s[y]
         xb = x1s[y]
@@ -577,27 +586,17 @@ def _compose_rows(
                         seg[t] = g0 * w[t] + g1 * f[t]
                     j = m
             _color_span(r_row, g_row, b_row, m_row, n, coef, blend)
-        # whole row: outside the span I_T = I, I_S = 0, M = 0; inside I_T = 0, I_S = T, M = 1
-        # (0-based loops over sub-views: LLVM then vectorises them)
-        _outside(img2[y, : 3 * xa], it2[y, : 3 * xa], is2[y, : 3 * xa], quant)
-        _outside(img2[y, 3 * xb :], it2[y, 3 * xb :], is2[y, 3 * xb :], quant)
-        o = offs[y]
-        span = slice(3 * xa, 3 * xb)
-        _inside_span(scratch[0, o : o + n], scratch[1, o : o + n], scratch[2, o : o + n], it2[y, span], is2[y, span], quant)
-        m = mask[y]
-        for x in range(xa):
-            m[x] = 0
-        mm = m[xa:xb]
-        for x in range(n):
-            mm[x] = 1
-        mm = m[xb:]
-        for x in range(width - xb):
-            mm[x] = 0
+            # the span over the block's unmasked rows: I_T = 0, I_S = T, M = 1
+            span = slice(3 * xa, 3 * xb)
+            _inside_span(r_row, g_row, b_row, it2[y, span], is2[y, span], quant, qrow)
+            mm = mask[y, xa:xb]
+            for x in range(n):
+                mm[x] = 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _outside(src, it, is_, quant):
-    """Unmasked part of a row: ``I_T = I`` (float32: ``I/255``), ``I_S = 0``."""
+    """Unmasked pixels (flat): ``I_T = I`` (float32: ``I/255``), ``I_S = 0``."""
     if quant:
         for k in range(src.shape[0]):
             it[k] = src[k]
@@ -611,16 +610,26 @@ def _outside(src, it, is_, quant):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _inside_span(r, g, b, it, is_, quant):
-    """Masked span: ``I_T = 0``, ``I_S`` = T interleaved (uint8: rounding half up)."""
+def _inside_span(r, g, b, it, is_, quant, qrow):
+    """Masked span: ``I_T = 0``, ``I_S`` = T interleaved (uint8: rounding half up, quantised
+    into the planar rows ``qrow`` first: three vectorised loops, then one byte interleave)."""
     n = r.shape[0]
     for k in range(3 * n):
         it[k] = 0
     if quant:
+        q_r = qrow[0, :n]
+        q_g = qrow[1, :n]
+        q_b = qrow[2, :n]
         for j in range(n):
-            is_[3 * j] = np.uint8(np.floor(r[j] * _F255 + _FHALF))
-            is_[3 * j + 1] = np.uint8(np.floor(g[j] * _F255 + _FHALF))
-            is_[3 * j + 2] = np.uint8(np.floor(b[j] * _F255 + _FHALF))
+            q_r[j] = np.uint8(np.floor(r[j] * _F255 + _FHALF))
+        for j in range(n):
+            q_g[j] = np.uint8(np.floor(g[j] * _F255 + _FHALF))
+        for j in range(n):
+            q_b[j] = np.uint8(np.floor(b[j] * _F255 + _FHALF))
+        for j in range(n):
+            is_[3 * j] = q_r[j]
+            is_[3 * j + 1] = q_g[j]
+            is_[3 * j + 2] = q_b[j]
     else:
         for j in range(n):
             is_[3 * j] = r[j]
