@@ -382,6 +382,28 @@ def test_geometric_identity_and_inverse_homography():
     assert (sx[5, 7], sy[5, 7]) == pytest.approx((q[0] / q[2], q[1] / q[2]))
 
 
+@pytest.mark.parametrize("size, sigma", [((512, 512), 15.0), ((256, 269), 60.0), ((64, 40), 3.0), ((300, 300), 200.0)])
+def test_inverse_homographies_equal_one_call_per_offset_set_bit_for_bit(size, sigma):
+    rng = np.random.default_rng(int(sigma))
+    offsets = rng.uniform(-sigma, sigma, size=(64, 4, 2))
+    offsets[::5] = 0.0  # identity warps among them
+    got = geometric.inverse_homographies(*size, offsets)
+    assert got.shape == (64, 3, 3)
+    for k in range(64):
+        p = geometric.GeometricParams(offsets=offsets[k])
+        want = np.eye(3) if geometric.is_identity(p) else geometric.inverse_homography(*size, p)
+        np.testing.assert_array_equal(got[k], want, err_msg=f"offsets {k}")
+    assert geometric.inverse_homographies(*size, np.zeros((0, 4, 2))).shape == (0, 3, 3)
+
+
+def test_inverse_homographies_bad_input():
+    with pytest.raises(SpecError, match=r"shape \(N, 4, 2\)"):
+        geometric.inverse_homographies(32, 32, np.zeros((4, 2)))
+    collapsed = 10.0 - geometric.corners(32, 32)  # every corner sent to one point
+    with pytest.raises(np.linalg.LinAlgError):
+        geometric.inverse_homographies(32, 32, np.stack([np.zeros((4, 2)), collapsed]))
+
+
 def test_crop_identity_is_the_whole_image(photo):
     p = crop.identity(photo.shape[:2])
     assert (p.resized_height, p.resized_width, p.top, p.left) == (*photo.shape[:2], 0, 0)

@@ -452,6 +452,16 @@ def test_render_tuples_bad_input_is_a_spec_error(photos):
         kernels.render_tuples(images, params, None)
 
 
+def test_render_tuples_names_the_tuple_with_a_singular_homography(photos):
+    size = SIZES[-1]
+    spec = spec_for(size)
+    images, params = _batch(photos, spec, 14, count=3)
+    collapsed = 10.0 - geometric.corners(*size)  # every corner sent to one point
+    params[1] = dataclasses.replace(params[1], geometric=geometric.GeometricParams(offsets=collapsed))
+    with pytest.raises(SpecError, match=r"params\[1\]: .*singular homography"):
+        kernels.render_tuples(images, params, spec, threads=2)
+
+
 def test_render_tuples_concurrent_callers_get_the_same_results(photos):
     # one Python thread holds the parallel driver; the others render tuple by tuple
     from concurrent.futures import ThreadPoolExecutor

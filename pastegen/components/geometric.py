@@ -31,6 +31,7 @@ __all__ = [
     "corners",
     "homography",
     "inverse_homography",
+    "inverse_homographies",
     "source_coordinates",
     "apply",
 ]
@@ -168,6 +169,50 @@ def inverse_homography(height: int, width: int, params: GeometricParams) -> np.n
         The offsets give a singular homography.
     """
     return np.linalg.inv(homography(height, width, params))
+
+
+def inverse_homographies(height: int, width: int, offsets: np.ndarray) -> np.ndarray:
+    """``H⁻¹`` of many offset sets at once: element ``k`` equals ``inverse_homography`` of
+    ``offsets[k]`` bit for bit (``np.eye(3)`` for zero offsets).
+
+    The same NumPy operations and LAPACK calls, on stacked arrays: for a batch of tuples this
+    costs a few microseconds per homography instead of about twenty (the per-call overhead of
+    ``np.linalg``). Tested for equality with :func:`inverse_homography`.
+
+    Parameters
+    ----------
+    offsets : ndarray, (N, 4, 2), float64
+        Corner offsets, as :attr:`GeometricParams.offsets`.
+
+    Returns
+    -------
+    ndarray, (N, 3, 3), float64
+
+    Raises
+    ------
+    SpecError
+        ``offsets`` not of shape (N, 4, 2).
+    numpy.linalg.LinAlgError
+        Some offsets give a singular homography.
+    """
+    offsets = np.asarray(offsets, dtype=np.float64)
+    if offsets.ndim != 3 or offsets.shape[1:] != (4, 2):
+        raise SpecError(f"offsets must have shape (N, 4, 2), got {offsets.shape}")
+    n = offsets.shape[0]
+    out = np.empty((n, 3, 3))
+    moved = offsets.reshape(n, 8).any(axis=1)
+    out[~moved] = np.eye(3)
+    todo = np.flatnonzero(moved)
+    if todo.size:
+        src, norm, norm_inv, ns, a0 = _system_constants(int(height), int(width))
+        m = todo.size
+        nd = (src + offsets[todo]) @ norm[:2, :2].T + norm[:2, 2]
+        a = np.repeat(a0[None], m, axis=0)
+        a[:, :, 6:] = ((-nd)[:, :, :, None] * ns[None, :, None, :]).reshape(m, 8, 2)
+        h = np.linalg.solve(a, nd.reshape(m, 8, 1))[..., 0]
+        full = norm_inv @ np.concatenate([h, np.ones((m, 1))], axis=1).reshape(m, 3, 3) @ norm
+        out[todo] = np.linalg.inv(full / full[:, 2:3, 2:3])
+    return out
 
 
 def source_coordinates(height: int, width: int, params: GeometricParams) -> tuple[np.ndarray, np.ndarray]:

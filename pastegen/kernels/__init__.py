@@ -243,6 +243,42 @@ def _kernel_args(params: TupleParams, spec: TupleSpec) -> tuple:
     return hinv, identity, spec.geometric.border == "constant", mask_geom, tp, case == "both", grid
 
 
+def _kernel_args_batch(params: list[TupleParams], spec: TupleSpec) -> tuple:
+    """:func:`_kernel_args` of every tuple, stacked for :func:`_kernel_batch`.
+
+    The inverse homographies come from one batched :func:`geometric.inverse_homographies` (the
+    same bits as one call per tuple, at a fraction of the per-call overhead); a singular one is
+    reported by :func:`_kernel_args`, naming its tuple.
+    """
+    n = len(params)
+    offsets = np.stack([p.geometric.offsets for p in params])
+    try:
+        hinvs = geometric.inverse_homographies(spec.height, spec.width, offsets)
+    except np.linalg.LinAlgError:
+        for k, p in enumerate(params):
+            try:
+                _kernel_args(p, spec)
+            except SpecError as e:
+                raise SpecError(f"params[{k}]: {e}") from None
+        raise  # (unreachable: one of them is singular)
+    identities = ~offsets.reshape(n, -1).any(axis=1)  # geometric.is_identity of each
+    mask_geoms = np.array([mask.inside_test(p.mask) for p in params], np.float64)
+    tps = np.zeros((n, 2, len(color.PACKED_FIELDS)), np.float64)
+    ntps = np.empty(n, np.int64)
+    blends = np.empty(n, np.bool_)
+    for k, p in enumerate(params):
+        a, b = p.color_a, p.color_b
+        case = shading.blend_case(a, b, p.mix)
+        chosen = {"first": (a,), "second": (b,), "both": (a, b)}[case]
+        for t, c in enumerate(chosen):
+            tps[k, t] = color.packed(c)
+        ntps[k] = len(chosen)
+        blends[k] = case == "both"
+    tps[:, :, _HUE] *= 6.0
+    grids = np.stack([np.asarray(p.mix.grid, np.float32) for p in params])
+    return hinvs, identities, spec.geometric.border == "constant", mask_geoms, tps, ntps, blends, grids
+
+
 def render_tuple(
     image: np.ndarray,
     params: TupleParams,
@@ -422,7 +458,7 @@ def render_tuples(
     same_grid = len({p.mix.grid.shape for p in params}) == 1
     if same_grid and _threading.parallel_allowed() and _threading.PARALLEL_LOCK.acquire(blocking=False):
         try:
-            args = [_kernel_args(p, spec) for p in params]
+            args = _kernel_args_batch(params, spec)
             _threading.launch()
             _render_batch_parallel(view, out, args, dt, nthreads)
             return out
@@ -447,20 +483,11 @@ class _BatchScratch(threading.local):
 _BATCH_SCRATCH = _BatchScratch()
 
 
-def _render_batch_parallel(images: np.ndarray, out: TupleBatch, args: list[tuple], dt: np.dtype, nthreads: int) -> None:
-    """:func:`_kernel_batch` on ``nthreads`` threads (the caller holds the parallel lock)."""
+def _render_batch_parallel(images: np.ndarray, out: TupleBatch, args: tuple, dt: np.dtype, nthreads: int) -> None:
+    """:func:`_kernel_batch` on ``nthreads`` threads (the caller holds the parallel lock);
+    ``args``: :func:`_kernel_args_batch`."""
     n, height, width = images.shape[:3]
-    hinvs = np.stack([a[0] for a in args])
-    identities = np.array([a[1] for a in args], np.bool_)
-    constant = args[0][2]
-    mask_geoms = np.stack([a[3] for a in args])
-    tps = np.zeros((n, 2, args[0][4].shape[1]), np.float64)
-    ntps = np.empty(n, np.int64)
-    for k, a in enumerate(args):
-        tps[k, : a[4].shape[0]] = a[4]
-        ntps[k] = a[4].shape[0]
-    blends = np.array([a[5] for a in args], np.bool_)
-    grids = np.stack([a[6] for a in args])
+    hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids = args
     scratch = _BATCH_SCRATCH.get(nthreads, height * width)  # a whole image per worker: never too small
     previous = numba.get_num_threads()
     numba.set_num_threads(nthreads)
