@@ -333,6 +333,15 @@ def test_mild_test_limits(shared_data):
     assert all(s.case.mask.any() and s.case.mask.shape == (256, 256) for s in samples)
     assert {s.case.region for s in samples} > {"rect"}  # landmark masks and rectangles
     assert [s.case.name for s in mild.mild_samples(shared_data, n=5, size=256)] == [s.case.name for s in samples[:5]]
+    # the parts of the change taken apart: same photos and masks; the offset alone is not the whole
+    offset_only = mild.mild_samples(shared_data, n=5, size=256, parts=("offset",))
+    for a, b in zip(offset_only, samples[:5], strict=True):
+        assert a.case.name == b.case.name and np.array_equal(a.case.mask, b.case.mask)
+        assert a.change_l1 != b.change_l1
+    none = mild.mild_samples(shared_data, n=2, size=256, parts=())
+    assert all(np.array_equal(s.case.source, s.original) and s.change_l1 == 0 for s in none)
+    with pytest.raises(ValueError, match="unknown parts"):
+        mild.mild_samples(shared_data, n=1, parts=("hue",))
     methods = {"naive": lambda t, s, m: np.where(m[..., None], s, t), "target": lambda t, s, m: t.copy()}
     rows = realrun.mild_rows(methods, shared_data, n=40, size=256)
     naive = [r for r in rows if r["method"] == "naive"]

@@ -31,7 +31,7 @@ import numpy as np
 
 from .landmark_cases import LANDMARK_SIZE, REGIONS, SHAPES, LandmarkCase, load_landmarks, read_photo, region_mask, resize
 
-__all__ = ["GAIN", "GAMMA", "OFFSET", "SEED", "N", "MildSample", "mild_change", "mild_samples", "masked_l1"]
+__all__ = ["GAIN", "GAMMA", "OFFSET", "PARTS", "SEED", "N", "MildSample", "mild_change", "mild_samples", "masked_l1"]
 
 #: Per-channel gain range.
 GAIN = (0.92, 1.08)
@@ -102,7 +102,11 @@ def _random_rect(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return m.astype(bool)
 
 
-def mild_samples(root: Path, n: int = N, size: int | None = 256, *, seed: int = SEED) -> list[MildSample]:
+#: The three parts of the change, for :func:`mild_samples`'s ``parts``.
+PARTS = ("gain", "gamma", "offset")
+
+
+def mild_samples(root: Path, n: int = N, size: int | None = 256, *, seed: int = SEED, parts: tuple[str, ...] = PARTS) -> list[MildSample]:
     """``n`` same-photo samples of ``faces/test`` (module docstring).
 
     Parameters
@@ -115,11 +119,18 @@ def mild_samples(root: Path, n: int = N, size: int | None = 256, *, seed: int = 
         Working size (square); ``None`` keeps every photo's own size.
     seed : int
         Seed of the picks and the changes.
+    parts : tuple of str
+        The parts of the change applied (:data:`PARTS`); the others are left at the identity
+        (gain 1, gamma 1, offset 0). The draws do not depend on it: the same photos, masks and
+        values, so a diagnosis can take the change apart.
 
     Returns
     -------
     list of MildSample
     """
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
     marks = load_landmarks(root)
     test = sorted(p.name for p in (Path(root) / "faces" / "test").iterdir() if p.suffix.lower() in (".jpg", ".png"))
     rng = np.random.default_rng(seed)
@@ -137,6 +148,9 @@ def mild_samples(root: Path, n: int = N, size: int | None = 256, *, seed: int = 
         else:  # no landmarks (Congress crops): a rotated rectangle over the lower-middle face
             region, m = "rect", _random_rect(rng, h, w)
         gain, gamma, offset = rng.uniform(*GAIN, 3), rng.uniform(*GAMMA), rng.uniform(*OFFSET, 3)
+        gain = gain if "gain" in parts else np.ones(3)
+        gamma = gamma if "gamma" in parts else 1.0
+        offset = offset if "offset" in parts else np.zeros(3)
         changed = mild_change(img, gain, gamma, offset)
         case = LandmarkCase(f"mild-{Path(name).stem}", region, "mild", img, changed, m, rel, rel)
         out.append(MildSample(case, img, masked_l1(changed, img, m)))
