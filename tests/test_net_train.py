@@ -209,6 +209,18 @@ def test_options_are_validated(tmp_path):
         TrainOptions(data="x.h5", batch=0)
 
 
+def test_map_stride_overrides_the_presets_and_is_checked():
+    o = TrainOptions(stream=True, dataset="faces", preset="colormap", map_stride=2)
+    assert o.model_config(256).map_stride == 2 and o.model_config(256).resolution == 256
+    assert TrainOptions(stream=True, dataset="faces", preset="colormap").model_config(256).map_stride == 4
+    with pytest.raises(ConfigError, match="multiple of map_stride"):
+        TrainOptions(stream=True, dataset="faces", preset="colormap", map_stride=3).model_config(256)
+    with pytest.raises(ConfigError, match="map_stride"):
+        TrainOptions(stream=True, dataset="faces", preset="colormap", map_stride=0)
+    recorded = o.replace(model=o.model_config(256).to_record())  # a run's record wins over the option
+    assert recorded.replace(map_stride=4).model_config(256).map_stride == 2
+
+
 def test_one_table_of_options_makes_the_command_line_and_the_checks():
     """Defaults, help texts and bounds are written once (TrainOptions' fields): the command's options
     are made from them, the dataclass checks the same bounds, and a renamed key still loads."""

@@ -124,6 +124,8 @@ class TrainOptions:
     # -- model -------------------------------------------------------------------------------
     preset: str = option("paper-512", "Model preset; the resolution is the data's.", choices=tuple(PRESETS))
     resolution: int | None = option(None, "--stream: tuple size (default: the preset's); with DATA it must equal the file's.", min=16)
+    map_stride: int | None = option(None, "Beyond the paper, affine-output presets: G runs at 1/STRIDE of the tuple size and its colour map "
+                                          "is upsampled from there (default: the preset's; colormap: 4).", min=1, max=64)
     model: Mapping[str, Any] | None = option(None, "The resolved ModelConfig record (filled in by train).", cli=False)
     # -- optimisation (paper section 3.3) -----------------------------------------------------
     steps: int = option(250_000, "Training iterations (one D and one G update each).", min=1)
@@ -201,7 +203,10 @@ class TrainOptions:
             if resolution is not None and config.resolution != resolution:
                 raise ConfigError(f"the model is built for {config.resolution}x{config.resolution} but the data is {resolution}x{resolution}")
             return config
-        return preset(self.preset, **({} if resolution is None else {"resolution": int(resolution)}))
+        changes: dict[str, Any] = {} if resolution is None else {"resolution": int(resolution)}
+        if self.map_stride is not None:
+            changes["map_stride"] = int(self.map_stride)
+        return preset(self.preset, **changes)
 
     def replace(self, **changes: Any) -> TrainOptions:
         """A copy with ``changes`` (checked again)."""
