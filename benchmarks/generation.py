@@ -735,6 +735,10 @@ def targets(rows: list[dict], store: dict | None, nproc: int) -> list[dict]:
     def info(name, value, goal, detail):
         out.append({"target": f"(info) {name}", "value": value, "goal": goal, "pass": None, "detail": detail})
 
+    def ratio_info(name, goal, row, peer):
+        """An informative ``row / peer`` line (no pass or fail)."""
+        info(name, row["tuples_per_s"] / peer["tuples_per_s"], goal, f"{row['tuples_per_s']:.1f} vs {peer['tuples_per_s']:.1f} tuples/s")
+
     def ratio_target(name, goal, row, peer, detail):
         """A ``row / peer`` target, with the spread of the per-round ratios."""
         v = row["tuples_per_s"] / peer["tuples_per_s"]
@@ -755,20 +759,11 @@ def targets(rows: list[dict], store: dict | None, nproc: int) -> list[dict]:
                 f"{pg['label']} {pg['tuples_per_s']:.1f} vs albumentations {alb['tuples_per_s']:.1f} tuples/s",
             )
         if bulk and one_call and alb:
-            info(
-                f"the same ratio with one render_tuple call per tuple, {procs} process(es)",
-                one_call["tuples_per_s"] / alb["tuples_per_s"],
-                TARGET_RATIO_VS_ALBUMENTATIONS,
-                f"{one_call['tuples_per_s']:.1f} vs {alb['tuples_per_s']:.1f} tuples/s",
-            )
+            ratio_info(f"the same ratio with one render_tuple call per tuple, {procs} process(es)", TARGET_RATIO_VS_ALBUMENTATIONS, one_call, alb)
         alb_np = find(rows, "albumentations-numpy", "uint8", procs, 1)
         if pg and alb_np:
-            info(
-                f"the same ratio against albumentations with a NumPy blend/composite, {procs} process(es)",
-                pg["tuples_per_s"] / alb_np["tuples_per_s"],
-                TARGET_RATIO_VS_ALBUMENTATIONS,
-                f"{pg['tuples_per_s']:.1f} vs {alb_np['tuples_per_s']:.1f} tuples/s",
-            )
+            name = f"the same ratio against albumentations with a NumPy blend/composite, {procs} process(es)"
+            ratio_info(name, TARGET_RATIO_VS_ALBUMENTATIONS, pg, alb_np)
     one = find(rows, "pastegen", "uint8", 1, 1)
     batch_one = find(rows, "pastegen-batch", "uint8", 1, 1)
     batch = find(rows, "pastegen-batch", "uint8", 1, nproc) if nproc > 1 else None
@@ -782,20 +777,11 @@ def targets(rows: list[dict], store: dict | None, nproc: int) -> list[dict]:
             f"{batch['tuples_per_s']:.1f} vs {batch_one['tuples_per_s']:.1f} tuples/s (render_tuples, one thread)",
         )
     if one and batch:
-        info(
-            f"render_tuples threads={nproc} / render_tuple threads=1 (one call per tuple)",
-            batch["tuples_per_s"] / one["tuples_per_s"],
-            TARGET_THREAD_SCALING,
-            f"{batch['tuples_per_s']:.1f} vs {one['tuples_per_s']:.1f} tuples/s",
-        )
+        ratio_info(f"render_tuples threads={nproc} / render_tuple threads=1 (one call per tuple)", TARGET_THREAD_SCALING, batch, one)
     two_procs = find(rows, "pastegen-batch", "uint8", nproc, 1) if nproc > 1 else None
     if batch_one and two_procs:
-        info(
-            f"what {nproc} processes get here (render_tuples, one thread each) / one process: the machine's own scaling",
-            two_procs["tuples_per_s"] / batch_one["tuples_per_s"],
-            TARGET_THREAD_SCALING,
-            f"{two_procs['tuples_per_s']:.1f} vs {batch_one['tuples_per_s']:.1f} tuples/s",
-        )
+        name = f"what {nproc} processes get here (render_tuples, one thread each) / one process: the machine's own scaling"
+        ratio_info(name, TARGET_THREAD_SCALING, two_procs, batch_one)
     if one and split:
         info(f"one tuple split over {nproc} threads (render_tuple threads={nproc}) / threads=1", split["tuples_per_s"] / one["tuples_per_s"], 1.0, "")
     allcore = [r for r in rows if r["group"].startswith("pastegen") and r["dtype"] == "uint8" and r["processes"] * r["threads"] == nproc and nproc > 1]

@@ -234,13 +234,19 @@ def _kernel_args(params: TupleParams, spec: TupleSpec) -> tuple:
     except np.linalg.LinAlgError:
         raise SpecError(f"the corner offsets {params.geometric.offsets.tolist()} give a singular homography") from None
     mask_geom = np.array(mask.inside_test(params.mask), dtype=np.float64)
+    tp, blend = _colour_args(params)
+    grid = np.ascontiguousarray(params.mix.grid, np.float32)
+    return hinv, identity, spec.geometric.border == "constant", mask_geom, tp, blend, grid
+
+
+def _colour_args(params: TupleParams) -> tuple[np.ndarray, bool]:
+    """The packed colour transforms eq. 3 needs (hue bias in sextants), and whether it blends two."""
     a, b = params.color_a, params.color_b
     case = shading.blend_case(a, b, params.mix)
     chosen = {"first": (a,), "second": (b,), "both": (a, b)}[case]
     tp = np.array([color.packed(p) for p in chosen], dtype=np.float64)
     tp[:, _HUE] *= 6.0
-    grid = np.ascontiguousarray(params.mix.grid, np.float32)
-    return hinv, identity, spec.geometric.border == "constant", mask_geom, tp, case == "both", grid
+    return tp, case == "both"
 
 
 def _kernel_args_batch(params: list[TupleParams], spec: TupleSpec) -> tuple:
@@ -267,14 +273,9 @@ def _kernel_args_batch(params: list[TupleParams], spec: TupleSpec) -> tuple:
     ntps = np.empty(n, np.int64)
     blends = np.empty(n, np.bool_)
     for k, p in enumerate(params):
-        a, b = p.color_a, p.color_b
-        case = shading.blend_case(a, b, p.mix)
-        chosen = {"first": (a,), "second": (b,), "both": (a, b)}[case]
-        for t, c in enumerate(chosen):
-            tps[k, t] = color.packed(c)
-        ntps[k] = len(chosen)
-        blends[k] = case == "both"
-    tps[:, :, _HUE] *= 6.0
+        tp, blends[k] = _colour_args(p)
+        tps[k, : len(tp)] = tp
+        ntps[k] = len(tp)
     grids = np.stack([np.asarray(p.mix.grid, np.float32) for p in params])
     return hinvs, identities, spec.geometric.border == "constant", mask_geoms, tps, ntps, blends, grids
 
