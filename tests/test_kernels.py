@@ -156,6 +156,25 @@ def test_mask_spans_match_rasterize():
         assert count == want.sum()
 
 
+def test_streaming_writes_fill_exactly_their_range():
+    """The uint8 rows without a masked span are written with non-temporal stores: every
+    alignment and length (plain stores before the first cache line and after the last) copies
+    or zeroes exactly ``dst``, nothing around it."""
+    from pastegen.kernels._render import _stream_bytes
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 63, 64, 65, 200, 1000):
+        for start in (0, 1, 17, 63, 64):
+            src = rng.integers(0, 256, n + start, dtype=np.uint8)[start:]
+            canvas = np.full(n + start + 80, 7, np.uint8)
+            dst = canvas[start : start + n]
+            _stream_bytes(dst, src, False)
+            assert np.array_equal(dst, src)
+            _stream_bytes(dst, src, True)
+            assert not dst.any()
+            assert (canvas[:start] == 7).all() and (canvas[start + n :] == 7).all()
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_results_do_not_depend_on_the_thread_count(photos, dtype):
     for size in SIZES:
@@ -390,6 +409,39 @@ def test_kernel_arguments_come_from_the_components(photos):
             np.testing.assert_array_equal(tp[:, :4], np.array([color.packed(c)[:4] for c in chosen]))
             seen.add(case)
     assert {"first", "both"} <= seen
+
+
+def test_batch_kernel_arguments_equal_one_call_per_tuple(photos):
+    """``_kernel_args_batch`` (columns at once) gives each tuple exactly ``_kernel_args``'s
+    numbers, through every case of ``shading.blend_case`` and hues outside [0, 1)."""
+    from pastegen.components import shading
+
+    spec = spec_for(SIZES[-1], sigma=8.0)
+    base = [p for _image, p in tuples(photos, spec, 5, count=6)]
+    grid = base[0].mix.grid
+    params = []
+    for p in base:
+        params += [
+            p,
+            dataclasses.replace(p, color_b=p.color_a),  # equal transforms: "first"
+            dataclasses.replace(p, mix=mix.MixParams(grid=np.ones_like(grid))),  # "first"
+            dataclasses.replace(p, mix=mix.MixParams(grid=np.zeros_like(grid))),  # "second"
+            dataclasses.replace(p, color_a=dataclasses.replace(p.color_a, hue=-1.75), color_b=dataclasses.replace(p.color_b, hue=2.3)),
+            dataclasses.replace(p, geometric=geometric.identity()),
+        ]
+    hinvs, identities, constant, geoms, tps, ntps, blends, grids = kernels._kernel_args_batch(params, spec)
+    cases = set()
+    for k, q in enumerate(params):
+        hinv, identity, const1, geom, tp, blend, g = kernels._kernel_args(q, spec)
+        np.testing.assert_array_equal(hinvs[k], hinv)
+        assert identities[k] == identity and constant == const1 and blends[k] == blend
+        np.testing.assert_array_equal(geoms[k], geom)
+        assert ntps[k] == len(tp)
+        np.testing.assert_array_equal(tps[k, : ntps[k]], tp)
+        assert not tps[k, ntps[k] :].any()
+        np.testing.assert_array_equal(grids[k], g)
+        cases.add(shading.blend_case(q.color_a, q.color_b, q.mix))
+    assert cases == {"first", "second", "both"}
 
 
 # -- render_tuples: whole tuples across threads ---------------------------------------------------

@@ -269,15 +269,43 @@ def _kernel_args_batch(params: list[TupleParams], spec: TupleSpec) -> tuple:
         raise  # (unreachable: one of them is singular)
     identities = ~offsets.reshape(n, -1).any(axis=1)  # geometric.is_identity of each
     mask_geoms = np.array([mask.inside_test(p.mask) for p in params], np.float64)
+    grids = np.stack([p.mix.grid for p in params])  # (the caller checked that their shapes agree)
+    tps, ntps, blends = _colour_args_batch(params, grids)
+    return hinvs, identities, spec.geometric.border == "constant", mask_geoms, tps, ntps, blends, grids.astype(np.float32)
+
+
+def _colour_args_batch(params: list[TupleParams], grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_colour_args` of every tuple as arrays: ``tps`` (N, 2, 6) with the unused second
+    row zero, ``ntps`` (N,) the transforms each needs, ``blends`` (N,) whether it blends two.
+
+    The same numbers and decisions, taken on whole columns: ``shading.blend_case`` (exact
+    equality of the two transforms, or a mixing grid ``grids[k]`` of all ones / all zeros) and
+    ``color.packed`` (the hue wrapped by Python's ``%``, as there). Tested against
+    :func:`_colour_args`.
+    """
+    n = len(params)
+
+    def columns(transforms: list[color.ColorParams]) -> tuple[np.ndarray, np.ndarray]:
+        raw = np.empty((n, len(color.PACKED_FIELDS)), np.float64)  # Δ2, λ1..3, Δ1, k1 (hue unwrapped)
+        raw[:, 0] = [c.brightness for c in transforms]
+        raw[:, 1:4] = [c.contrast for c in transforms]
+        raw[:, _HUE] = [c.hue for c in transforms]
+        raw[:, 5] = [c.saturation for c in transforms]
+        packed = raw.copy()
+        packed[:, _HUE] = [c.hue % 1.0 for c in transforms]
+        return raw, packed
+
+    raw_a, packed_a = columns([p.color_a for p in params])
+    raw_b, packed_b = columns([p.color_b for p in params])
+    flat = grids.reshape(n, -1)
+    first = (raw_a == raw_b).all(axis=1) | flat.all(axis=1)  # blend_case "first"
+    second = ~first & ~flat.any(axis=1)
+    blends = ~first & ~second
     tps = np.zeros((n, 2, len(color.PACKED_FIELDS)), np.float64)
-    ntps = np.empty(n, np.int64)
-    blends = np.empty(n, np.bool_)
-    for k, p in enumerate(params):
-        tp, blends[k] = _colour_args(p)
-        tps[k, : len(tp)] = tp
-        ntps[k] = len(tp)
-    grids = np.stack([np.asarray(p.mix.grid, np.float32) for p in params])
-    return hinvs, identities, spec.geometric.border == "constant", mask_geoms, tps, ntps, blends, grids
+    tps[:, 0] = np.where(second[:, None], packed_b, packed_a)
+    tps[blends, 1] = packed_b[blends]
+    tps[:, :, _HUE] *= 6.0
+    return tps, np.where(blends, 2, 1).astype(np.int64), blends
 
 
 def render_tuple(

@@ -17,7 +17,8 @@ One call renders a whole tuple in two parallel passes over the rows of the image
   neither does anything else), and the affine contrast coefficients of both colour transforms;
 - pass 2, every pixel: the block's rows written first as if unmasked (``I_T = I``, ``I_S = 0``,
   ``M = 0``: flat loops over contiguous memory, about 2.5x faster than the same writes cut at
-  each span), then on each masked span the mixing field, both colour transforms (branchless
+  each span; uint8 rows without a masked span, final at once, with streaming stores that
+  bypass the caches), then on each masked span the mixing field, both colour transforms (branchless
   HSV hue shift and saturation scale on planar rows, which LLVM vectorises), eq. 3, the
   quantisation (planar, then one byte interleave) and the span's ``I_T``, ``I_S`` and ``M``.
 
@@ -34,6 +35,7 @@ makes the vectorised and scalar remainders of a loop agree to the bit.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import config, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -82,6 +84,74 @@ else:
             return builder.atomic_rmw("add", ptr, context.get_constant(types.int64, 1), "monotonic")
 
         return types.int64(counters, i), codegen
+
+
+#: Bytes per non-temporal store of :func:`_stream_bytes` (one cache line).
+_LINE = 64
+
+if config.DISABLE_JIT:  # type: ignore[attr-defined]  # a numba.config option, set at import
+
+    def _stream_lines(dst, dst_start, src, src_start, lines, zero):
+        """Python stand-in of the streaming copy (plain stores)."""
+        n = lines * _LINE
+        if zero:
+            dst[dst_start : dst_start + n] = 0
+        else:
+            dst[dst_start : dst_start + n] = src[src_start : src_start + n]
+
+    def _store_fence():
+        """Python stand-in of the store fence (nothing to order)."""
+
+else:
+
+    @intrinsic
+    def _stream_lines(typingctx, dst, dst_start, src, src_start, lines, zero):
+        """``lines`` cache lines of ``dst`` from ``dst_start`` (64-byte aligned in memory) set to
+        ``src[src_start:]`` or to 0, with non-temporal stores: written around the caches, so
+        large outputs cost one memory write per line instead of a read and a write. uint8 1-D
+        contiguous arrays; the caller checks the bounds and the alignment."""
+        ok = all(isinstance(a, types.Array) and a.dtype == types.uint8 and a.ndim == 1 for a in (dst, src))
+        if not (ok and all(isinstance(a, types.Integer) for a in (dst_start, src_start, lines)) and isinstance(zero, types.Boolean)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            dty, _, sty = sig.args[:3]
+            d = context.make_array(dty)(context, builder, args[0])
+            s = context.make_array(sty)(context, builder, args[2])
+            intp = context.get_value_type(types.intp)
+            dstart = context.cast(builder, args[1], sig.args[1], types.intp)
+            sstart = context.cast(builder, args[3], sig.args[3], types.intp)
+            lines = context.cast(builder, args[4], sig.args[4], types.intp)
+            zero = context.cast(builder, args[5], sig.args[5], types.boolean)
+            line = ir.VectorType(ir.IntType(8), _LINE)
+            byte_ptr = ir.IntType(8).as_pointer()
+            dbase = builder.gep(builder.bitcast(d.data, byte_ptr), [dstart])
+            sbase = builder.gep(builder.bitcast(s.data, byte_ptr), [sstart])
+            hint = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+            with cgutils.for_range(builder, lines) as loop:
+                off = builder.mul(loop.index, ir.Constant(intp, _LINE))
+                dp = builder.bitcast(builder.gep(dbase, [off]), line.as_pointer())
+                with builder.if_else(zero) as (zeros, copies):
+                    with zeros:
+                        builder.store(ir.Constant(line, None), dp, align=_LINE).set_metadata("nontemporal", hint)
+                    with copies:
+                        sp = builder.bitcast(builder.gep(sbase, [off]), line.as_pointer())
+                        value = builder.load(sp, align=1)
+                        builder.store(value, dp, align=_LINE).set_metadata("nontemporal", hint)
+            return context.get_dummy_value()
+
+        return types.void(dst, dst_start, src, src_start, lines, zero), codegen
+
+    @intrinsic
+    def _store_fence(typingctx):
+        """A full memory fence: orders the non-temporal stores before whatever follows (another
+        thread reading the outputs after the parallel region)."""
+
+        def codegen(context, builder, sig, args):
+            builder.fence("seq_cst")
+            return context.get_dummy_value()
+
+        return types.void(), codegen
 
 
 # colour-coefficient layout: coef[t] = (a_r, a_g, a_b, c_r, c_g, c_b, hue6, saturation)
@@ -550,10 +620,7 @@ def _compose_rows(
     scale_r = gh / mask.shape[0]
     # first the block as if unmasked (I_T = I, I_S = 0, M = 0: flat loops over contiguous rows,
     # vectorised), then each span overwritten
-    _outside(img2[y_start:y_end].ravel(), it2[y_start:y_end].ravel(), is2[y_start:y_end].ravel(), quant)
-    mflat = mask[y_start:y_end].ravel()
-    for x in range(mflat.shape[0]):
-        mflat[x] = 0
+    _outside_rows(y_start, y_end, img2, it2, is2, mask, x0s, x1s, quant)
     for y in range(y_start, y_end):
         xa = x0s[y]
         xb = x1s[y]
@@ -592,6 +659,60 @@ def _compose_rows(
             mm = mask[y, xa:xb]
             for x in range(n):
                 mm[x] = 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _outside_rows(y_start, y_end, img2, it2, is2, mask, x0s, x1s, quant):
+    """Rows ``y_start:y_end`` written as if unmasked (``I_T = I``, ``I_S = 0``, ``M = 0``), in
+    runs of consecutive rows with and without a masked span. uint8 runs without a span are
+    final and written with streaming stores (:func:`_stream_bytes`); the others with plain
+    stores, as their spans are overwritten next (from the cache)."""
+    y = y_start
+    streamed = False
+    while y < y_end:
+        masked = x1s[y] > x0s[y]
+        e = y + 1
+        while e < y_end and (x1s[e] > x0s[e]) == masked:
+            e += 1
+        src = img2[y:e].ravel()
+        it = it2[y:e].ravel()
+        is_ = is2[y:e].ravel()
+        m = mask[y:e].ravel()
+        if quant and not masked:  # uint8 outputs (the byte views only let the float32 variant compile)
+            _stream_bytes(it.view(np.uint8), src, False)
+            _stream_bytes(is_.view(np.uint8), src, True)
+            _stream_bytes(m, m, True)
+            streamed = True
+        else:
+            _outside(src, it, is_, quant)
+            for x in range(m.shape[0]):
+                m[x] = 0
+        y = e
+    if streamed:
+        _store_fence()
+
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stream_bytes(dst, src, zero):
+    """``dst[:] = src[:len(dst)]`` (or 0) for uint8 1-D contiguous arrays: plain stores up to
+    the first cache-line boundary of ``dst`` and after the last, streaming stores in between."""
+    n = dst.shape[0]
+    head = min((-dst.ctypes.data) % _LINE, n)
+    lines = (n - head) // _LINE
+    tail = head + lines * _LINE
+    if zero:
+        for k in range(head):
+            dst[k] = 0
+        _stream_lines(dst, head, src, head, lines, True)
+        for k in range(tail, n):
+            dst[k] = 0
+    else:
+        for k in range(head):
+            dst[k] = src[k]
+        _stream_lines(dst, head, src, head, lines, False)
+        for k in range(tail, n):
+            dst[k] = src[k]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
