@@ -514,16 +514,18 @@ _BATCH_SCRATCH = _BatchScratch()
 
 def _render_batch_parallel(images: np.ndarray, out: TupleBatch, args: tuple, dt: np.dtype, nthreads: int) -> None:
     """:func:`_kernel_batch` on ``nthreads`` threads (the caller holds the parallel lock);
-    ``args``: :func:`_kernel_args_batch`."""
+    ``args``: :func:`_kernel_args_batch`. Threads claim the tuples with the largest masks first
+    (the mask's area, ``hw·hh`` of its inside test, measures a tuple's work)."""
     n, height, width = images.shape[:3]
     hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids = args
+    order = np.argsort(-(mask_geoms[:, 4] * mask_geoms[:, 5]), kind="stable") if nthreads > 1 else np.arange(n)
     scratch = _BATCH_SCRATCH.get(nthreads, height * width)  # a whole image per worker: never too small
     previous = numba.get_num_threads()
     numba.set_num_threads(nthreads)
     try:
         _kernel_batch(
             images, out.I_T, out.I_S, out.M, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids,
-            scratch, dt == np.uint8, nthreads,
+            scratch, dt == np.uint8, nthreads, order,
         )  # fmt: skip
     finally:
         numba.set_num_threads(previous)

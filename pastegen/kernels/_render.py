@@ -860,24 +860,27 @@ def _kernel_parallel(
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _kernel_batch(
-    images, its, iss, masks, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids, scratch, quant, nworkers
+    images, its, iss, masks, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids, scratch, quant, nworkers, order
 ):
     """Whole tuples in parallel: ``nworkers`` threads claim tuple indices one at a time (an
     atomic counter) and render each with :func:`_kernel_serial` into its own scratch rows
     (``scratch[w]``), so every tuple is computed by exactly the serial kernel's instructions and
     the results cannot depend on the threads. One parallel region for the whole batch: no
-    barrier inside a tuple. Each worker's scratch holds a whole image, so no tuple can need more."""
+    barrier inside a tuple. Each worker's scratch holds a whole image, so no tuple can need more.
+    The tuples are claimed in the sequence ``order`` (the largest masks first, so that the last
+    claims, which leave a thread idle at the end, are the shortest)."""
     n = images.shape[0]
     height = images.shape[1]
     width = images.shape[2]
     counters = np.empty(1, np.int64)
     counters[0] = 0
     for w in prange(nworkers):
-        k = _claim(counters, 0)
-        while k < n:
+        i = _claim(counters, 0)
+        while i < n:
+            k = order[i]
             image = images[k]
             _kernel_serial(
                 image, image.reshape(height, 3 * width), its[k].reshape(height, 3 * width), iss[k].reshape(height, 3 * width),
                 masks[k], hinvs[k], identities[k], constant, mask_geoms[k], tps[k, : ntps[k]], blends[k], grids[k], scratch[w], quant,
             )  # fmt: skip
-            k = _claim(counters, 0)
+            i = _claim(counters, 0)
