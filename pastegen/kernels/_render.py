@@ -692,7 +692,6 @@ def _outside_rows(y_start, y_end, img2, it2, is2, mask, x0s, x1s, quant):
         _store_fence()
 
 
-
 @njit(cache=True, nogil=True, error_model="numpy")
 def _stream_bytes(dst, src, zero):
     """``dst[:] = src[:len(dst)]`` (or 0) for uint8 1-D contiguous arrays: plain stores up to
