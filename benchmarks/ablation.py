@@ -62,7 +62,7 @@ TRAININGS = {
     # at twice the resolution; about 4x the work per step): does a finer map lower the mild floor?
     "prior-colours-mild-stride2": {
         **COLORMAP, **MIX, "color_mix": "0:1,0.1:1,0.25:1,0.5:1,1:1", **MASKLOSS, "prior": "poisson", "truth": "colours",
-        "model": "stride2",
+        "map_stride": 2,
     },  # fmt: skip
 }
 ROWS = {
@@ -114,10 +114,6 @@ def train_variant(name: str, changes: dict, a) -> Path:
         return train(resume=run, changes={"steps": a.steps}).run_dir
     if a.eval_only:
         raise SystemExit(f"{name}: no run in {out}; train it first")
-    if changes.get("model") == "stride2":  # the colormap preset at this size with map_stride 2
-        from pastenet.config import preset
-
-        changes = {**changes, "model": preset("colormap", resolution=a.size, map_stride=2, work_side=a.size).to_record()}
     options = TrainOptions(
         stream=True, dataset="faces,faces-wild", resolution=a.size, sigma=15.0 * a.size / 512, steps=a.steps, batch=a.batch,
         device="cpu", out=str(out), checkpoint_every=250, sample_every=a.steps, keep=1, progress=False, **changes,
