@@ -243,9 +243,13 @@ class _Offset(click.ParamType):
 @click.option("--detail", type=click.Choice(["auto", "source", "map"]), default="auto",
               help="Colour-map models: keep the source's fine detail (source) or apply the map to every frequency (map); "
                    "auto: map for models with the Poisson prior, else source.")
+@click.option("--context", default="auto",
+              help="Pixels of the source around the region that the network also sees, at its working scale (0: none); "
+                   "auto: 16 for models with the Poisson prior, else 0.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 def paste(model_path: str | None, method: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
-          region_scale: float, region_angle: float, device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, quiet: bool) -> None:
+          region_scale: float, region_angle: float, device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, context: str,
+          quiet: bool) -> None:
     """Paste the MASK region of SOURCE into TARGET and harmonise it with a trained generator.
 
     Images of any size and aspect; pixels outside the pasted region are written unchanged, and
@@ -300,7 +304,7 @@ def paste(model_path: str | None, method: str, target: str, source: str | None, 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", api.PasteWarning)
             result = api.paste_with_details(model, tgt, src, msk, offset=offset, seed=seed, roi=not full, margin=margin,
-                                            scale=_scale_value(scale), seam=seam, detail=detail)
+                                            scale=_scale_value(scale), seam=seam, detail=detail, context=_context_value(context))
             try:
                 api.write_image(output, result.image)  # may warn: 16 bits scaled to 8 for JPEG, BMP, WebP
             finally:  # the warnings are shown even when writing fails, before its Error line
@@ -454,6 +458,18 @@ def _scale_value(text: str) -> float | str:
         return float(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} is not 'auto' or a number in (0, 1]", param_hint="--scale") from None
+
+
+def _context_value(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise click.BadParameter(f"{text!r} is not 'auto' or an integer >= 0", param_hint="--context")
+    return value
 
 
 class _ProgressHook:

@@ -370,10 +370,13 @@ def test_prepare_factorises_the_region_ahead_and_the_paste_is_the_same(server):
     seam._FACTORS.clear()
     status, reply, _ = _request(server + "/api/prepare", json_body=body)
     assert status == 200 and json.loads(reply)["prepared"] is True
-    assert len(seam._FACTORS) == 1  # the paste below finds it (same process: the server runs in a thread)
+    assert len(seam._FACTORS) == 1  # the region's system (same process: the server runs in a thread)
+    seam._FACTORS.clear()
+    status, reply, _ = _request(server + "/api/prepare", json_body=dict(body, target=t_id))
+    assert status == 200 and len(seam._FACTORS) == 2  # and, knowing the target, the region grown by the model's context
     paste_body = {"target": t_id, "source": s_id, "mask": _mask_url(mask), "offset": [5, -7], "method": "network"}
     status, reply, _ = _request(server + "/api/paste", json_body=paste_body)
-    assert status == 200 and len(seam._FACTORS) == 1
+    assert status == 200 and len(seam._FACTORS) == 2  # the paste found both
     prepared = json.loads(reply)["image"]
     seam._FACTORS.clear()
     status, reply, _ = _request(server + "/api/paste", json_body=paste_body)

@@ -172,7 +172,7 @@ def test_prior_models_paste_poisson_normal_when_the_map_is_the_identity():
     config = preset("colormap", work_side=64, prior="poisson")
     pm = PasteModel.from_generator(Generator(config), device="cpu")
     expected = BASELINES["poisson_normal"](t, s, m).astype(int)
-    for kw in (dict(), dict(seam="none"), dict(seam="none", detail="map", scale=1.0)):
+    for kw in (dict(context=0), dict(seam="none"), dict(seam="none", detail="map", scale=1.0)):
         y = paste(pm, t, s, m, **kw)
         assert np.abs(y.astype(int) - expected).max() <= 1, kw
         assert np.array_equal(y[~m], t[~m])
@@ -209,3 +209,82 @@ def test_membrane_reuses_the_factorisation_of_a_mask_and_solves_the_same():
         seam.membrane(b, m)
     assert len(seam._FACTORS) == seam._FACTORS_KEPT
     np.testing.assert_array_equal(seam.membrane(b, mask), fresh_b)
+
+
+def _astronaut_and_cat(size=128):
+    from PIL import Image
+    from skimage import data
+
+    t = np.asarray(Image.fromarray(data.astronaut()).resize((size, size)))
+    s = np.asarray(Image.fromarray(data.chelsea()).resize((size, size)))
+    return t, s
+
+
+def test_context_mask_grows_by_a_disc_where_the_source_has_pixels():
+    from pastenet.paste import context_mask
+
+    placed = np.zeros((40, 50), bool)
+    placed[18:22, 20:24] = True
+    assert context_mask(placed, (40, 50), (0, 0), 0) is placed
+    grown = context_mask(placed, (40, 50), (0, 0), 5)
+    yy, xx = np.nonzero(grown)
+    assert grown[placed].all() and grown.sum() > placed.sum()
+    assert yy.min() == 13 and yy.max() == 26 and xx.min() == 15 and xx.max() == 28  # 5 px on every side
+    assert not grown[13, 15]  # a disc, not a square: the corners stay out
+    # a source of 30x30 placed at (dy, dx) = (5, 22) covers target rows 5..34 and columns 22..49
+    clipped = context_mask(placed, (30, 30), (5, 22), 5)
+    assert clipped[placed].all()  # the region itself is always kept
+    outside = np.ones_like(placed)
+    outside[5:35, 22:50] = False
+    assert not (clipped & outside & ~placed).any() and (clipped & ~outside & ~placed).any()
+
+
+def test_context_keeps_poisson_normal_for_an_identity_map_and_changes_only_the_region():
+    from benchmarks.baselines import BASELINES
+    from pastenet.paste import PasteModel, paste
+
+    t, s = (a // 2 + 64 for a in _astronaut_and_cat())  # mid-range: no blend leaves [0, 255], where the prior is clipped
+    m = np.zeros((128, 128), bool)
+    m[40:70, 50:90] = True
+    pm = PasteModel.from_generator(Generator(preset("colormap", work_side=64, prior="poisson")), device="cpu")
+    expected = BASELINES["poisson_normal"](t, s, m).astype(int)
+    for context in (0, 2, 4, 16, "auto"):  # the grown region's membrane is harmonic inside the region: the seam absorbs it
+        y = paste(pm, t, s, m, context=context)
+        assert np.abs(y.astype(int) - expected).max() <= 1, context
+        assert np.array_equal(y[~m], t[~m])
+
+
+def test_context_changes_what_G_sees_and_is_checked(monkeypatch):
+    import pastenet.paste as P
+    from pastenet.errors import PasteError
+
+    t, s = _astronaut_and_cat()
+    m = np.zeros((128, 128), bool)
+    m[40:70, 50:90] = True
+    g = Generator(preset("colormap", work_side=128, prior="poisson"))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    pm = P.PasteModel.from_generator(g, device="cpu")
+    seen = []
+    real = P.network_output
+
+    def spy(G, composite, mask, **kw):
+        seen.append(mask[0, 0].numpy().astype(bool).copy())
+        return real(G, composite, mask, **kw)
+
+    monkeypatch.setattr(P, "network_output", spy)
+    y0 = P.paste(pm, t, s, m, context=0)
+    y8 = P.paste(pm, t, s, m, context=8)
+    assert np.array_equal(seen[0], m) and np.array_equal(seen[1], P.context_mask(m, s.shape[:2], (0, 0), 8))
+    assert not np.array_equal(y0, y8) and np.array_equal(y8[~m], t[~m])
+    P.paste(pm, t, s, m, context="auto")
+    assert np.array_equal(seen[2], P.context_mask(m, s.shape[:2], (0, 0), P.CONTEXT_PX))  # scale 1: 16 px
+    P.paste(pm, t, s, m, seam="none")
+    assert np.array_equal(seen[3], m)  # auto: no context without the seam
+    for bad in (-1, "wide", True, 2.5):
+        with pytest.raises(PasteError, match="context"):
+            P.paste(pm, t, s, m, context=bad)
+    with pytest.raises(PasteError, match="seam"):
+        P.paste(pm, t, s, m, context=8, seam="none")

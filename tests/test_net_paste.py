@@ -431,6 +431,10 @@ def test_cli_errors_are_one_line(tmp_path, run_dir):
     assert "encode" in _error_line(run(*base, "--mask", m, "-o", tmp_path / "o.unknownext"))
     bad = run(*base, "--mask", m, "--offset", "1,2,3")
     assert bad.exit_code == 2 and "DY,DX" in bad.output
+    assert "seam" in _error_line(run(*base, "--mask", m, "--context", "4"))  # the paper's head has no seam to absorb it
+    for value in ("-2", "wide"):
+        bad = run(*base, "--mask", m, "--context", value)
+        assert bad.exit_code == 2 and "--context" in bad.output
     assert not (tmp_path / "o.png").exists()
 
 

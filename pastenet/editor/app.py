@@ -20,10 +20,12 @@ Endpoints
     ``offset`` still places that centre. Returns ``{"image"`` (a PNG data
     URL), ``"width", "height", "seconds", "method", "command", "warnings"}``.
 ``POST /api/prepare``
-    JSON ``{"source", "mask", "scale", "angle"}``: factorises the Poisson system that pasting this
-    region will solve (:func:`pastenet.seam.prepare`), so that the paste that follows, wherever the
-    region is placed, skips that step (most of a paste's time for a large region). The page calls
-    it when the region or its scale and angle change. Returns ``{"prepared", "seconds"}``.
+    JSON ``{"source", "mask", "scale", "angle"}`` and an optional ``"target"``: factorises the
+    Poisson system that pasting this region will solve (:func:`pastenet.seam.prepare`), so that the
+    paste that follows, wherever the region is placed, skips that step (most of a paste's time for
+    a large region); with the target, also the system of the region grown by the network's
+    context (:func:`pastenet.paste.prepare_paste`; it loads the model). The page calls it when the
+    region or its scale and angle change. Returns ``{"prepared", "seconds"}``.
 
 Every error is JSON ``{"error": "one line"}`` with a 4xx status (5xx for a bug); the server
 keeps running. The model loads on the first network paste and runs under a lock; requests run
@@ -196,7 +198,7 @@ def create_app(
     from ..classic import METHODS, classic_paste
     from ..imageio import decode_image_bytes, encode_png
     from ..loading import PasteModel, load_generator
-    from ..paste import binarise_mask
+    from ..paste import binarise_mask, prepare_paste
     from ..paste import paste as network_paste
     from ..seam import prepare as prepare_seam
 
@@ -273,7 +275,13 @@ def create_app(
         if not mask.any():  # nothing drawn yet (or cleared): nothing to prepare
             return {"prepared": False, "seconds": 0.0}
         _, msk, _, _, _ = region(body, source, mask)
-        prepare_seam(binarise_mask(msk))  # the paste's mask rule: any colour channel, alpha ignored
+        if body.get("target") is None:
+            prepare_seam(binarise_mask(msk))  # the paste's mask rule: any colour channel, alpha ignored
+        else:  # the network's paste also solves the region grown by its context: prepare both
+            target = uploads.get(body.get("target"), "target").image
+            with model_lock:
+                model = get_model()
+            prepare_paste(model, target.shape[:2], msk)
         return {"prepared": bool(np.asarray(msk).any()), "seconds": round(time.perf_counter() - started, 3)}
 
     def do_paste(body: dict[str, Any]) -> dict[str, Any]:

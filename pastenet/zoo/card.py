@@ -15,6 +15,13 @@ from .registry import ZooEntry
 __all__ = ["render_card", "beyond_the_paper", "figures_table"]
 
 
+#: The card's line on paste's ``context`` (models with the Poisson prior).
+CONTEXT_NOTE = (
+    "- at paste time G also sees 16 px of the source around the region, at its working scale (`--context auto`), "
+    "to tell how the source's surroundings differ from the target's; the seam and the result keep to the region"
+)
+
+
 def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
     """What of the model and its training goes beyond the paper, one phrase each."""
     notes = []
@@ -130,6 +137,8 @@ def render_card(
         lines += ["## Beyond the paper", ""] + [f"- {n}" for n in notes]
         if m.get("output") == "affine":
             lines += ["- at paste time the Poisson seam (`--seam poisson`) is on by default for colour-map models"]
+        if m.get("prior") == "poisson":
+            lines += [CONTEXT_NOTE]
         lines += [""]
     lines += ["## Training", "", "```bash", entry.command or "(not recorded)", "```", ""]
     if api_only:

@@ -197,6 +197,7 @@
       prepareTimer = null;
       if (!state.source || !state.source.id) return;
       const body = { source: state.source.id, mask: maskCanvas().toDataURL("image/png"), scale: state.scale, angle: state.angle };
+      if (state.target && state.target.id && $("method").value === "network") body.target = state.target.id;
       fetch("/api/prepare", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).catch(() => {});
     }, 400);
   }
