@@ -467,6 +467,34 @@ def test_render_tuples_equals_render_tuple_for_any_thread_count(photos, kw, dtyp
                 np.testing.assert_array_equal(getattr(got[k], name), getattr(w, name), err_msg=f"{name} tuple {k} threads={threads}")
 
 
+@pytest.mark.skipif(NO_JIT or not hasattr(os, "fork"), reason="needs the JIT and os.fork")
+def test_render_tuples_runs_on_python_threads_and_after_a_fork():
+    # its workers are Python threads (Numba's threading layer is never started, so a GNU OpenMP
+    # loaded first by another library cannot slow it down), and a forked child gets new ones
+    code = """
+import os, threading, numpy as np
+from numba.np.ufunc import parallel
+from pastegen import kernels
+from pastegen.pipeline import TupleGenerator, TupleSpec
+spec = TupleSpec(48, 64)
+gen = TupleGenerator([np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)], spec, seed=0)
+ps = [gen.sample_params(i) for i in range(6)]
+images = np.stack([gen.crop_image(p) for p in ps])
+want = kernels.render_tuples(images, ps, spec, threads=1).I_S.copy()
+got = kernels.render_tuples(images, ps, spec, threads=3).I_S.copy()
+helpers = sum(t.name.startswith("pastegen-batch") for t in threading.enumerate())
+pid = os.fork()
+if pid == 0:
+    again = kernels.render_tuples(images, ps, spec, threads=3).I_S
+    os._exit(0 if np.array_equal(again, want) else 3)
+_, status = os.waitpid(pid, 0)
+print(int(np.array_equal(got, want)), int(helpers >= 1), int(parallel._is_initialized), os.waitstatus_to_exitcode(status))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-4:] == ["1", "1", "0", "0"], out.stdout + out.stderr[-2000:]
+
+
 def test_render_tuples_reuses_and_overwrites_its_buffers(photos):
     size = SIZES[-1]
     spec = spec_for(size)

@@ -48,9 +48,11 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -419,13 +421,16 @@ def render_tuples(
     """Render many tuples, each whole on one thread: the way to use several cores in one process.
 
     Tuple ``k`` is exactly ``render_tuple(images[k], params[k], spec, dtype=dtype)`` (the same
-    serial instructions, whatever ``threads``). The threads claim whole tuples from a shared
-    counter in one parallel region per call, so there is no barrier inside a tuple: on a virtual
-    machine, where waking a sleeping vCPU costs tens to hundreds of microseconds, this scales with
-    the cores where :func:`render_tuple`'s split of one tuple across threads (two barriers per
-    tuple) does not (``benchmarks/generation.py``; measurements in
-    :mod:`pastegen.kernels._threading`). A thread slowed down by another process on its core
-    simply takes fewer tuples.
+    serial instructions, whatever ``threads``). The calling thread and ``threads - 1`` Python
+    threads of a pool kept by pastegen (the kernel releases the GIL) claim whole tuples from a
+    shared counter, so there is no barrier inside a tuple and one hand-off per call: on a
+    virtual machine, where waking a sleeping vCPU costs tens to hundreds of microseconds, this
+    scales with the cores where :func:`render_tuple`'s split of one tuple across threads (two
+    barriers per tuple) does not (``benchmarks/generation.py``; measurements in
+    :mod:`pastegen.kernels._threading`). It does not use Numba's threading layer, so it scales
+    the same in a process where another library (PyTorch, imported by albumentations) loaded
+    GNU OpenMP first and pastegen falls back to Numba's ``workqueue`` layer (1.3x there with
+    that layer). A thread slowed down by another process on its core simply takes fewer tuples.
 
     Parameters
     ----------
@@ -442,9 +447,8 @@ def render_tuples(
     threads : int, optional
         Threads (capped at ``numba.config.NUMBA_NUM_THREADS`` and at ``N``); None: Numba's
         current default. One thread runs the batch driver on the calling thread (no per-tuple
-        Python overhead). While another Python thread runs a parallel render, or in a process
-        forked after an OpenMP run, the tuples are rendered one after the other on this thread
-        with :func:`render_tuple`.
+        Python overhead). Several Python threads may call it at once (each call has its own
+        scratch rows; their helper tasks share the pool).
 
     Returns
     -------
@@ -484,18 +488,38 @@ def render_tuples(
         return out
     view = images.view(np.ndarray)
     view.flags.writeable = False  # one compiled variant for writeable and read-only inputs
-    same_grid = len({p.mix.grid.shape for p in params}) == 1
-    if same_grid and _threading.parallel_allowed() and _threading.PARALLEL_LOCK.acquire(blocking=False):
-        try:
-            args = _kernel_args_batch(params, spec)
-            _threading.launch()
-            _render_batch_parallel(view, out, args, dt, nthreads)
-            return out
-        finally:
-            _threading.PARALLEL_LOCK.release()
+    if len({p.mix.grid.shape for p in params}) == 1:  # the batch's arguments stack
+        _render_batch(view, out, _kernel_args_batch(params, spec), dt, nthreads)
+        return out
     for k in range(n):
         render_tuple(view[k], params[k], spec, out=out[k], dtype=dt, threads=1)
     return out
+
+
+class _BatchPool:
+    """The Python threads that run :func:`_kernel_batch` workers beside the calling thread.
+
+    Created on first use and grown when more threads are asked for; a process forked from one
+    that had threads gets new ones (threads do not survive a fork).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
+        self.size = 0
+        self.pid = 0
+
+    def get(self, size: int) -> ThreadPoolExecutor:
+        with self.lock:
+            if self.pool is None or self.size < size or self.pid != os.getpid():
+                if self.pool is not None and self.pid == os.getpid():
+                    self.pool.shutdown(wait=False)
+                self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="pastegen-batch")
+                self.size, self.pid = size, os.getpid()
+            return self.pool
+
+
+_BATCH_POOL = _BatchPool()
 
 
 class _BatchScratch(threading.local):
@@ -512,23 +536,34 @@ class _BatchScratch(threading.local):
 _BATCH_SCRATCH = _BatchScratch()
 
 
-def _render_batch_parallel(images: np.ndarray, out: TupleBatch, args: tuple, dt: np.dtype, nthreads: int) -> None:
-    """:func:`_kernel_batch` on ``nthreads`` threads (the caller holds the parallel lock);
-    ``args``: :func:`_kernel_args_batch`. Threads claim the tuples with the largest masks first
-    (the mask's area, ``hw·hh`` of its inside test, measures a tuple's work)."""
+def _render_batch(images: np.ndarray, out: TupleBatch, args: tuple, dt: np.dtype, nthreads: int) -> None:
+    """:func:`_kernel_batch` workers on ``nthreads`` threads: the calling thread and
+    ``nthreads - 1`` of :data:`_BATCH_POOL`'s Python threads (the kernel releases the GIL).
+    ``args``: :func:`_kernel_args_batch`. The workers claim the tuples with the largest masks
+    first (the mask's area, ``hw·hh`` of its inside test, measures a tuple's work)."""
     n, height, width = images.shape[:3]
     hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids = args
     order = np.argsort(-(mask_geoms[:, 4] * mask_geoms[:, 5]), kind="stable") if nthreads > 1 else np.arange(n)
     scratch = _BATCH_SCRATCH.get(nthreads, height * width)  # a whole image per worker: never too small
-    previous = numba.get_num_threads()
-    numba.set_num_threads(nthreads)
+    counters = np.zeros(1, np.int64)
+
+    def work(w: int) -> int:
+        return int(
+            _kernel_batch(
+                images, out.I_T, out.I_S, out.M, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids,
+                scratch[w], dt == np.uint8, counters, order,
+            )  # fmt: skip
+        )
+
+    if nthreads == 1:
+        work(0)
+        return
+    helpers = [_BATCH_POOL.get(nthreads - 1).submit(work, w) for w in range(1, nthreads)]
     try:
-        _kernel_batch(
-            images, out.I_T, out.I_S, out.M, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids,
-            scratch, dt == np.uint8, nthreads, order,
-        )  # fmt: skip
+        work(0)
     finally:
-        numba.set_num_threads(previous)
+        for f in helpers:
+            f.result()  # every worker has finished before the buffers are returned
 
 
 def _masked_bound(params: TupleParams, height: int, width: int) -> int:

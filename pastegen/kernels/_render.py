@@ -22,8 +22,9 @@ One call renders a whole tuple in two parallel passes over the rows of the image
   HSV hue shift and saturation scale on planar rows, which LLVM vectorises), eq. 3, the
   quantisation (planar, then one byte interleave) and the span's ``I_T``, ``I_S`` and ``M``.
 
-:func:`_kernel_batch` renders many tuples in one parallel region, each tuple whole on one thread
-(the serial kernel), for :func:`pastegen.kernels.render_tuples`.
+:func:`_kernel_batch` is one worker of :func:`pastegen.kernels.render_tuples`: several of them,
+on Python threads (the kernels release the GIL), claim whole tuples of one batch and render each
+with the serial kernel.
 
 Every output pixel is a function of its own row only, computed by the same instructions whatever
 the block it falls in, and no floating-point reduction crosses rows except the fixed-order one
@@ -857,29 +858,30 @@ def _kernel_parallel(
     return count
 
 
-@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _kernel_batch(
-    images, its, iss, masks, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids, scratch, quant, nworkers, order
+    images, its, iss, masks, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids, scratch, quant, counters, order
 ):
-    """Whole tuples in parallel: ``nworkers`` threads claim tuple indices one at a time (an
-    atomic counter) and render each with :func:`_kernel_serial` into its own scratch rows
-    (``scratch[w]``), so every tuple is computed by exactly the serial kernel's instructions and
-    the results cannot depend on the threads. One parallel region for the whole batch: no
-    barrier inside a tuple. Each worker's scratch holds a whole image, so no tuple can need more.
-    The tuples are claimed in the sequence ``order`` (the largest masks first, so that the last
-    claims, which leave a thread idle at the end, are the shortest)."""
+    """One worker of a batch: claims tuple indices one at a time from the shared ``counters[0]``
+    (an atomic counter) and renders each with :func:`_kernel_serial` into its own scratch rows
+    (``scratch``), so every tuple is computed by exactly the serial kernel's instructions and the
+    results cannot depend on the workers. Several workers, each on its own thread (the function
+    releases the GIL), share one counter and one batch; each one's scratch holds a whole image,
+    so no tuple can need more. The tuples are claimed in the sequence ``order`` (the largest
+    masks first, so that the last claims, which leave a worker idle at the end, are the
+    shortest). Returns the number of tuples this worker rendered."""
     n = images.shape[0]
     height = images.shape[1]
     width = images.shape[2]
-    counters = np.empty(1, np.int64)
-    counters[0] = 0
-    for w in prange(nworkers):
+    done = 0
+    i = _claim(counters, 0)
+    while i < n:
+        k = order[i]
+        image = images[k]
+        _kernel_serial(
+            image, image.reshape(height, 3 * width), its[k].reshape(height, 3 * width), iss[k].reshape(height, 3 * width),
+            masks[k], hinvs[k], identities[k], constant, mask_geoms[k], tps[k, : ntps[k]], blends[k], grids[k], scratch, quant,
+        )  # fmt: skip
+        done += 1
         i = _claim(counters, 0)
-        while i < n:
-            k = order[i]
-            image = images[k]
-            _kernel_serial(
-                image, image.reshape(height, 3 * width), its[k].reshape(height, 3 * width), iss[k].reshape(height, 3 * width),
-                masks[k], hinvs[k], identities[k], constant, mask_geoms[k], tps[k, : ntps[k]], blends[k], grids[k], scratch[w], quant,
-            )  # fmt: skip
-            i = _claim(counters, 0)
+    return done
