@@ -499,27 +499,31 @@ def render_tuples(
 class _BatchPool:
     """The Python threads that run :func:`_kernel_batch` workers beside the calling thread.
 
-    Created on first use and grown when more threads are asked for; a process forked from one
-    that had threads gets new ones (threads do not survive a fork).
+    Created on first use and grown when more threads are asked for; a forked child starts
+    without one (threads do not survive a fork, and the lock may have been held by one).
     """
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.lock = threading.Lock()
         self.pool: ThreadPoolExecutor | None = None
         self.size = 0
-        self.pid = 0
 
     def get(self, size: int) -> ThreadPoolExecutor:
         with self.lock:
-            if self.pool is None or self.size < size or self.pid != os.getpid():
-                if self.pool is not None and self.pid == os.getpid():
+            if self.pool is None or self.size < size:
+                if self.pool is not None:
                     self.pool.shutdown(wait=False)
                 self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="pastegen-batch")
-                self.size, self.pid = size, os.getpid()
+                self.size = size
             return self.pool
 
 
 _BATCH_POOL = _BatchPool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_BATCH_POOL.reset)
 
 
 class _BatchScratch(threading.local):
