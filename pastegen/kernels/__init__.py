@@ -19,10 +19,10 @@ Pass structure (details in :mod:`pastegen.kernels._render`)
    by LLVM on the planar rows), eq. 3 and the quantisation; over the whole row ``I_T``, ``I_S``
    (zero outside the mask) and ``M``.
 
-:func:`render_tuples` renders a batch with each tuple whole on one thread (one parallel region
-per batch, no barrier inside a tuple): the way to use several cores in one process, since the
-two barriers per tuple of :func:`render_tuple`'s split cost more than they save on a virtual
-machine (measurements in :mod:`pastegen.kernels._threading`).
+:func:`render_tuples` renders a batch with each tuple whole on one thread (Python threads of
+its own, one hand-off per batch, no barrier inside a tuple): the way to use several cores in one
+process, since the two barriers per tuple of :func:`render_tuple`'s split cost more than they
+save on a virtual machine (measurements in :mod:`pastegen.kernels._threading`).
 
 Threads claim row blocks one at a time from an atomic counter, so a thread slowed down by
 another process on its core takes fewer blocks. The threading layer is chosen and launched by
