@@ -551,13 +551,11 @@ def _render_batch(images: np.ndarray, out: TupleBatch, args: tuple, dt: np.dtype
     scratch = _BATCH_SCRATCH.get(nthreads, height * width)  # a whole image per worker: never too small
     counters = np.zeros(1, np.int64)
 
-    def work(w: int) -> int:
-        return int(
-            _kernel_batch(
-                images, out.I_T, out.I_S, out.M, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids,
-                scratch[w], dt == np.uint8, counters, order,
-            )  # fmt: skip
-        )
+    def work(w: int) -> None:
+        _kernel_batch(
+            images, out.I_T, out.I_S, out.M, hinvs, identities, constant, mask_geoms, tps, ntps, blends, grids,
+            scratch[w], dt == np.uint8, counters, order,
+        )  # fmt: skip
 
     if nthreads == 1:
         work(0)

@@ -869,11 +869,10 @@ def _kernel_batch(
     releases the GIL), share one counter and one batch; each one's scratch holds a whole image,
     so no tuple can need more. The tuples are claimed in the sequence ``order`` (the largest
     masks first, so that the last claims, which leave a worker idle at the end, are the
-    shortest). Returns the number of tuples this worker rendered."""
+    shortest)."""
     n = images.shape[0]
     height = images.shape[1]
     width = images.shape[2]
-    done = 0
     i = _claim(counters, 0)
     while i < n:
         k = order[i]
@@ -882,6 +881,4 @@ def _kernel_batch(
             image, image.reshape(height, 3 * width), its[k].reshape(height, 3 * width), iss[k].reshape(height, 3 * width),
             masks[k], hinvs[k], identities[k], constant, mask_geoms[k], tps[k, : ntps[k]], blends[k], grids[k], scratch, quant,
         )  # fmt: skip
-        done += 1
         i = _claim(counters, 0)
-    return done

@@ -15,11 +15,14 @@ from .registry import ZooEntry
 __all__ = ["render_card", "beyond_the_paper", "figures_table"]
 
 
-#: The card's line on paste's ``context`` (models with the Poisson prior).
-CONTEXT_NOTE = (
-    "- at paste time G also sees 16 px of the source around the region, at its working scale (`--context auto`), "
-    "to tell how the source's surroundings differ from the target's; the seam and the result keep to the region"
-)
+def context_note() -> str:
+    """The card's line on paste's ``context`` (models with the Poisson prior), with paste's default."""
+    from ..paste import CONTEXT_PX
+
+    return (
+        f"- at paste time G also sees {CONTEXT_PX} px of the source around the region, at its working scale (`--context auto`), "
+        "to tell how the source's surroundings differ from the target's; the seam and the result keep to the region"
+    )
 
 
 def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
@@ -138,7 +141,7 @@ def render_card(
         if m.get("output") == "affine":
             lines += ["- at paste time the Poisson seam (`--seam poisson`) is on by default for colour-map models"]
         if m.get("prior") == "poisson":
-            lines += [CONTEXT_NOTE]
+            lines += [context_note()]
         lines += [""]
     lines += ["## Training", "", "```bash", entry.command or "(not recorded)", "```", ""]
     if api_only:
