@@ -491,6 +491,28 @@ def test_stream_with_strength_mixtures_and_two_datasets(tmp_path):
         TrainOptions(stream=True, dataset="sample", preset="tiny", prior="poisson")
 
 
+def test_a_reconstruction_fine_tune_starts_from_an_exported_g(tmp_path):
+    """--init-from a zoo model's weights (G alone): an --alpha 0 run loads them; a GAN run, which needs D, refuses."""
+    from pastenet.zoo.export import export_model
+
+    options = TrainOptions(
+        stream=True, dataset="sample", preset="colormap", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path / "runs"),
+        log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False, alpha=0.0, resolution=64,
+        truth="colours", prior="poisson", recon="mask", model=_colormap64(),
+    )  # fmt: skip
+    first = train(options)
+    entry = export_model(first.run_dir, "init-test", to=tmp_path / "zoo", golden=False)
+    weights = tmp_path / "zoo" / "weights" / entry.file
+    tuned = train(options.replace(init_from=str(weights), steps=1, lr_g=1e-12))
+    assert tuned.step == 1
+    exported, after = _weights(first.run_dir), _weights(tuned.run_dir)
+    for key in (k for k in after if k.startswith("G.")):  # G starts from the exported (averaged) weights
+        source = exported.get("G_ema" + key[1:], exported[key])
+        assert torch.allclose(source, after[key], atol=1e-6), key
+    with pytest.raises(CheckpointError, match="no D"):
+        train(options.replace(init_from=str(weights), steps=1, alpha=1e-4))
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1e-4])
 def test_the_reconstruction_compares_y_with_the_batch_truth(alpha):
     """--truth colours: L1 against batch["truth"] (T_geometric(I) inside M), not I; D still sees I."""

@@ -128,7 +128,7 @@ def build_networks(options: TrainOptions, config: ModelConfig, backend: Backend,
     G = Generator(config).to(device=device, memory_format=backend.memory_format)  # type: ignore[call-overload]
     D = Discriminator(config).to(device=device, memory_format=backend.memory_format)  # type: ignore[call-overload]
     if options.init_from and fine_tune:
-        init_from(options.init_from, G, D, config)
+        init_from(options.init_from, G, D, config, need_D=options.alpha > 0)
     broadcast_parameters(G, world)
     broadcast_parameters(D, world)
     # beyond the paper: a moving average of G's weights (StyleGAN2-ADA's G_ema), what paste and export use
@@ -138,12 +138,14 @@ def build_networks(options: TrainOptions, config: ModelConfig, backend: Backend,
     return Networks(G=G, D=D, G_ema=G_ema, runner=runner)
 
 
-def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: ModelConfig) -> None:
+def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: ModelConfig, *, need_D: bool = True) -> None:
     """Load G and D weights from a checkpoint for fine-tuning (the optimisers start fresh).
 
     ``path`` is resolved as paste resolves it (:func:`pastenet.checkpoint.load_weights`): a run or
     checkpoint folder, or a ``.safetensors`` weights file of any name holding G and D. A
-    checkpoint with a moving average of G (``G_ema``) gives G those averaged weights.
+    checkpoint with a moving average of G (``G_ema``) gives G those averaged weights. Without
+    ``need_D`` (a pure reconstruction run, ``--alpha 0``, which never runs D) a file holding G
+    alone will do, such as an exported zoo model's weights.
 
     Parameters
     ----------
@@ -152,11 +154,13 @@ def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: Mod
         The networks to load into.
     config : ModelConfig
         This run's model; the checkpoint's must equal it (but for ``work_side``).
+    need_D : bool
+        Refuse weights without D.
 
     Raises
     ------
     CheckpointError
-        An unreadable record, or another model.
+        An unreadable record, another model, or no D where one is needed.
     """
     from ..checkpoint import load_weights, module_names, read_model_record
     from ..config import model_from_record
@@ -167,7 +171,10 @@ def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: Mod
         raise CheckpointError(f"{path}: {e}") from None
     if record.replace(work_side=config.work_side) != config:
         raise CheckpointError(f"--init-from {path}: its model ({record}) differs from this run's ({config})")
-    modules = {"G": G, "D": D_net}
-    if "G_ema" in module_names(path):
+    names = module_names(path)
+    if "D" not in names and need_D:
+        raise CheckpointError(f"--init-from {path}: it holds no D (an exported model); only a run with --alpha 0 can start from G alone")
+    modules = {"G": G} if "D" not in names else {"G": G, "D": D_net}
+    if "G_ema" in names:
         modules["G_ema"] = G  # the averaged weights, loaded after (and over) the raw ones
     load_weights(path, modules=modules, map_location=next(G.parameters()).device)
