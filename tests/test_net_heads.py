@@ -288,3 +288,58 @@ def test_context_changes_what_G_sees_and_is_checked(monkeypatch):
             P.paste(pm, t, s, m, context=bad)
     with pytest.raises(PasteError, match="seam"):
         P.paste(pm, t, s, m, context=8, seam="none")
+
+
+def test_garrote_factor_reference_values():
+    from pastenet.paste import garrote_factor
+
+    region = np.zeros((4, 5), bool)
+    region[1:3, 1:4] = True
+    change = np.zeros((4, 5, 3), np.float32)
+    t = 6.0
+    unit = 2 * t / 255  # t levels in [-1, 1] units
+    assert garrote_factor(change, region, t) == 0.0  # nothing to correct
+    change[region] = (unit * 0.6, unit * 0.8, 0.0)  # rms exactly t
+    assert garrote_factor(change, region, t) == 0.0
+    change[region] *= 3  # rms 3t: 1 − 1/9
+    assert garrote_factor(change, region, t) == pytest.approx(8 / 9, rel=1e-6)
+    change[0, 0] = 100.0  # outside the region: not counted
+    assert garrote_factor(change, region, t) == pytest.approx(8 / 9, rel=1e-6)
+    assert garrote_factor(change, region, 0.0) == 1.0 and garrote_factor(change, np.zeros_like(region), t) == 1.0
+
+
+def test_min_change_drops_a_small_correction_and_keeps_most_of_a_large_one(monkeypatch):
+    import torch
+
+    import pastenet.paste as P
+    from benchmarks.baselines import BASELINES
+    from pastenet.errors import PasteError
+
+    t, s = (a // 2 + 64 for a in _astronaut_and_cat())
+    m = np.zeros((128, 128), bool)
+    m[40:70, 50:90] = True
+    pm = P.PasteModel.from_generator(Generator(preset("colormap", work_side=128, prior="poisson")), device="cpu")
+    real = P.network_output
+    gain = {"k": 0.0}
+
+    def gain_map(G, composite, mask, **kw):  # G's map: y = s + k·s (a gain of 1 + k on the prior)
+        out = torch.zeros_like(real(G, composite, mask, **kw))
+        for c in range(3):
+            out[:, 4 * c] = gain["k"]
+        return out
+
+    monkeypatch.setattr(P, "network_output", gain_map)
+    poisson = BASELINES["poisson_normal"](t, s, m).astype(int)
+    gain["k"] = 0.01  # about 1.3 levels of correction: under a threshold of 6
+    assert np.abs(P.paste(pm, t, s, m, min_change=6).astype(int) - poisson).max() <= 1
+    assert np.abs(P.paste(pm, t, s, m).astype(int) - poisson).max() >= 1  # the default (0) makes it
+    gain["k"] = 0.3  # about 40 levels: the garrote keeps (40² − 6²) / 40² ≈ 98 % of it
+    whole = P.paste(pm, t, s, m).astype(int) - poisson
+    kept = P.paste(pm, t, s, m, min_change=6).astype(int) - poisson
+    ratio = np.abs(kept[m]).mean() / np.abs(whole[m]).mean()
+    assert 0.9 < ratio < 1.0
+    assert np.array_equal(P.paste(pm, t, s, m, min_change=1000)[~m], t[~m])
+    assert np.abs(P.paste(pm, t, s, m, min_change=1000).astype(int) - poisson).max() <= 1  # every correction dropped
+    for bad in (-1, "auto", True, float("nan"), float("inf")):
+        with pytest.raises(PasteError, match="min_change"):
+            P.paste(pm, t, s, m, min_change=bad)

@@ -435,6 +435,10 @@ def test_cli_errors_are_one_line(tmp_path, run_dir):
     for value in ("-2", "wide"):
         bad = run(*base, "--mask", m, "--context", value)
         assert bad.exit_code == 2 and "--context" in bad.output
+    for value in ("-1", "some", "inf"):
+        bad = run(*base, "--mask", m, "--min-change", value)
+        assert bad.exit_code == 2 and "--min-change" in bad.output
+    assert run(*base[:-2], "-o", tmp_path / "ok.png", "--mask", m, "--min-change", "2.5").exit_code == 0
     assert not (tmp_path / "o.png").exists()
 
 

@@ -162,8 +162,8 @@ class TrainOptions:
     checkpoint_every: int = option(1000, "Steps between checkpoints.", min=1)
     keep: int = option(3, "Checkpoints kept.", min=1)
     grid_size: int = option(8, "Samples in each grid (fixed inputs).", cli=False, min=1)
-    init_from: str | None = option(None, "Fine-tune: start a new run from these weights (a checkpoint or run folder; with --alpha 0 also a file holding G alone, "
-                                              "e.g. a zoo model's weights).", path="any")
+    init_from: str | None = option(None, "Fine-tune: start a new run from these weights (a checkpoint or run folder; with --alpha 0 "
+                                         "also a file holding G alone, e.g. a zoo model's weights).", path="any")
     progress: bool = option(True, "No progress bar.", flags=("-q", "--quiet"), negate=True)  # a progress bar; the help is -q's
 
     def __post_init__(self) -> None:
