@@ -446,8 +446,13 @@ def test_init_from_accepts_a_weights_file_of_any_name(tmp_path):
 
     only_g = save_checkpoint(tmp_path / "g", 3, modules={"G": G}, state={}, model_record=config.to_record())
     shutil.copy(only_g / "weights.safetensors", bare)
-    with pytest.raises(CheckpointError, match=r"x\.safetensors holds no weights of module 'D'"):
+    with pytest.raises(CheckpointError, match=r"x\.safetensors: it holds no D"):
         _init_from(str(bare), *_networks(1)[1:], config)
+    _, G2, D2 = _networks(1)
+    before = {k: v.clone() for k, v in D2.state_dict().items()}
+    _init_from(str(bare), G2, D2, config, need_D=False)  # a reconstruction run: G alone will do
+    assert_same_tensors(G2.state_dict(), G.state_dict())
+    assert_same_tensors(D2.state_dict(), before)  # D left as it was
 
     shutil.copy(path / "weights.safetensors", bare)
     _retamper(bare, "D.head.weight", lambda t: t.to(torch.float64))
