@@ -34,8 +34,9 @@ The result
     (computed here, as in training, and also given to G), then the ``seam``, ``detail``,
     ``scale`` and ``context`` options below apply; ``context`` lets G see the source's pixels
     around the region too (the source is read there, as Poisson editing reads it one pixel
-    out), and ``min_change`` drops a correction too small to trust. Pixels outside ``M_t`` are the target's original pixels, bit for bit; the output has
-    the target's shape and dtype.
+    out), and ``min_change`` (opt-in) drops a correction too small to trust. Pixels outside
+    ``M_t`` are the target's original pixels, bit for bit; the output has the target's shape
+    and dtype.
 Images
     ``(H, W)`` or ``(H, W, 1)`` grey, ``(H, W, 2)`` grey + alpha, ``(H, W, 3)`` RGB, ``(H, W, 4)``
     RGBA; ``uint8`` and ``uint16`` (scaled to [-1, 1] by the dtype's maximum) or floating point in
