@@ -639,9 +639,10 @@ def _paste(
     y = yt[0].permute(1, 2, 0).float().cpu().numpy()
     if gate:  # a correction of a few levels over the region is not made; a larger one nearly whole
         base = mapped if seam_mode == "poisson" or detail_sigma else (seen_composite if prior is None else prior)
-        f = garrote_factor(y - base, m_win, gate)
+        change = y - base
+        f = garrote_factor(change, m_win, gate)
         if f != 1.0:
-            y = base + np.float32(f) * (y - base)
+            y = base + np.float32(f) * change
     if detail_sigma:  # the map's colours at coarse scales, the source's own detail at fine ones
         y = _blur(y, detail_sigma) + mapped - _blur(mapped, detail_sigma)
     if seam_mode == "poisson":

@@ -49,10 +49,10 @@ parallelises across whole tuples instead: one hand-off per batch, each tuple on 
 2026-12-03 on Python threads of its own, not on this layer: in a process where PyTorch's GNU
 OpenMP was loaded first, e.g. by importing albumentations, the layer is ``workqueue`` and
 render_tuples on it scaled only 1.3x). On this layer its threads=2 ran at 1.5-1.8x of one
-thread with 32-64 tuples per call in quiet A/B runs (1.2-1.4x in the two full ``benchmarks/generation.py`` runs of that day, whose rounds spread
-1.0-1.8x; two processes scaled 1.5-2.1x in the same runs), the rest being the shared machine
-and ~40 µs of serial Python per tuple (its kernel arguments), and at 1.04x rather than 0.85x
-with a competing process.
+thread with 32-64 tuples per call in quiet A/B runs (1.2-1.4x in the two full
+``benchmarks/generation.py`` runs of that day, whose rounds spread 1.0-1.8x; two processes
+scaled 1.5-2.1x in the same runs), the rest being the shared machine and ~40 µs of serial
+Python per tuple (its kernel arguments), and at 1.04x rather than 0.85x with a competing process.
 
 GNU OpenMP reads ``OMP_WAIT_POLICY`` once, when ``libgomp`` is loaded, so pastegen launches the
 layer itself: unless the user chose one (``NUMBA_THREADING_LAYER``, or
