@@ -1166,3 +1166,81 @@ def test_each_flush_drops_the_pages_already_written(tmp_path, monkeypatch):
             a, _, _ = make_tuple(i)
             for name in ("I", "I_T", "I_S", "M"):
                 np.testing.assert_array_equal(tf.read_array(name, i), a[name])
+
+
+@pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="needs fdatasync")
+def test_each_flush_syncs_the_file_in_the_background_and_commit_waits_for_it(tmp_path, monkeypatch):
+    # write-behind: an fdatasync of the file runs in a thread after a flush (at most one at a
+    # time), so the host's cache of the disk is written along the way, not all in commit's fsync
+    import threading
+
+    synced = []
+    real = os.fdatasync
+
+    def spy(fd):
+        synced.append((threading.current_thread().name, os.fstat(fd).st_ino))
+        time.sleep(0.01)  # still running at the next flush: that one starts none
+        return real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", spy)
+    out = write_all(tmp_path / "bg.h5", flush_every=1)
+    ino = os.stat(out).st_ino
+    mine = [name for name, i in synced if i == ino]
+    assert mine and all(name == "pastegen-write-behind" for name in mine)
+    assert len(mine) < N + 1  # skipped while one was running
+    assert not [t for t in threading.enumerate() if t.name == "pastegen-write-behind"]  # joined before the close
+    assert_tuples_equal(out)
+
+
+@pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="needs fdatasync")
+@pytest.mark.parametrize("when", ["write", "commit"])
+def test_a_failed_background_sync_is_raised_not_lost(tmp_path, monkeypatch, when):
+    # Linux reports a failed write-back once: the thread's error must reach the caller
+    import errno
+
+    def failing(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    out = tmp_path / "eio.h5"
+    with pytest.raises(OSError, match="Input/output error"):
+        with TupleWriter(out, layout(), attrs=ATTRS, flush_every=1 if when == "write" else 100) as w:
+            for i in range(N):
+                w.write(i, *make_tuple(i))
+            w.commit()
+    assert not out.exists()  # never committed
+    if when == "write":  # raised at the flush after the failed one: the run stopped early
+        monkeypatch.undo()
+        with TupleWriter(out, layout(), attrs=ATTRS, resume=True) as w:
+            assert 0 < len(w.pending()) < N
+            for i in w.pending():
+                w.write(i, *make_tuple(i))
+            w.commit()
+        assert_tuples_equal(out)
+
+
+def test_row_blocks_stay_in_memory_across_flushes(tmp_path, monkeypatch):
+    # the parameter rows of a chunk are read from the file once, not after every flush (a read
+    # behind the queued tuple writes once write-behind dropped the pages)
+    reads = []
+    real = h5py.Dataset.__getitem__
+
+    def spy(self, key):
+        if self.name.startswith("/params/"):
+            reads.append((self.name, repr(key)))
+        return real(self, key)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    n = 40
+    out = write_all(tmp_path / "rows.h5", count=n, flush_every=1)
+    monkeypatch.undo()
+    per_field = {}
+    for name, key in reads:
+        per_field.setdefault(name, []).append(key)
+    assert per_field and all(len(keys) == len(set(keys)) for keys in per_field.values())  # each block read once
+    with open_tuples(out) as tf:
+        for i in range(n):
+            _, p, s = make_tuple(i)
+            got = tf.params(i)
+            for field, value in p.items():
+                np.testing.assert_array_equal(got[field], value)
