@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .components.strength import strength_spec
+from .components.tone import ToneSpec
 from .errors import PastegenError
 from .pipeline import DEFAULT_PHOTO_CACHE_MB, DISABLEABLE, PRESETS, TupleGenerator, TupleSpec, preset
 from .sources import DATA_ROOT_ENV, DATASET_NAMES, DATASET_PRESETS, DEFAULT_MAX_PIXELS, dataset_paths, find_images
@@ -49,6 +50,9 @@ def _source_options(f):
                                                                  "(0 = identity, 1 = the full ranges), e.g. 0:1,0.25:1,0.5:1,1:1."),
         click.option("--geometric-mix", metavar="S:W,...", help="Beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs, "
                                                                      "e.g. 0:1,0.5:1,1:2."),
+        click.option("--tone", type=click.FloatRange(0, 1), help="Beyond the paper: share of the tuples whose source gets a camera-like "
+                                                                  "tone change (exposure, white balance, gamma, offset) instead of the "
+                                                                  "colour transforms, e.g. 0.3."),
         click.option("--disable", multiple=True, type=click.Choice(DISABLEABLE), help="Replace a component of T by its identity (repeatable)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed."),
         click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
@@ -59,7 +63,8 @@ def _source_options(f):
     return f
 
 
-def _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix=None, geometric_mix=None) -> tuple[list[str], TupleSpec]:
+def _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix=None, geometric_mix=None,
+             tone_share=None) -> tuple[list[str], TupleSpec]:
     if bool(dataset) == bool(images):
         raise click.UsageError("give exactly one of --dataset NAME or --images PATH")
     if dataset:
@@ -81,6 +86,8 @@ def _resolve(dataset, images, data_root, split, preset_name, sigma, size, small,
         changes["disabled"] = tuple(disable)
     if color_mix or geometric_mix:
         changes["strength"] = strength_spec(color_mix, geometric_mix)
+    if tone_share:
+        changes["tone"] = ToneSpec(probability=tone_share)
     return paths, spec.replace(**changes) if changes else spec
 
 
@@ -154,7 +161,7 @@ def main() -> None:
               help="Decode and hash every source photo, without reading or updating the scan cache "
                    "(in $PASTEGEN_CACHE_DIR, else $XDG_CACHE_HOME/pastegen or ~/.cache/pastegen); the output does not depend on it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
-def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels, count, jobs,
+def make(output, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, tone, disable, seed, max_pixels, count, jobs,
          compression, resume, overwrite, strict, shard, cache_mb, no_scan_cache, quiet):
     """Generate COUNT tuples (I, I_T, I_S, M) into the HDF5 file OUTPUT.
 
@@ -173,7 +180,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
     from .precompute import make as run_make
 
     with _errors():
-        paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix, geometric_mix)
+        paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix, geometric_mix, tone)
         progress = _Progress(quiet)
         try:
             result = run_make(
@@ -211,7 +218,7 @@ def make(output, dataset, images, data_root, split, preset_name, sigma, size, sm
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First tuple index.")
 @click.option("--tile", type=click.IntRange(32, 1024), default=256, show_default=True, help="Largest side of each tile in pixels.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, disable, seed, max_pixels,
+def preview(output, from_file, dataset, images, data_root, split, preset_name, sigma, size, small, color_mix, geometric_mix, tone, disable, seed, max_pixels,
             count, start, tile, quiet):
     """Write a PNG grid like the paper's Figures 2 and 3 to OUTPUT.
 
@@ -238,7 +245,7 @@ def preview(output, from_file, dataset, images, data_root, split, preset_name, s
                     raise click.UsageError(f"--start {start} is past the end of {from_file} ({len(tf)} tuples)")
                 grid = grid_from_file(tf, range(start, stop), tile)
         else:
-            paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix, geometric_mix)
+            paths, spec = _resolve(dataset, images, data_root, split, preset_name, sigma, size, small, disable, color_mix, geometric_mix, tone)
             # The same scan as ``make``: bad files are skipped, and tuple i is the one make writes.
             progress = _Progress(quiet)
             scan = scan_for_make(paths, spec, max_pixels=max_pixels, jobs=1, strict=False, progress=progress)

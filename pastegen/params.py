@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .components import color, crop, geometric, mask, mix
+from .components import color, crop, geometric, mask, mix, tone
 from .spec import TupleSpec
 
 __all__ = ["TupleParams", "geometric_only", "grown_mask", "param_fields"]
@@ -22,7 +22,12 @@ _PARAM_COMPONENTS = ("crop", "geometric", "color_a", "color_b", "mix", "mask")
 
 @dataclass(frozen=True)
 class TupleParams:
-    """Everything drawn for one tuple: replaying these reproduces the tuple exactly."""
+    """Everything drawn for one tuple: replaying these reproduces the tuple exactly.
+
+    ``tone`` is ``None`` for a spec without tone changes (the paper's tuples: no ``tone/*`` fields
+    in the record) and a :class:`~pastegen.components.tone.ToneParams` otherwise (inactive for the
+    tuples that keep ``T_shading``).
+    """
 
     index: int
     source_index: int
@@ -32,6 +37,7 @@ class TupleParams:
     color_b: color.ColorParams
     mix: mix.MixParams
     mask: mask.MaskParams
+    tone: tone.ToneParams | None = None
 
     def to_record(self) -> dict[str, Any]:
         """Flat ``{"component/field": value}`` dict, the layout of the HDF5 ``params`` group."""
@@ -39,12 +45,15 @@ class TupleParams:
         for name in _PARAM_COMPONENTS:
             for key, value in getattr(self, name).to_record().items():
                 record[f"{name}/{key}"] = value
+        if self.tone is not None:
+            for key, value in self.tone.to_record().items():
+                record[f"tone/{key}"] = value
         return record
 
     @classmethod
     def from_record(cls, index: int, source_index: int, record: Mapping[str, Any]) -> TupleParams:
         """Inverse of :meth:`to_record`."""
-        parts: dict[str, dict[str, Any]] = {name: {} for name in _PARAM_COMPONENTS}
+        parts: dict[str, dict[str, Any]] = {name: {} for name in (*_PARAM_COMPONENTS, "tone")}
         for key, value in record.items():
             name, _, sub = key.partition("/")
             if name in parts:
@@ -58,6 +67,7 @@ class TupleParams:
             color_b=color.ColorParams.from_record(parts["color_b"]),
             mix=mix.MixParams.from_record(parts["mix"]),
             mask=mask.MaskParams.from_record(parts["mask"]),
+            tone=tone.ToneParams.from_record(parts["tone"]) if parts["tone"] else None,
         )
 
 
@@ -71,6 +81,8 @@ def param_fields(spec: TupleSpec) -> dict[str, tuple[tuple[int, ...], str]]:
         "mix": mix.fields(spec.mix),
         "mask": mask.FIELDS,
     }
+    if not spec.tone.is_default:
+        schemas["tone"] = tone.FIELDS
     return {f"{name}/{key}": (tuple(shape), dtype) for name, schema in schemas.items() for key, (shape, dtype) in schema.items()}
 
 
@@ -81,9 +93,10 @@ def geometric_only(params: TupleParams) -> TupleParams:
     with the photo's own colours. That is the harmonisation target of the tuple (what a method that
     only changes colours should turn ``T(I)·M`` into), where ``I`` is the target of a method that
     also undoes the geometry (the paper's). The mixing field is kept; blending two identical
-    transforms is the identity.
+    transforms is the identity. A tone change (:mod:`pastegen.components.tone`) is dropped too.
     """
-    return dataclasses.replace(params, color_a=color.identity(), color_b=color.identity())
+    toned = None if params.tone is None else tone.identity()
+    return dataclasses.replace(params, color_a=color.identity(), color_b=color.identity(), tone=toned)
 
 
 def grown_mask(params: TupleParams, pixels: float) -> TupleParams:

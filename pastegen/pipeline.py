@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .components import color, crop, geometric, mask, mix, shading, strength
+from .components import color, crop, geometric, mask, mix, shading, strength, tone
 from .errors import SourceError, SpecError
 from .params import TupleParams, geometric_only, grown_mask, param_fields
 from .rng import check_seed, component_rng, source_for_index
@@ -161,7 +161,7 @@ def render_numpy(image: np.ndarray, params: TupleParams, spec: TupleSpec) -> Tra
     m = mask.rasterize(spec.height, spec.width, params.mask)
     _, t = _transform(image, params, spec, m)
     m3 = m[..., None]
-    return TrainingTuple(I=image, I_T=image * (1 - m3), I_S=quantize(t) * m3, M=m, params=params)
+    return TrainingTuple(I=image, I_T=image * (1 - m3), I_S=tone.apply_masked(quantize(t) * m3, m, params.tone), M=m, params=params)
 
 
 def render_stages(image: np.ndarray, params: TupleParams, spec: TupleSpec) -> Stages:
@@ -169,6 +169,8 @@ def render_stages(image: np.ndarray, params: TupleParams, spec: TupleSpec) -> St
     image = _check_crop(image, spec)
     m = mask.rasterize(spec.height, spec.width, params.mask)
     warped, t = _transform(image, params, spec, m)
+    if params.tone is not None and params.tone.active:
+        t = tone.apply(t, params.tone)
     return Stages(
         I=image.astype(np.float32) / np.float32(255),
         color=color.apply(image, params.color_a, region=m),
@@ -413,6 +415,9 @@ class TupleGenerator:
                 geo_spec = dataclasses.replace(geo_spec, sigma=geo_spec.sigma * s.geometric)
             if s.color != 1.0:
                 color_spec = color_spec.scaled(s.color)
+        toned = None if spec.tone.is_default else tone.sample(rng("tone"), spec.tone)  # beyond the paper
+        # a tone change replaces T_shading: both colour transforms are the identity (not drawn)
+        shaded = toned is None or not toned.active
         size = self.source_size(k)
         # the pixel limit holds for the size the photo is resized to, too (a thin strip enlarged)
         crop.check_resized_pixels(spec.crop, spec.size, self.max_pixels, self.source_name(k), size)
@@ -421,10 +426,11 @@ class TupleGenerator:
             source_index=k,
             crop=crop.sample(rng("crop"), spec.crop, size, spec.size),
             geometric=geometric.sample(rng("geometric"), geo_spec) if spec.enabled("geometric") else geometric.identity(),
-            color_a=color.sample(rng("color_a"), color_spec) if spec.enabled("color_a") else color.identity(),
-            color_b=color.sample(rng("color_b"), color_spec) if spec.enabled("color_b") else color.identity(),
+            color_a=color.sample(rng("color_a"), color_spec) if shaded and spec.enabled("color_a") else color.identity(),
+            color_b=color.sample(rng("color_b"), color_spec) if shaded and spec.enabled("color_b") else color.identity(),
             mix=mix.sample(rng("mix"), spec.mix) if spec.enabled("mix") else mix.identity(spec.mix),
             mask=mask.sample(rng("mask"), spec.mask, spec.height, spec.width),
+            tone=toned,
         )
 
     def crop_image(self, params: TupleParams) -> np.ndarray:

@@ -36,6 +36,7 @@ COMPONENT_IDS = MappingProxyType(
         "mix": 5,  # 10x10 salt-and-pepper mixing grid
         "mask": 6,  # rotated-rectangle mask
         "strength": 7,  # per-tuple colour / geometric strength (only with a non-default StrengthSpec)
+        "tone": 8,  # camera-like tone change instead of T_shading (only with a non-default ToneSpec)
     }
 )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .components import color, crop, geometric, mask, mix, strength
+from .components import color, crop, geometric, mask, mix, strength, tone
 from .errors import SpecError
 
 __all__ = ["DISABLEABLE", "PRESETS", "TupleSpec", "preset"]
@@ -32,6 +32,7 @@ _SUBSPECS = {
     "mix": mix.MixSpec,
     "mask": mask.MaskSpec,
     "strength": strength.StrengthSpec,
+    "tone": tone.ToneSpec,
 }
 
 
@@ -60,6 +61,10 @@ class TupleSpec:
         Per-tuple mixtures of colour and geometric strength (beyond the paper; see
         :mod:`pastegen.components.strength`). The default draws nothing: the paper's tuples. It is
         left out of :meth:`to_dict` while it is the default, so older files' specs still match.
+    tone : ToneSpec
+        Share and ranges of the camera-like tone changes that replace ``T_shading`` (beyond the
+        paper; see :mod:`pastegen.components.tone`). The default (probability 0) draws nothing
+        and is left out of :meth:`to_dict` like ``strength``.
     name : str
         The preset this spec came from (informational).
     """
@@ -74,6 +79,7 @@ class TupleSpec:
     disabled: tuple[str, ...] = ()
     name: str = "custom"
     strength: strength.StrengthSpec = field(default_factory=strength.StrengthSpec)
+    tone: tone.ToneSpec = field(default_factory=tone.ToneSpec)
 
     def __post_init__(self) -> None:
         for dim in ("height", "width"):
@@ -107,10 +113,12 @@ class TupleSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (tuples become lists); ``strength`` only when it is not the default."""
+        """A JSON-able dict (tuples become lists); ``strength`` and ``tone`` only when not the default."""
         data = json.loads(json.dumps(dataclasses.asdict(self)))
         if self.strength.is_default:
             del data["strength"]
+        if self.tone.is_default:
+            del data["tone"]
         return data
 
     def to_json(self) -> str:

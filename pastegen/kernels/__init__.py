@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..components import color, crop, geometric, mask, mix, shading
+from ..components import color, crop, geometric, mask, mix, shading, tone
 from ..errors import SpecError
 from ..params import TupleParams
 from ..spec import TupleSpec
@@ -390,6 +390,7 @@ def render_tuple(
     scratch = _SCRATCH.get(_masked_bound(params, height, width), height * width)
     if _run(args, scratch, dt, nthreads, height) < 0:  # (a bound that was too tight: never seen)
         _run(args, _SCRATCH.get(height * width, height * width), dt, nthreads, height)
+    tone.apply_masked(out.I_S, out.M, params.tone)  # beyond the paper; colours then the identity
     return out
 
 
@@ -490,6 +491,8 @@ def render_tuples(
     view.flags.writeable = False  # one compiled variant for writeable and read-only inputs
     if len({p.mix.grid.shape for p in params}) == 1:  # the batch's arguments stack
         _render_batch(view, out, _kernel_args_batch(params, spec), dt, nthreads)
+        for k, p in enumerate(params):
+            tone.apply_masked(out.I_S[k], out.M[k], p.tone)
         return out
     for k in range(n):
         render_tuple(view[k], params[k], spec, out=out[k], dtype=dt, threads=1)

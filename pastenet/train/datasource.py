@@ -210,6 +210,10 @@ def _build_source(options: TrainOptions, resolution_hint: int, world: World):
             from pastegen.components.strength import strength_spec
 
             changes["strength"] = strength_spec(options.color_mix, options.geometric_mix)
+        if options.tone:
+            from pastegen.components.tone import ToneSpec
+
+            changes["tone"] = ToneSpec(probability=float(options.tone))
         spec = pastegen.preset(spec_name, **changes)
         if options.dataset is not None:  # "faces,faces-wild": the photos of every named dataset
             paths = []

@@ -121,6 +121,8 @@ class TrainOptions:
     color_mix: str | None = option(None, "--stream, beyond the paper: draw each tuple's colour strength from these STRENGTH:WEIGHT pairs "
                                          "(0: identity, 1: the paper's ranges).", metavar="S:W,...")
     geometric_mix: str | None = option(None, "--stream, beyond the paper: draw each tuple's factor on σ from these STRENGTH:WEIGHT pairs.", metavar="S:W,...")
+    tone: float = option(0.0, "--stream, beyond the paper: share of the tuples whose source gets a camera-like tone change (exposure, "
+                              "white balance, gamma, offset) instead of the colour transforms.", min=0, max=1)
     # -- model -------------------------------------------------------------------------------
     preset: str = option("paper-512", "Model preset; the resolution is the data's.", choices=tuple(PRESETS))
     resolution: int | None = option(None, "--stream: tuple size (default: the preset's); with DATA it must equal the file's.", min=16)
@@ -186,6 +188,8 @@ class TrainOptions:
             raise ConfigError(f"prior {self.prior!r} renders T(I) around each mask beside the tuple: it needs --stream")
         if self.truth == "colours" and not self.stream:
             raise ConfigError("truth 'colours' renders T_geometric(I) beside each tuple: it needs --stream")
+        if self.tone and not self.stream:
+            raise ConfigError("tone shapes streamed tuples; for a file, pass --tone to `pastegen make`")
         if (self.color_mix or self.geometric_mix) and not self.stream:
             raise ConfigError("color_mix and geometric_mix shape streamed tuples; for a file, pass them to `pastegen make`")
         if self.color_mix or self.geometric_mix:
