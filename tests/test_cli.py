@@ -118,6 +118,18 @@ def test_make_twice_and_jobs_1_vs_2_give_identical_arrays(tmp_path, photo_dir):
         assert tf.attrs["seed"] == 4 and len(tf.attrs["sources"]) == 4
 
 
+def test_make_tone_option_reaches_the_spec_and_replays(tmp_path, photo_dir):
+    out = tmp_path / "tone.h5"
+    r = run("make", "--images", str(photo_dir), *SMALL_ARGS, "--tone", "0.5", "--count", "12", "-q", str(out))
+    assert r.exit_code == 0, r.output
+    with open_tuples(out) as tf:
+        assert TupleSpec.from_json(tf.attrs["spec"]).tone.probability == 0.5
+        assert 0 < sum(bool(tf.params(i)["tone/active"]) for i in range(12)) < 12
+    assert not replay_check(out)
+    bad = run("make", "--images", str(photo_dir), *SMALL_ARGS, "--tone", "2", "--count", "2", str(tmp_path / "bad.h5"))
+    assert bad.exit_code == 2 and "--tone" in bad.output
+
+
 def test_make_thread_pool_stores_the_same_chunks_reports_progress_and_fails_cleanly(tmp_path, photo_dir):
     import shutil
     import threading

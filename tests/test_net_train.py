@@ -467,11 +467,19 @@ def test_stream_with_strength_mixtures_and_two_datasets(tmp_path):
     options = TrainOptions(
         stream=True, dataset="sample,sample", preset="colormap", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path),
         log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False, alpha=0.0,
-        color_mix="0:1,1:1", geometric_mix="0.5", resolution=64, truth="colours", prior="poisson",
+        color_mix="0:1,1:1", geometric_mix="0.5", resolution=64, truth="colours", prior="poisson", tone=0.5,
     )
     options = options.replace(model=_colormap64())
     result = train(options)
     assert result.step == 2 and result.run_dir.name.endswith("stream-sample-sample")
+    import hashlib
+
+    import pastegen
+    from pastegen.components import strength, tone
+
+    spec = pastegen.preset("sample", height=64, width=64, strength=strength.strength_spec("0:1,1:1", "0.5"), tone=tone.ToneSpec(probability=0.5))
+    recorded = json.loads((result.run_dir / "data.json").read_text())["spec_sha256"]
+    assert recorded == hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()  # the streamed spec draws tone changes
     from pastenet.paste import load_generator
 
     assert load_generator(result.run_dir, device="cpu").config.prior == "poisson"  # recorded for paste
@@ -479,6 +487,10 @@ def test_stream_with_strength_mixtures_and_two_datasets(tmp_path):
         TrainOptions(stream=True, dataset="sample", color_mix="2:1")
     with pytest.raises(ConfigError):
         TrainOptions(data="x.h5", color_mix="0:1")  # a file's tuples are fixed: use pastegen make
+    with pytest.raises(ConfigError, match="tone"):
+        TrainOptions(data="x.h5", tone=0.3)
+    with pytest.raises(ConfigError):
+        TrainOptions(stream=True, dataset="sample", tone=1.5)
     with pytest.raises(ConfigError):
         TrainOptions(data="x.h5", border_weight=1.0)  # needs recon mask
     with pytest.raises(ConfigError, match="needs --stream"):

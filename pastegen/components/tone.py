@@ -97,6 +97,15 @@ class ToneParams:
         if not (np.all(self.gain > 0) and self.gamma > 0 and np.all(np.isfinite(self.offset))):
             raise SpecError(f"tone gain and gamma must be positive and the offset finite, got {self.gain}, {self.gamma}, {self.offset}")
 
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ToneParams)
+            and self.active == other.active
+            and bool(np.array_equal(self.gain, other.gain))
+            and self.gamma == other.gamma
+            and bool(np.array_equal(self.offset, other.offset))
+        )
+
     def to_record(self) -> dict[str, Any]:
         """``{field: value}`` in the layout of :data:`FIELDS`."""
         return {"active": self.active, "gain": self.gain, "gamma": self.gamma, "offset": self.offset}
