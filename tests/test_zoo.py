@@ -160,6 +160,21 @@ def test_export_overwrite_and_no_golden(zoo, tiny_run, tmp_path):
     assert [e.name for e in list_models(root)] == ["my-tiny", "second"]
 
 
+def test_export_is_byte_for_byte_reproducible_in_a_new_process(tiny_run, tmp_path):
+    # safetensors writes its header from hash maps (another order in each process): export sorts it
+    import subprocess
+    import sys
+
+    code = "import sys; from pastenet.zoo.export import export_model; print(export_model(sys.argv[1], 'x', to=sys.argv[2], golden=False).sha256)"
+    shas = {subprocess.run([sys.executable, "-c", code, str(tiny_run), str(tmp_path / f"z{k}")], capture_output=True, text=True, check=True).stdout
+            for k in range(3)}  # fmt: skip
+    assert len(shas) == 1
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "z0" / "weights" / "x.safetensors"), "np") as f:  # still a valid file with its metadata
+        assert f.metadata()["zoo_name"] == "x" and f.keys()
+
+
 def test_damaged_and_missing_files_are_refused(zoo, tmp_path):
     root = tmp_path / "z"
     shutil.copytree(zoo, root)

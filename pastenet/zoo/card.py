@@ -50,6 +50,11 @@ def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> li
         notes.append("the loss's truth inside the mask is the pasted content with its own colours, T_geometric(I) (`--truth colours`), not I")
     if options.get("color_mix") or options.get("geometric_mix"):
         notes.append(f"per-tuple strength mixtures (colour `{options.get('color_mix')}`, geometric `{options.get('geometric_mix')}`)")
+    if options.get("tone"):
+        notes.append(
+            f"camera-like tone changes (exposure, white balance, gamma, offset) instead of the colour transforms on {options.get('tone'):g} "
+            "of the tuples (`--tone`)"
+        )
     if options.get("ema_kimg"):
         notes.append(
             f"the weights are a moving average of G's (`--ema-kimg {options.get('ema_kimg'):g}`: half-life {options.get('ema_kimg'):g} thousand samples, "

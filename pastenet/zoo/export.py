@@ -133,7 +133,20 @@ def _weights_blob(run: str | os.PathLike, name: str) -> tuple[bytes, dict[str, A
         "pastenet_version": __version__,
         "zoo_name": name,
     }
-    return save(tensors, metadata=metadata), record, ck, step, sum(int(t.numel()) for t in state.values()), ref.run_dir
+    return _canonical(save(tensors, metadata=metadata)), record, ck, step, sum(int(t.numel()) for t in state.values()), ref.run_dir
+
+
+def _canonical(blob: bytes) -> bytes:
+    """``blob`` (a safetensors file) with its JSON header's keys sorted, so that exporting the same
+    checkpoint twice gives the same bytes and sha256: safetensors writes the header from hash maps,
+    whose order changes from one process to the next. The data section and its offsets (relative
+    to the end of the header) are unchanged; the header is padded with spaces to a multiple of 8
+    bytes, as safetensors pads it."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + n :]
 
 
 def export_model(
