@@ -31,8 +31,8 @@ def assert_tuples_equal(a, b):
 
 
 def test_component_ids_are_frozen():
-    # Part of the file format: renumbering would silently change every stored run.
-    assert dict(COMPONENT_IDS) == {"order": 0, "crop": 1, "geometric": 2, "color_a": 3, "color_b": 4, "mix": 5, "mask": 6, "strength": 7}
+    # Part of the file format: renumbering would silently change every stored run (append only).
+    assert dict(COMPONENT_IDS) == {"order": 0, "crop": 1, "geometric": 2, "color_a": 3, "color_b": 4, "mix": 5, "mask": 6, "strength": 7, "tone": 8}
 
 
 def test_component_streams_are_pinned():
