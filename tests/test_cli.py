@@ -130,6 +130,33 @@ def test_make_tone_option_reaches_the_spec_and_replays(tmp_path, photo_dir):
     assert bad.exit_code == 2 and "--tone" in bad.output
 
 
+def test_make_jobs_1_renders_beside_the_writer(tmp_path, photo_dir, monkeypatch):
+    # one rendering thread while the calling thread writes (the disk's costs hide behind the
+    # rendering); a run of one batch or less stays in the calling thread; the file is the same
+    import pastegen.precompute as precompute
+
+    used = []
+    real = precompute._generate_threads
+
+    def spy(gen, pending, jobs, *args, **kwargs):
+        used.append(jobs)
+        return real(gen, pending, jobs, *args, **kwargs)
+
+    monkeypatch.setattr(precompute, "_generate_threads", spy)
+    spec = preset("photos", height=48, width=48, sigma=3.0)
+    paths = sorted(str(p) for p in photo_dir.iterdir())
+    a = make(tmp_path / "a.h5", paths, spec, count=precompute.BATCH_SIZE + 5, seed=4, jobs=1)
+    assert used == [1]
+    b = make(tmp_path / "b.h5", paths, spec, count=precompute.BATCH_SIZE, seed=4, jobs=1)
+    assert used == [1]  # serial
+    monkeypatch.undo()
+    c = make(tmp_path / "c.h5", paths, spec, count=precompute.BATCH_SIZE + 5, seed=4, jobs=2)
+    assert_same_arrays(a.path, c.path)
+    with open_tuples(a.path) as ta, open_tuples(b.path) as tb:
+        for i in range(len(tb)):
+            np.testing.assert_array_equal(ta[i]["I_S"], tb[i]["I_S"])
+
+
 def test_make_thread_pool_stores_the_same_chunks_reports_progress_and_fails_cleanly(tmp_path, photo_dir):
     import shutil
     import threading
