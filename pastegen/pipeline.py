@@ -169,7 +169,7 @@ def render_stages(image: np.ndarray, params: TupleParams, spec: TupleSpec) -> St
     image = _check_crop(image, spec)
     m = mask.rasterize(spec.height, spec.width, params.mask)
     warped, t = _transform(image, params, spec, m)
-    if params.tone is not None and params.tone.active:
+    if params.tone is not None:  # an inactive change returns t itself
         t = tone.apply(t, params.tone)
     return Stages(
         I=image.astype(np.float32) / np.float32(255),

@@ -717,11 +717,10 @@ class TupleWriter:
         try:
             self._behind.wait()
         except OSError:
-            f.close()
             if raising:
                 raise
-            return
-        f.close()
+        finally:
+            f.close()
 
     def __enter__(self) -> TupleWriter:
         return self
