@@ -177,6 +177,38 @@ def _tiny32() -> dict:
     return preset("tiny", resolution=32, local_window=16, d_channels=(8, 16, 32, 64), d_local_channels=(8, 16, 32)).to_record()
 
 
+def test_auto_threads_leave_the_data_workers_their_cores():
+    from pastenet.train.backend import cpu_threads
+
+    assert cpu_threads(0, workers=2, cores=2, current=2) == 1  # this machine: 2 cores, 2 workers
+    assert cpu_threads(0, workers=0, cores=2, current=2) == 2
+    assert cpu_threads(0, workers=2, cores=16, current=16) == 14
+    assert cpu_threads(0, workers=2, processes=2, cores=16, current=16) == 6  # torchrun: each its share
+    assert cpu_threads(0, workers=2, cores=16, current=4) == 4  # OMP_NUM_THREADS stays an upper bound
+    assert cpu_threads(0, workers=8, cores=4, current=4) == 1  # at least one
+    assert cpu_threads(3, workers=2, cores=2, current=2) == 3  # a count given is taken as it is
+
+
+def test_only_workers_that_poisson_blend_count_as_busy(tmp_path, monkeypatch):
+    from pastenet.train.backend import training_threads
+
+    stream = dict(stream=True, dataset="sample", preset="colormap", workers=2, out=str(tmp_path))
+    assert training_threads(TrainOptions(**stream, prior="poisson"), cores=2, current=2) == 1
+    assert training_threads(TrainOptions(**stream), cores=2, current=2) == 2  # rendering alone: light
+    assert training_threads(TrainOptions(**stream, prior="poisson", threads=2), cores=2, current=2) == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert training_threads(TrainOptions(**stream, prior="poisson"), cores=16, current=16) == 6
+
+
+@pytest.mark.parametrize("threads", [2, 0])
+def test_training_runs_on_the_chosen_threads_and_restores_the_count(tuples, tmp_path, threads):
+    seen = []
+    before = torch.get_num_threads()
+    train(_options(tuples, tmp_path, steps=2, threads=threads), progress=lambda *a: seen.append(torch.get_num_threads()))
+    assert seen == [threads or before] * 2  # auto: never more than the process had (the fixture's 1)
+    assert torch.get_num_threads() == before
+
+
 def test_dry_run_resolves_without_writing(tuples, tmp_path):
     result = train(_options(tuples, tmp_path / "runs"), dry_run=True)
     assert result.run_dir is None and result.options.model["resolution"] == SIZE

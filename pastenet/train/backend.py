@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +14,7 @@ from ..errors import ConfigError
 from .distributed import World, world_from_env
 from .options import TrainOptions
 
-__all__ = ["Backend", "start_backend"]
+__all__ = ["Backend", "start_backend", "cpu_threads", "training_threads", "torch_threads"]
 
 
 def start_backend(options: TrainOptions) -> tuple[World, torch.device]:
@@ -40,6 +43,72 @@ def start_backend(options: TrainOptions) -> tuple[World, torch.device]:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     return world, device
+
+
+def cpu_threads(threads: int, *, workers: int, processes: int = 1, cores: int | None = None, current: int | None = None) -> int:
+    """The torch threads a training process on the CPU runs with.
+
+    A run with the Poisson prior has its data loader workers solve a Poisson blend for every
+    tuple, as much CPU as the networks' step; with one torch thread per core on top, the threads
+    wait on each other's preempted work (on 2 cores with 2 such workers: 1.85 it/s with 2 threads,
+    2.9 with 1; ``benchmarks/README.md``). Workers that only read a tuple file or render tuples
+    leave the cores mostly free, and there all threads are faster (tiny from a file: 5.5-6.1
+    against 4.0; a stream without the prior: 5.0 against 2.7-3.6). So ``0`` (auto) gives each
+    process its share of the cores less one per busy worker, and never more threads than the
+    process already has (``OMP_NUM_THREADS`` or an earlier ``torch.set_num_threads`` stay an upper
+    bound).
+
+    Parameters
+    ----------
+    threads : int
+        The option: ``0`` for auto, else the count itself.
+    workers : int
+        Busy data loader workers of this process (those that Poisson-blend each tuple; the
+        trainer passes 0 for the others).
+    processes : int
+        Training processes on this machine (torchrun's local world size).
+    cores : int, optional
+        Cores this process may run on (default: its CPU affinity).
+    current : int, optional
+        The process's torch threads now (default: ``torch.get_num_threads()``).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    if threads:
+        return int(threads)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if current is None:
+        current = torch.get_num_threads()
+    return max(1, min(int(current), cores // max(1, processes) - workers))
+
+
+def training_threads(options: TrainOptions, *, cores: int | None = None, current: int | None = None) -> int:
+    """:func:`cpu_threads` for a run's options: its workers count as busy with the Poisson prior.
+
+    The processes on this machine are torchrun's ``LOCAL_WORLD_SIZE`` (1 without torchrun);
+    ``cores`` and ``current`` as for :func:`cpu_threads`.
+    """
+    busy = options.workers if options.prior != "none" else 0
+    try:
+        processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        processes = 1
+    return cpu_threads(options.threads, workers=busy, processes=processes, cores=cores, current=current)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(count)``, then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

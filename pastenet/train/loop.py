@@ -41,7 +41,7 @@ from typing import Any
 
 from ..data import prepare
 from ..devices import resolve_device
-from .backend import Backend, start_backend
+from .backend import Backend, start_backend, torch_threads, training_threads
 from .datasource import TrainingData, build_data, data_description, data_identity
 from .distributed import any_rank
 from .networks import Networks, build_networks, resolve_model
@@ -130,6 +130,8 @@ def train(
     with ExitStack() as locks:
         plan = plan_run(options, resume, changes, dry_run=dry_run, locks=locks)
         world, device = start_backend(plan.options)
+        if device.type == "cpu":
+            locks.enter_context(torch_threads(training_threads(plan.options)))
         data = build_data(plan.options, world)
         check_run_data(plan, data.identity, warn=world.main and not dry_run)
         config = resolve_model(plan.options, data.resolution, new_run=not plan.resumed)

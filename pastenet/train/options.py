@@ -32,7 +32,7 @@ RECONS = ("image", "mask")
 
 #: Options a resumed run may change; everything else must equal the recorded value.
 RESUMABLE_CHANGES = frozenset(
-    {"steps", "lr_rampdown", "workers", "log_every", "sample_every", "checkpoint_every", "keep", "compile", "out", "progress"}
+    {"steps", "lr_rampdown", "workers", "threads", "log_every", "sample_every", "checkpoint_every", "keep", "compile", "out", "progress"}
 )
 
 #: Renamed options: the old name -> the field. The command line keeps the old name as its flag
@@ -157,6 +157,8 @@ class TrainOptions:
     channels_last: str = option("auto", "channels_last memory format (auto: on CUDA).", choices=_SWITCH)
     compile: bool = option(False, "torch.compile the generator.")
     workers: int = option(2, "Data loader worker processes.", min=0)
+    threads: int = option(0, "Torch threads of each training process on the CPU. 0 (auto): its share of the cores, less one per data loader "
+                             "worker when the workers Poisson-blend each tuple (--prior poisson), at least 1.", min=0)
     # -- output ------------------------------------------------------------------------------
     out: str = option("runs", "Parent folder of the numbered run folders.", path="dir")
     log_every: int = option(10, "Steps between stats lines.", min=1)
