@@ -7,6 +7,10 @@ the eye at the rows where the two differ::
 
     PASTEGEN_DATA_ROOT=../shared/data python benchmarks/by_eye_sheets.py faces-poisson-256
 
+``--against OLD`` (other weights, e.g. a model's previous version) adds OLD's paste as a column
+before the model's and writes ``against.csv``: per case the mean and 99th percentile of
+|model − OLD| inside the mask, most different first, for a review of what changed.
+
 Outputs in ``benchmarks/results/zoo/<name>/by-eye/``. The verdicts themselves are a person's:
 ``by-eye.md`` beside that folder records them and how they were made.
 """
@@ -33,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("model", help="zoo name (or checkpoint path)")
     p.add_argument("--out", default=None, help="output folder (default benchmarks/results/zoo/<name>/by-eye)")
     p.add_argument("--limit", type=int, default=None, help="the first N cases of each group (smoke runs)")
+    p.add_argument("--against", default=None, help="other weights (zoo name or path) to show beside the model and compare with")
     a = p.parse_args(argv)
     import torch
 
@@ -44,19 +49,34 @@ def main(argv=None) -> int:
     out = Path(a.out) if a.out else REPO / "benchmarks" / "results" / "zoo" / Path(a.model).name / "by-eye"
     out.mkdir(parents=True, exist_ok=True)
     poisson = BASELINES["poisson_normal"]
-    methods = {"Poisson normal": poisson, "model": realrun.paste_method(pm)}
+    old = load_generator(a.against, device="cpu") if a.against else None
+    methods = {"Poisson normal": poisson}
+    if old is not None:
+        methods["previous"] = realrun.paste_method(old)
+    methods["model"] = realrun.paste_method(pm)
     realrun.real_rows(methods, root, limit=a.limit, sheet_dir=out, per_sheet=8, cell=256)
-    with open(out / "differences.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["group", "case", "mean_abs_diff", "p99_abs_diff"])
-        for group, cases in realrun.load_groups(root, 512, limit=a.limit).items():
-            for c in cases:
-                m = c.mask.astype(bool)
-                d = np.abs(paste(pm, c.target, c.source, c.mask).astype(float)
-                           - poisson(c.target, c.source, c.mask).astype(float))[m].mean(1)
-                w.writerow([group, c.name, f"{d.mean():.2f}", f"{np.percentile(d, 99):.2f}"])
+    rows, against = [], []
+    for group, cases in realrun.load_groups(root, 512, limit=a.limit).items():
+        for c in cases:
+            m = c.mask.astype(bool)
+            ours = paste(pm, c.target, c.source, c.mask).astype(float)
+            d = np.abs(ours - poisson(c.target, c.source, c.mask).astype(float))[m].mean(1)
+            rows.append([group, c.name, f"{d.mean():.2f}", f"{np.percentile(d, 99):.2f}"])
+            if old is not None:
+                e = np.abs(ours - paste(old, c.target, c.source, c.mask).astype(float))[m].mean(1)
+                against.append((float(e.mean()), [group, c.name, f"{e.mean():.2f}", f"{np.percentile(e, 99):.2f}"]))
+    _write_csv(out / "differences.csv", rows)
+    if old is not None:
+        _write_csv(out / "against.csv", [r for _, r in sorted(against, key=lambda t: -t[0])])
     print(f"sheets and differences.csv in {out}")
     return 0
+
+
+def _write_csv(path: Path, rows: list[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["group", "case", "mean_abs_diff", "p99_abs_diff"])
+        w.writerows(rows)
 
 
 if __name__ == "__main__":

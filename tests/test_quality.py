@@ -373,3 +373,16 @@ def test_only_real_quick_run(tmp_path, shared_data):
         res = json.loads((out / "results.json").read_text())
         assert [n["label"] for n in res["networks"]] == ["net-a", "net-b"] and res["networks"][0]["name"] == "first"
         assert len(res["networks"][0]["weights_sha256"]) == 64 and "sha256 `" in text
+
+
+def test_by_eye_sheets_against_other_weights(tmp_path, shared_data, monkeypatch):
+    import benchmarks.by_eye_sheets as by_eye
+
+    monkeypatch.setenv("PASTEGEN_DATA_ROOT", str(shared_data))
+    out = tmp_path / "by-eye"
+    assert by_eye.main(["faces-poisson-256", "--against", "faces-poisson-256", "--limit", "1", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "against.csv")))
+    assert [r["group"] for r in rows] == ["crosspaste", "crossperson"]  # the first case of each group
+    assert all(float(r["mean_abs_diff"]) == 0 == float(r["p99_abs_diff"]) for r in rows)  # the same weights
+    assert len(list(csv.DictReader(open(out / "differences.csv")))) == 2
+    assert any(out.glob("*.jpg"))
