@@ -6,6 +6,7 @@ Every error the library raises on purpose becomes one ``Error: ...`` line (exit 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Any
 
@@ -124,7 +125,6 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
       pastenet train out.h5 --init-from runs/00003-tiny-sample --steps 1000
       torchrun --nproc-per-node 8 -m pastenet.cli train out.h5 --batch 5
     """
-    import signal
     import warnings
 
     from .train import TrainOptions
@@ -142,9 +142,6 @@ def train(ctx: click.Context, data: str | None, resume: str | None, dry_run: boo
         click.echo(json.dumps(result.options.to_record(), indent=2, sort_keys=True))
         return
     if result.interrupted:  # also with -q: the exit status says it, the line says how to go on
-        # the checkpoint is saved and the process is about to exit: a further Ctrl-C must not turn
-        # the exit status 130/143 into a death by signal (-2) during shut-down
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         click.echo(f"interrupted at step {result.step}; checkpoint saved. Continue with: pastenet train --resume {result.run_dir}", err=True)
         ctx.exit(128 + int(result.signal or signal.SIGINT))
     if not quiet:
@@ -165,6 +162,7 @@ def _run_training(ctx: click.Context, run_training: Any, TrainOptions: Any, data
     ``kwargs`` are the run's options by field name; ``given`` names those given on the command
     line (or by environment variable): a resume changes only those.
     """
+    result = None
     try:
         if resume is not None:
             explicit = {key: value for key, value in kwargs.items() if key in given}
@@ -174,12 +172,21 @@ def _run_training(ctx: click.Context, run_training: Any, TrainOptions: Any, data
         else:
             options = TrainOptions(data=data, **kwargs)
             result = run_training(options, dry_run=dry_run, progress=hook)
+        if result.interrupted:
+            # the checkpoint is saved and the process is about to exit: a further Ctrl-C must not turn
+            # the exit status 130/143 into an abort or a death by signal during shut-down
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except (PastenetError, FloatingPointError) as e:
         raise click.ClickException(_one_line(e)) from None
     except OSError as e:  # a write the library does not wrap (samples, stats, options.json), e.g. a full disk
         where = f" ({e.filename})" if e.filename else ""
         raise click.ClickException(f"training stopped: {e.strerror or _one_line(e)}{where}; the last complete checkpoint is intact") from None
     except KeyboardInterrupt as e:  # a second Ctrl-C, or one before training started: no checkpoint saved now
+        if result is not None and result.interrupted:
+            # the second Ctrl-C was raised only after training had returned (a signal is handled at
+            # the interpreter's next check, which can fall just after the call): the checkpoint is saved
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return result
         if hook is not None:
             hook.finish()
         run = getattr(e, "run_dir", None) or resume

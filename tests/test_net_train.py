@@ -845,6 +845,46 @@ def test_an_interrupted_cli_run_exits_non_zero_and_prints_how_to_resume(tuples, 
     assert list_checkpoints(run)
 
 
+def test_a_second_ctrl_c_handled_just_after_an_interrupted_run_returned_still_exits_130(tmp_path, monkeypatch):
+    """A signal is handled at the interpreter's next check, which can fall just after ``train`` returned.
+
+    That second Ctrl-C (the checkpoint is already saved) must not become click's "Aborted!" with
+    status 1: the run reports its checkpoint and exits 130, and later Ctrl-Cs are ignored.
+    """
+    import pastenet.train as train_module
+    from pastenet.train.loop import TrainResult
+
+    class LateInterrupt(TrainResult):
+        """An interrupted result whose first read raises KeyboardInterrupt (the late second Ctrl-C)."""
+
+        raised = False
+
+        @property
+        def interrupted(self) -> bool:  # type: ignore[override]
+            if not LateInterrupt.raised:
+                LateInterrupt.raised = True
+                raise KeyboardInterrupt
+            return True
+
+        @interrupted.setter
+        def interrupted(self, value: bool) -> None:
+            pass
+
+    run = tmp_path / "00000-tiny-tuples"
+    late = LateInterrupt(run_dir=run, options=TrainOptions(data="x.h5"), step=7, signal=int(signal.SIGINT))
+    monkeypatch.setattr(train_module, "train", lambda *args, **kwargs: late)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        result = _cli("train", tmp_path / "tuples.h5", "--device", "cpu", "-q")
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert LateInterrupt.raised
+    assert result.exit_code == 130, result.output
+    assert f"interrupted at step 7; checkpoint saved. Continue with: pastenet train --resume {run}" in result.output
+    assert "Aborted" not in result.output
+
+
 def test_learning_rate_schedule_is_constant_then_a_half_cosine_to_zero():
     from pastenet.train.step import LearningRateSchedule
 
