@@ -280,7 +280,7 @@ def _network_lines(nets: list, none_note: str = "--no-network") -> list[str]:
             lines += ["This is the model zoo's `faces-poisson-256` (beyond the paper: affine colour-map head applied to a Poisson "
                       "blend, trained towards the photo's own colours, strength mixtures, masked/border L1, no adversarial term, "
                       "weight averaging, learning-rate ramp; pasted with the Poisson seam, the map at every frequency and scale-aware mode), "
-                      "trained for 22,000 steps and fine-tuned 2,000 with camera-like tone changes on 2 CPU cores on "
+                      "trained for 22,000 steps with camera-like tone changes on half the tuples on 2 CPU cores on "
                       "`faces/train` + `faces-wild/train`; its card gives the command. "
                       "It never saw street scenes (the zoo's `scenes-poisson-256` did: `benchmarks/results/zoo/`).", ""]
         if where == PAPER_TINY.relative_to(REPO):
