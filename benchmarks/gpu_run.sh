@@ -44,7 +44,7 @@ if [ "$T" -gt 30 ]; then
   if [ -n "${PASTEGEN_DATA_ROOT:-}" ]; then DATA=(--dataset faces,faces-wild --sigma 7.5); else DATA=(--dataset sample); fi
   log "3. zoo recipe on CUDA for ${T}s (${DATA[*]})"
   timeout --signal=INT "$T" pastenet train --stream "${DATA[@]}" --preset colormap --resolution 256 --alpha 0 --beta1 0.9 \
-    --recon mask --border-weight 2 --color-mix 0:1,0.1:1,0.25:1,0.5:1,1:1 --geometric-mix 0:1,0.5:1,1:1 \
+    --recon mask --border-weight 2 --color-mix 0:1,0.1:1,0.25:1,0.5:1,1:1 --geometric-mix 0:1,0.5:1,1:1 --tone 0.5 \
     --prior poisson --truth colours --ema-kimg 10 \
     --batch 32 --steps 200000 --checkpoint-every 500 --sample-every 1000 --keep 1 --workers 12 --device cuda \
     --out "$OUT/runs" -q > "$OUT/train.txt" 2>&1
