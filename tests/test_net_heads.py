@@ -100,6 +100,24 @@ def test_poisson_seam_on_a_mask_without_boundary_keeps_the_pasted_pixels():
     np.testing.assert_allclose(poisson_seam(p, np.zeros_like(p), np.ones((8, 8), bool)), p, atol=1e-6)
 
 
+@pytest.mark.parametrize("corner", [False, True])
+def test_poisson_seam_on_the_grown_bounding_box_is_the_whole_images_bit_for_bit(corner):
+    """Training's prior and paste solve on ``window(mask)``: the same system as the whole image's."""
+    from pastenet.seam import window
+
+    rng = np.random.default_rng(3)
+    p, t = rng.uniform(0, 255, (2, 40, 50, 6)).astype(np.float32)
+    m = np.zeros((40, 50), bool)
+    m[12:30, 9:33] = True
+    m[20:25, 5:9] = True  # not convex
+    if corner:
+        m[:6, 40:] = True  # touches the image's border: the window stops there too
+    box = window(m)
+    whole = poisson_seam(p, t, m)
+    cropped = poisson_seam(p[box], t[box], m[box])
+    assert np.array_equal(whole[box][m[box]], cropped[m[box]])
+
+
 def test_masked_l1_weighs_small_and_large_masks_alike():
     y, i = torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32)
     m = torch.zeros(2, 1, 32, 32)
