@@ -256,10 +256,13 @@ class _Offset(click.ParamType):
 @click.option("--min-change", type=click.FloatRange(min=0, max=float("inf"), max_open=True), default=0.0, show_default=True,
               help="Levels of 255: a correction of the network whose RMS over the region is at most this is not made, a larger one "
                    "is scaled by max(0, 1 - (t/rms)^2); 0: the network's correction as it is (a conservative paste: e.g. 6).")
+@click.option("--ensemble", type=click.Choice(["auto", "flip", "none"]), default="auto",
+              help="flip: average the network's output with its mirrored output on the mirrored input (one more network pass); "
+                   "auto: flip for colour-map models, none for the paper's residual head.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 def paste(model_path: str | None, method: str, target: str, source: str | None, mask: str, output: str, offset: tuple[int, int], seed: int,
           region_scale: float, region_angle: float, device: str, full: bool, margin: int | None, scale: str, seam: str, detail: str, context: str,
-          min_change: float, quiet: bool) -> None:
+          min_change: float, ensemble: str, quiet: bool) -> None:
     """Paste the MASK region of SOURCE into TARGET and harmonise it with a trained generator.
 
     Images of any size and aspect; pixels outside the pasted region are written unchanged, and
@@ -315,7 +318,7 @@ def paste(model_path: str | None, method: str, target: str, source: str | None, 
             warnings.simplefilter("always", api.PasteWarning)
             result = api.paste_with_details(model, tgt, src, msk, offset=offset, seed=seed, roi=not full, margin=margin,
                                             scale=_scale_value(scale), seam=seam, detail=detail, context=_context_value(context),
-                                            min_change=min_change)
+                                            min_change=min_change, ensemble=ensemble)
             try:
                 api.write_image(output, result.image)  # may warn: 16 bits scaled to 8 for JPEG, BMP, WebP
             finally:  # the warnings are shown even when writing fails, before its Error line

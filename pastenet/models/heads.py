@@ -92,7 +92,9 @@ def _affine(out: Tensor, composite: Tensor, mask: Tensor) -> Tensor:
     b, _, h, w = out.shape
     s = (composite + 1.0) * 0.5
     delta = out[:, :9].reshape(b, 3, 3, h, w)
-    y = s + torch.einsum("bijhw,bjhw->bihw", delta, s) + out[:, 9:12]
+    # ΔA·s as a broadcast product summed over j (on a CPU ~3x faster than einsum's batched
+    # matrix product with its layout copies, forward and backward).
+    y = s + (delta * s.unsqueeze(1)).sum(dim=2) + out[:, 9:12]
     return composite + (2.0 * y - 1.0 - composite) * mask
 
 

@@ -144,7 +144,9 @@ def render_card(
     if notes:
         lines += ["## Beyond the paper", ""] + [f"- {n}" for n in notes]
         if m.get("output") == "affine":
-            lines += ["- at paste time the Poisson seam (`--seam poisson`) is on by default for colour-map models"]
+            lines += ["- at paste time the Poisson seam (`--seam poisson`) is on by default for colour-map models",
+                      "- at paste time G's map is averaged with its mirrored map of the mirrored input (`--ensemble auto`: "
+                      "a horizontal-flip self-ensemble, on by default for colour-map models)"]
         if m.get("prior") == "poisson":
             lines += [context_note()]
         lines += [""]
