@@ -397,6 +397,19 @@ def test_cli_end_to_end(tmp_path, run_dir, model, dtype):
     assert np.abs(read_image(full).astype(int) - got).max() <= 1
 
 
+def test_cli_ensemble_option(tmp_path, run_dir, model):
+    target, source, mask = _images(40, 52)
+    t, s, m = _write(tmp_path / "t.png", target), _write(tmp_path / "s.png", source), _write(tmp_path / "m.png", mask)
+    for ensemble in ("flip", "none"):
+        out = tmp_path / f"{ensemble}.png"
+        result = run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", out, "--ensemble", ensemble, "-q")
+        assert result.exit_code == 0, result.output
+        assert np.array_equal(read_image(out), paste(model, target, source, mask, ensemble=ensemble))
+    assert not np.array_equal(read_image(tmp_path / "flip.png"), read_image(tmp_path / "none.png"))
+    bad = run("--model", run_dir, "--target", t, "--source", s, "--mask", m, "-o", tmp_path / "x.png", "--ensemble", "both")
+    assert bad.exit_code == 2 and "--ensemble" in bad.output and not (tmp_path / "x.png").exists()
+
+
 def test_cli_offset_rgba_and_cut_warning(tmp_path, run_dir):
     target = _images(30, 30, channels=4)[0]
     mask = np.zeros((30, 30), np.uint8)
