@@ -331,12 +331,17 @@ def _resolve_scale(scale: Any, config: ModelConfig, shape: tuple[int, int]) -> f
     return float(scale)
 
 
+def _resolve_choice(name: str, value: Any, choices: tuple[str, ...], config: ModelConfig, *, affine: str, other: str) -> str:
+    """``value``, one of ``choices``, with ``"auto"`` read as ``affine`` for affine-head models, else ``other``."""
+    if value not in choices:
+        raise PasteError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    if value == "auto":
+        return affine if config.output == "affine" else other
+    return str(value)
+
+
 def _resolve_seam(seam: Any, config: ModelConfig) -> str:
-    if seam not in SEAMS:
-        raise PasteError(f"seam must be one of {', '.join(SEAMS)}, got {seam!r}")
-    if seam == "auto":
-        return "poisson" if config.output == "affine" else "none"
-    return str(seam)
+    return _resolve_choice("seam", seam, SEAMS, config, affine="poisson", other="none")
 
 
 DETAILS = ("auto", "source", "map")
@@ -381,11 +386,7 @@ ENSEMBLES = ("auto", "flip", "none")
 
 def _resolve_ensemble(ensemble: Any, config: ModelConfig) -> str:
     """``"flip"`` or ``"none"`` for ``ensemble`` (see :func:`paste`)."""
-    if ensemble not in ENSEMBLES:
-        raise PasteError(f"ensemble must be one of {', '.join(ENSEMBLES)}, got {ensemble!r}")
-    if ensemble == "auto":
-        return "flip" if config.output == "affine" else "none"
-    return str(ensemble)
+    return _resolve_choice("ensemble", ensemble, ENSEMBLES, config, affine="flip", other="none")
 
 
 def mirror_averaged(G: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:

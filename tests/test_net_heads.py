@@ -290,12 +290,7 @@ def test_context_changes_what_G_sees_and_is_checked(monkeypatch):
     t, s = _astronaut_and_cat()
     m = np.zeros((128, 128), bool)
     m[40:70, 50:90] = True
-    g = Generator(preset("colormap", work_side=128, prior="poisson"))
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in g.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    pm = P.PasteModel.from_generator(g, device="cpu")
+    pm = _random_colormap_model()
     seen = []
     real = P.network_output
 
