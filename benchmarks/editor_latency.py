@@ -48,6 +48,17 @@ def _png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's processor or machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _measure(base: str, a: argparse.Namespace, target: np.ndarray, source: np.ndarray, mask_url) -> dict[str, dict[str, float]]:
     """Median seconds per method: a new region each time (``new_mask_s``, its round trip) and the same region moved."""
     t_id = _post(base + "/api/upload", _png(target))["id"]
@@ -70,7 +81,10 @@ def _measure(base: str, a: argparse.Namespace, target: np.ndarray, source: np.nd
             moved["offset"] = [8, -8]  # the same region dragged elsewhere: the solve's factorisation is reused
             figures["moved_s"].append(_post(base + "/api/paste", json.dumps(moved).encode(), json_body=True)["seconds"])
             k += 1  # another new region, prepared first as the page does while the user places it
-            _post(base + "/api/prepare", json.dumps({"source": s_id, "mask": mask_url(k)}).encode(), json_body=True)
+            ahead = {"source": s_id, "mask": mask_url(k)}
+            if method == "network":  # as the page does: with the target, the network's context region is prepared too
+                ahead["target"] = t_id
+            _post(base + "/api/prepare", json.dumps(ahead).encode(), json_body=True)
             figures["prepared_s"].append(_post(base + "/api/paste", body(k), json_body=True)["seconds"])
         rows[method] = {key: statistics.median(v) for key, v in figures.items()}
         r = rows[method]
@@ -116,7 +130,7 @@ def main(argv=None) -> int:
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps({
-            "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
+            "machine": {"cpu": _cpu_model(), "torch_threads": torch.get_num_threads()},
             "settings": {"model": a.model, "photo": a.size, "region": a.region, "repeats": a.repeats},
             "median_seconds": rows, "network_over_poisson_normal": round(ratio, 3),
         }, indent=1) + "\n")

@@ -116,7 +116,9 @@ def measure(name: str, batch: int, device: torch.device, *, steps: int, warmup: 
     G = Generator(config).to(device=device, memory_format=fmt)
     D = Discriminator(config).to(device=device, memory_format=fmt)
     options = _options(name, batch)
-    compiled = torch.compile(G) if compile_g else None
+    if compile_g:
+        torch._dynamo.reset()  # each preset compiles afresh: its own static graph, its own compile time
+    compiled = torch.compile(G, dynamic=False) if compile_g else None
     step = GanStep(G, D, config, device, World(), amp=amp, compiled_G=compiled, **gan_step_kwargs(options, World()))
     data = synthetic_batch(batch, config.resolution, device, channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

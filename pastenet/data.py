@@ -88,6 +88,7 @@ __all__ = [
     "CursorSampler",
     "make_stream",
     "with_poisson_prior",
+    "one_thread_per_worker",
     "make_loader",
     "Batches",
     "default_mp_context",
@@ -362,6 +363,26 @@ class CursorSampler(Sampler[int]):
 # --- streams ----------------------------------------------------------------------------------------
 
 
+def one_thread_per_worker() -> None:
+    """Bring every thread pool of this process down to one thread: a data loader worker's set-up.
+
+    Loader workers are the parallelism: each renders and solves its tuples on one thread (the
+    tuples do not depend on it). Otherwise numba, OpenCV and OpenBLAS each start a thread per core
+    in every worker, and OpenBLAS's (SuperLU's dense blocks in the Poisson prior) spin while they
+    wait: measured on 2 cores, the same tuples/s for 1.3-1.4 CPU-seconds per second instead of 1.0,
+    taken from the training step; on 16 cores with 13 workers, a load average of 29. Called by
+    :class:`StreamDataset` in each worker; the results are the same bits with any thread count.
+    """
+    import cv2
+    import numba
+    import scipy.sparse.linalg  # noqa: F401  (loads scipy's BLAS now, so that the limit below reaches it)
+    import threadpoolctl
+
+    numba.set_num_threads(1)
+    cv2.setNumThreads(1)
+    threadpoolctl.threadpool_limits(1)
+
+
 class StreamDataset(IterableDataset):
     """A :class:`pastegen.TupleStream` as an iterable dataset of item dicts.
 
@@ -401,11 +422,7 @@ class StreamDataset(IterableDataset):
         info = get_worker_info()
         stream = self.stream if info is None else self.stream.for_worker(info.id, info.num_workers)
         if info is not None:
-            # Loader workers are the parallelism: each renders on one thread (tuples do not depend
-            # on it), instead of every worker starting a thread per core.
-            import numba
-
-            numba.set_num_threads(1)
+            one_thread_per_worker()
         for item in stream:
             it = cast("dict[str, Any]", item)  # a stream of dicts: as_tuple streams are refused in __init__
             if self.prior == "poisson":

@@ -65,7 +65,10 @@ Noise
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -432,6 +435,37 @@ def garrote_factor(change: np.ndarray, region: np.ndarray, levels: float) -> flo
     return 0.0 if rms2 <= t * t else 1.0 - t * t / rms2
 
 
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` dilated by OpenCV's elliptic disc of ``radius`` (zero beyond its frame), bool."""
+    import cv2
+
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.astype(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0) != 0
+
+
+#: Dilations of the last regions (a region's box, padded by the radius), for :func:`context_mask`.
+_DILATIONS: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_DILATIONS_KEPT = 2
+_DILATIONS_LOCK = threading.Lock()
+
+
+def _dilated_region(box: np.ndarray, radius: int) -> np.ndarray:
+    """:func:`_dilate` of ``box`` (a region's bounding box) padded by ``radius`` on every side; the last few are kept."""
+    key = (box.shape, radius, hashlib.blake2b(np.packbits(box).tobytes(), digest_size=16).digest())
+    with _DILATIONS_LOCK:
+        hit = _DILATIONS.get(key)
+        if hit is not None:
+            _DILATIONS.move_to_end(key)
+            return hit
+    grown = _dilate(np.pad(box, radius), radius)
+    grown.setflags(write=False)
+    with _DILATIONS_LOCK:
+        _DILATIONS[key] = grown
+        while len(_DILATIONS) > _DILATIONS_KEPT:
+            _DILATIONS.popitem(last=False)
+    return grown
+
+
 def context_mask(placed: np.ndarray, source_shape: tuple[int, int], offset: tuple[int, int], radius: int) -> np.ndarray:
     """The placed region grown by ``radius`` pixels (a disc), kept where the placed source has pixels.
 
@@ -452,11 +486,21 @@ def context_mask(placed: np.ndarray, source_shape: tuple[int, int], offset: tupl
     """
     if radius <= 0:
         return placed
-    import cv2
-
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    grown = cv2.dilate(placed.astype(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0) != 0
     H, W = placed.shape
+    rows, cols = np.flatnonzero(placed.any(axis=1)), np.flatnonzero(placed.any(axis=0))
+    if rows.size == 0:
+        return placed
+    # dilated on the region's bounding box grown by the radius only (outside it the result is 0, as
+    # on the whole frame: the same pixels for a fraction of the work on a large photo)
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    y0, y1, x0, x1 = max(0, r0 - radius), min(H, r1 + radius), max(0, c0 - radius), min(W, c1 + radius)
+    grown = np.zeros((H, W), dtype=bool)
+    if (y0, y1, x0, x1) == (r0 - radius, r1 + radius, c0 - radius, c1 + radius):
+        # the grown box lies inside the frame: the result does not depend on where the region is
+        # placed, so a region moved (or prepared ahead by prepare_paste) reuses its dilation
+        grown[y0:y1, x0:x1] = _dilated_region(placed[r0:r1, c0:c1], radius)
+    else:
+        grown[y0:y1, x0:x1] = _dilate(placed[y0:y1, x0:x1], radius)
     dy, dx = offset
     covered = np.zeros((H, W), dtype=bool)
     covered[max(0, dy) : max(0, min(H, source_shape[0] + dy)), max(0, dx) : max(0, min(W, source_shape[1] + dx))] = True

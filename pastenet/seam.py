@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,12 +38,14 @@ _FACTORS_KEPT = 2
 _FACTORS_LOCK = threading.Lock()
 
 
-def _factorised(mask: np.ndarray, A: Any) -> Any:
-    """The sparse LU of ``A``, the Laplacian system of ``mask``: reused while the same mask comes back.
+def _factorised(mask: np.ndarray, system: Callable[[], Any]) -> Any:
+    """The sparse LU of ``system()``, the Laplacian system of ``mask``: reused while the same mask comes back.
 
-    ``A`` depends on the mask alone, so the factorisation (most of a solve's time: 0.7 s of 0.8 s
-    for a 512-pixel disc) is cached by the mask's packed bits, the last :data:`_FACTORS_KEPT`
-    masks (thread-safe). The solution is the same as a fresh factorisation's, bit for bit.
+    The system depends on the mask alone, so the factorisation (most of a solve's time: 0.7 s of
+    0.8 s for a 512-pixel disc) is cached by the mask's packed bits, the last
+    :data:`_FACTORS_KEPT` masks (thread-safe); ``system`` is only called (the sparse matrix only
+    assembled) when the mask is not in the cache. The solution is the same as a fresh
+    factorisation's, bit for bit.
     """
     from scipy.sparse.linalg import splu
 
@@ -53,7 +56,7 @@ def _factorised(mask: np.ndarray, A: Any) -> Any:
             _FACTORS.move_to_end(key)
             return lu
     # A is symmetric positive definite: a symmetric fill-reducing ordering and no pivoting
-    lu = splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    lu = splu(system(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
     with _FACTORS_LOCK:
         _FACTORS[key] = lu
         while len(_FACTORS) > _FACTORS_KEPT:
@@ -118,18 +121,22 @@ def membrane(difference: np.ndarray, mask: np.ndarray, *, extra: np.ndarray | No
     rows.append(np.arange(n))
     cols.append(np.arange(n))
     vals.append(degree)
-    A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    if not boundary.all():
-        # parts of Ω with no boundary value would make A singular: pin them to zero
-        from scipy.sparse.csgraph import connected_components
 
-        _, labels = connected_components(A, directed=False)
-        touching = np.zeros(labels.max() + 1, dtype=bool)
-        touching[labels[boundary]] = True
-        free = ~touching[labels]
-        if free.any():
-            A = A + sp.diags(free.astype(np.float64), format="csc")
-    f = _factorised(m, A).solve(rhs)
+    def system() -> Any:
+        A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+        if not boundary.all():
+            # parts of Ω with no boundary value would make A singular: pin them to zero
+            from scipy.sparse.csgraph import connected_components
+
+            _, labels = connected_components(A, directed=False)
+            touching = np.zeros(labels.max() + 1, dtype=bool)
+            touching[labels[boundary]] = True
+            free = ~touching[labels]
+            if free.any():
+                A = A + sp.diags(free.astype(np.float64), format="csc")
+        return A
+
+    f = _factorised(m, system).solve(rhs)
     out[ys, xs] = f
     return out
 

@@ -268,6 +268,31 @@ def test_context_mask_grows_by_a_disc_where_the_source_has_pixels():
     assert not (clipped & outside & ~placed).any() and (clipped & ~outside & ~placed).any()
 
 
+@pytest.mark.parametrize("radius", [1, 3, 8, 33])
+def test_context_mask_dilates_its_window_exactly_as_the_whole_frame(radius):
+    """The dilation runs on the region's box grown by the radius: the same pixels as cv2.dilate over the whole frame."""
+    import cv2
+
+    from pastenet.paste import context_mask
+
+    rng = np.random.default_rng(radius)
+    for shape, box, offset in (((90, 120), (30, 60, 40, 90), (0, 0)), ((70, 80), (0, 12, 70, 80), (3, -4)), ((64, 64), (50, 64, 1, 9), (-2, 5))):
+        placed = np.zeros(shape, bool)
+        y0, y1, x0, x1 = box
+        placed[y0:y1, x0:x1] = rng.random((y1 - y0, x1 - x0)) < 0.3  # ragged, touching the border in two cases
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        whole = cv2.dilate(placed.astype(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0) != 0
+        H, W = shape
+        covered = np.zeros(shape, bool)
+        covered[max(0, offset[0]) : max(0, min(H, 60 + offset[0])), max(0, offset[1]) : max(0, min(W, 70 + offset[1]))] = True
+        assert np.array_equal(context_mask(placed, (60, 70), offset, radius), (whole & covered) | placed)
+        moved = np.roll(placed, (2, -3), axis=(0, 1))  # the same region moved: a cached dilation when it fits the frame
+        whole = cv2.dilate(moved.astype(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0) != 0
+        assert np.array_equal(context_mask(moved, (90, 120), (0, 0), radius), whole | moved)
+    empty = np.zeros((10, 10), bool)
+    assert not context_mask(empty, (10, 10), (0, 0), 4).any()
+
+
 def test_context_keeps_poisson_normal_for_an_identity_map_and_changes_only_the_region():
     from benchmarks.baselines import BASELINES
     from pastenet.paste import PasteModel, paste

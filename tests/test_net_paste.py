@@ -460,6 +460,7 @@ def test_cli_help_has_examples():
     assert result.exit_code == 0 and "Examples:" in result.output and "--offset" in result.output
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     cuda = PasteModel.from_generator(_generator(), device="cuda")
@@ -469,7 +470,9 @@ def test_cuda_matches_cpu():
     mask[100:110, 20:35] = 1
     a = paste(cuda, target, source, mask, seed=9)
     assert np.array_equal(a, paste(cuda, target, source, mask, seed=9))
-    assert np.abs(a - paste(cuda, target, source, mask, seed=9, roi=False)).max() <= 1e-3  # TF32 convolutions
+    # TF32 convolutions, and cuDNN picks its algorithms per input size (the ROI's is smaller):
+    # 1.4e-3 (0.37 levels) measured on an H200
+    assert np.abs(a - paste(cuda, target, source, mask, seed=9, roi=False)).max() <= 4e-3
     assert np.abs(a - paste(cpu, target, source, mask, seed=9)).max() <= 1e-2
 
 

@@ -460,6 +460,33 @@ def test_cuda_bf16_channels_last(tuples, tmp_path):
     assert resumed.step == 6
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_stream_colormap_prior_bf16_resumes(tmp_path):
+    """The zoo recipe's path on CUDA: streamed tuples with the Poisson prior, the affine head in bf16, channels_last, EMA."""
+    options = TrainOptions(
+        stream=True, dataset="sample", preset="colormap", steps=3, batch=2, device="cuda", workers=1, out=str(tmp_path),
+        log_every=1, sample_every=3, checkpoint_every=3, grid_size=2, progress=False, alpha=0.0, recon="mask", border_weight=2.0,
+        color_mix="0:1,1:1", geometric_mix="0:1,1:1", resolution=64, truth="colours", prior="poisson", tone=0.5, ema_kimg=0.01,
+        amp="auto", channels_last="auto",
+    ).replace(model=_colormap64())
+    result = train(options)
+    assert result.step == 3 and all(np.isfinite(row["l1"]) for row in _stats(result.run_dir))
+    resumed = train(resume=result.run_dir, changes={"steps": 5})
+    assert resumed.step == 5
+    from pastenet.paste import load_generator
+
+    assert load_generator(result.run_dir, device="cuda").config.prior == "poisson"
+
+
+@pytest.mark.slow
+def test_compiled_colormap_generator_trains(tuples, tmp_path):
+    """``--compile``: the colour-map G under torch.compile (static shapes, Inductor's C++ backend here) trains."""
+    result = train(_options(tuples, tmp_path, preset="colormap", alpha=0.0, recon="mask", model=_colormap64(), compile=True, steps=2,
+                            batch=3, sample_every=2, checkpoint_every=2))
+    assert result.step == 2 and all(np.isfinite(row["l1"]) for row in _stats(result.run_dir))
+
+
 def test_training_speed_benchmark_runs(monkeypatch):
     """benchmarks/training_speed.py: one timed step and the FLOP count of the tiny preset."""
     repo = Path(__file__).resolve().parents[1]

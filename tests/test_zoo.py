@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 import pastegen
@@ -75,6 +76,16 @@ def test_shipped_model_hash_record_and_golden_output(entry):
     model = load_generator(entry.name, device="cpu")
     assert model.config.to_record() == entry.model and model.checkpoint == entry.path
     got, want = golden_paste(model), read_image(entry.golden_path)
+    worst, mean = compare(got, want)
+    assert worst <= 2 and mean <= 0.1, (worst, mean)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e.name)
+def test_shipped_model_on_cuda_is_its_golden_output(entry):
+    """On CUDA (TF32 convolutions, other kernels) a shipped model pastes its CPU golden output to the level (H200: max 1, mean 0.0)."""
+    got, want = golden_paste(load_generator(entry.name, device="cuda")), read_image(entry.golden_path)
     worst, mean = compare(got, want)
     assert worst <= 2 and mean <= 0.1, (worst, mean)
 

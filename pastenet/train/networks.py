@@ -133,7 +133,9 @@ def build_networks(options: TrainOptions, config: ModelConfig, backend: Backend,
     broadcast_parameters(D, world)
     # beyond the paper: a moving average of G's weights (StyleGAN2-ADA's G_ema), what paste and export use
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if options.ema_kimg > 0 else None
-    compiled = torch.compile(G) if options.compile else None
+    # static shapes: training runs one batch shape; a new shape compiles another static graph, never a
+    # dynamic-shape one (torch 2.11's Inductor failed an assertion on the colour-map G's, on CUDA)
+    compiled = torch.compile(G, dynamic=False) if options.compile else None
     runner = GanStep(G, D, config, device, world, amp=backend.amp, compiled_G=compiled, G_ema=G_ema, **gan_step_kwargs(options, world))
     return Networks(G=G, D=D, G_ema=G_ema, runner=runner)
 
