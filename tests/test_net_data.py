@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -311,3 +313,22 @@ def _dilate4(m: np.ndarray) -> np.ndarray:
     out[:, 1:] |= m[:, :-1]
     out[:, :-1] |= m[:, 1:]
     return out
+
+
+def test_one_thread_per_worker_limits_every_pool_the_prior_uses():
+    """A loader worker's set-up: numba, OpenCV and every BLAS (scipy's too, loaded by it) on one thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, cv2, numba, threadpoolctl\n"
+        "from pastenet.data import one_thread_per_worker\n"
+        "one_thread_per_worker()\n"
+        "pools = [p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']\n"
+        "print(json.dumps([numba.get_num_threads(), cv2.getNumThreads(), pools]))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "", "OPENBLAS_NUM_THREADS": "", "NUMBA_NUM_THREADS": ""}
+    env = {k: v for k, v in env.items() if v != ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    numba_threads, cv2_threads, blas = json.loads(out.strip().splitlines()[-1])
+    assert numba_threads == 1 and cv2_threads == 1 and blas and all(n == 1 for n in blas), out
