@@ -91,10 +91,13 @@ def apply_head(config: ModelConfig, out: Tensor, composite: Tensor, mask: Tensor
 def _affine(out: Tensor, composite: Tensor, mask: Tensor) -> Tensor:
     b, _, h, w = out.shape
     s = (composite + 1.0) * 0.5
-    delta = out[:, :9].reshape(b, 3, 3, h, w)
+    # split, not two slices: the backward joins the two gradients (a cat) instead of writing each
+    # into a zero-filled copy of ``out`` and adding them (the same values)
+    a, offset = torch.split(out, (9, 3), dim=1)
+    delta = a.reshape(b, 3, 3, h, w)
     # ΔA·s as a broadcast product summed over j (on a CPU ~3x faster than einsum's batched
     # matrix product with its layout copies, forward and backward).
-    y = s + (delta * s.unsqueeze(1)).sum(dim=2) + out[:, 9:12]
+    y = s + (delta * s.unsqueeze(1)).sum(dim=2) + offset
     return composite + (2.0 * y - 1.0 - composite) * mask
 
 
