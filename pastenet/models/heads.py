@@ -93,7 +93,7 @@ def _affine(out: Tensor, composite: Tensor, mask: Tensor) -> Tensor:
     s = (composite + 1.0) * 0.5
     # split, not two slices: the backward joins the two gradients (a cat) instead of writing each
     # into a zero-filled copy of ``out`` and adding them (the same values)
-    a, offset = torch.split(out, (9, 3), dim=1)
+    a, offset = torch.split(out, [9, 3], dim=1)
     delta = a.reshape(b, 3, 3, h, w)
     # ΔA·s as a broadcast product summed over j (on a CPU ~3x faster than einsum's batched
     # matrix product with its layout copies, forward and backward).
