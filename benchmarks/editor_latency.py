@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import platform
 import statistics
 import sys
 import time
@@ -46,17 +45,6 @@ def _png(image: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     assert ok
     return buf.tobytes()
-
-
-def _cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else the platform's processor or machine."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _measure(base: str, a: argparse.Namespace, target: np.ndarray, source: np.ndarray, mask_url) -> dict[str, dict[str, float]]:
@@ -105,6 +93,7 @@ def main(argv=None) -> int:
     import skimage.data
     import torch
 
+    from benchmarks.generation import cpu_model
     from pastenet.editor.app import create_app, serving
 
     if a.threads:
@@ -130,7 +119,7 @@ def main(argv=None) -> int:
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps({
-            "machine": {"cpu": _cpu_model(), "torch_threads": torch.get_num_threads()},
+            "machine": {"cpu": cpu_model(), "torch_threads": torch.get_num_threads()},
             "settings": {"model": a.model, "photo": a.size, "region": a.region, "repeats": a.repeats},
             "median_seconds": rows, "network_over_poisson_normal": round(ratio, 3),
         }, indent=1) + "\n")

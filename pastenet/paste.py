@@ -65,10 +65,7 @@ Noise
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +79,7 @@ from .errors import MaskError, PasteError, PasteWarning
 from .imageio import FORMATS_16_BIT, read_image, write_image
 from .loading import PasteModel, load_generator
 from .models import apply_head, network_output, network_size
+from .recent import Recent, mask_key
 
 __all__ = [
     "PasteError",
@@ -444,26 +442,18 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 #: Dilations of the last regions (a region's box, padded by the radius), for :func:`context_mask`.
-_DILATIONS: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_DILATIONS_KEPT = 2
-_DILATIONS_LOCK = threading.Lock()
+_DILATIONS = Recent(2)
 
 
 def _dilated_region(box: np.ndarray, radius: int) -> np.ndarray:
     """:func:`_dilate` of ``box`` (a region's bounding box) padded by ``radius`` on every side; the last few are kept."""
-    key = (box.shape, radius, hashlib.blake2b(np.packbits(box).tobytes(), digest_size=16).digest())
-    with _DILATIONS_LOCK:
-        hit = _DILATIONS.get(key)
-        if hit is not None:
-            _DILATIONS.move_to_end(key)
-            return hit
-    grown = _dilate(np.pad(box, radius), radius)
-    grown.setflags(write=False)
-    with _DILATIONS_LOCK:
-        _DILATIONS[key] = grown
-        while len(_DILATIONS) > _DILATIONS_KEPT:
-            _DILATIONS.popitem(last=False)
-    return grown
+
+    def grow() -> np.ndarray:
+        grown = _dilate(np.pad(box, radius), radius)
+        grown.setflags(write=False)
+        return grown
+
+    return _DILATIONS.get(mask_key(box, radius), grow)
 
 
 def context_mask(placed: np.ndarray, source_shape: tuple[int, int], offset: tuple[int, int], radius: int) -> np.ndarray:

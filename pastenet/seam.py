@@ -19,23 +19,20 @@ exactly (SuperLU) for all channels at once.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .errors import MaskError
+from .recent import Recent, mask_key
 
 __all__ = ["poisson_seam", "poisson_blend", "membrane", "prepare", "window"]
 
 
 #: Factorisations kept for reuse: a paste solves twice on one mask (the prior, then the seam).
-_FACTORS: OrderedDict[tuple, Any] = OrderedDict()
 _FACTORS_KEPT = 2
-_FACTORS_LOCK = threading.Lock()
+_FACTORS = Recent(_FACTORS_KEPT)
 
 
 def _factorised(mask: np.ndarray, system: Callable[[], Any]) -> Any:
@@ -49,19 +46,10 @@ def _factorised(mask: np.ndarray, system: Callable[[], Any]) -> Any:
     """
     from scipy.sparse.linalg import splu
 
-    key = (mask.shape, hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest())
-    with _FACTORS_LOCK:
-        lu = _FACTORS.get(key)
-        if lu is not None:
-            _FACTORS.move_to_end(key)
-            return lu
     # A is symmetric positive definite: a symmetric fill-reducing ordering and no pivoting
-    lu = splu(system(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    with _FACTORS_LOCK:
-        _FACTORS[key] = lu
-        while len(_FACTORS) > _FACTORS_KEPT:
-            _FACTORS.popitem(last=False)
-    return lu
+    return _FACTORS.get(
+        mask_key(mask), lambda: splu(system(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    )
 
 
 def membrane(difference: np.ndarray, mask: np.ndarray, *, extra: np.ndarray | None = None) -> np.ndarray:

@@ -327,8 +327,7 @@ def test_one_thread_per_worker_limits_every_pool_the_prior_uses():
         "pools = [p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']\n"
         "print(json.dumps([numba.get_num_threads(), cv2.getNumThreads(), pools]))\n"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "", "OPENBLAS_NUM_THREADS": "", "NUMBA_NUM_THREADS": ""}
-    env = {k: v for k, v in env.items() if v != ""}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     numba_threads, cv2_threads, blas = json.loads(out.strip().splitlines()[-1])
     assert numba_threads == 1 and cv2_threads == 1 and blas and all(n == 1 for n in blas), out
