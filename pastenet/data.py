@@ -164,23 +164,29 @@ def _check_prior(prior: str) -> str:
     return prior
 
 
+def _chw_select(inside: np.ndarray, a: np.ndarray, b: np.ndarray) -> torch.Tensor:
+    """``np.where(inside, a, b)`` of HWC uint8 images, returned as a CHW tensor: one pass, no temporary HWC image."""
+    out = np.empty((3,) + inside.shape, dtype=np.uint8)
+    np.copyto(out, np.asarray(b, dtype=np.uint8).transpose(2, 0, 1))
+    np.copyto(out, np.asarray(a, dtype=np.uint8).transpose(2, 0, 1), where=inside)
+    return torch.from_numpy(out)
+
+
 def _item(
     I: np.ndarray, I_T: np.ndarray, I_S: np.ndarray, M: np.ndarray, index: int, I_G: np.ndarray | None = None, P_S: np.ndarray | None = None
 ) -> dict[str, torch.Tensor]:
     """The item dict from HWC uint8 arrays (see the module docstring); ``I_G``: add ``"truth"``, ``P_S``: ``"prior"``."""
-    m = np.asarray(M, dtype=np.uint8)
-    inside = m[..., None] != 0
-    X = np.where(inside, I_S, I_T)  # = I_T + I_S: the supports are disjoint
+    inside = np.asarray(M) != 0
     item = {
         "I": _chw(I),
-        "X": _chw(X),
-        "M": torch.from_numpy(np.ascontiguousarray((m != 0).astype(np.uint8)[None])),
+        "X": _chw_select(inside, I_S, I_T),  # = I_T + I_S: the supports are disjoint
+        "M": torch.from_numpy(inside.astype(np.uint8)[None]),
         "index": torch.tensor(int(index), dtype=torch.int64),
     }
     if I_G is not None:
-        item["truth"] = _chw(np.where(inside, I_G, I))
+        item["truth"] = _chw_select(inside, I_G, I)
     if P_S is not None:
-        item["prior"] = _chw(np.where(inside, P_S, I_T))
+        item["prior"] = _chw_select(inside, P_S, I_T)
     return item
 
 

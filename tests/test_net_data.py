@@ -305,6 +305,24 @@ def test_poisson_prior_items(records):
         StreamDataset(stream, prior="laplace")
 
 
+def test_item_selects_and_transposes_as_numpy_where():
+    """``_item``'s one-pass selection equals ``np.where`` then a CHW copy, for any mask dtype and strided input."""
+    from pastenet.data import _item
+
+    rng = np.random.default_rng(4)
+    for h, w in ((64, 64), (37, 53)):
+        I, I_T, I_S, I_G, P_S = rng.integers(0, 256, (5, h, 2 * w, 3), dtype=np.uint8)[:, :, ::2]  # strided views
+        for M in ((rng.random((h, w)) < 0.4).astype(np.uint8), rng.random((h, w)) < 0.4, 2 * (rng.random((h, w)) < 0.4).astype(np.int64)):
+            inside = M[..., None] != 0
+            item = _item(I, I_T, I_S, M, 7, I_G, P_S)
+            want = {"I": I, "X": np.where(inside, I_S, I_T), "truth": np.where(inside, I_G, I), "prior": np.where(inside, P_S, I_T)}
+            for key, image in want.items():
+                assert item[key].is_contiguous() and item[key].dtype == torch.uint8
+                np.testing.assert_array_equal(item[key].numpy(), image.transpose(2, 0, 1), err_msg=key)
+            np.testing.assert_array_equal(item["M"].numpy(), inside.transpose(2, 0, 1).astype(np.uint8))
+            assert int(item["index"]) == 7 and set(_item(I, I_T, I_S, M, 7)) == {"I", "X", "M", "index"}
+
+
 def _dilate4(m: np.ndarray) -> np.ndarray:
     """The 4-neighbour dilation of a boolean mask."""
     out = m.copy()

@@ -465,3 +465,39 @@ def test_min_change_drops_a_small_correction_and_keeps_most_of_a_large_one(monke
     for bad in (-1, "auto", True, float("nan"), float("inf")):
         with pytest.raises(PasteError, match="min_change"):
             P.paste(pm, t, s, m, min_change=bad)
+
+
+def test_membrane_solver_settings_change_no_rounded_value():
+    """The column-by-column factorisation of small systems (``seam._supernodes``) rounds as SuperLU's defaults do.
+
+    Training rounds the prior to uint8 and pastes round their result, so the faster settings must
+    leave every rounded value of training-sized systems (rotated rectangles of 4,000-20,000
+    pixels, random boundary values of 0-255) where SuperLU's default supernodes put it.
+    """
+    import cv2
+    import scipy.sparse.linalg as sla
+
+    from pastenet import seam
+
+    assert seam._supernodes(seam._SMALL_SYSTEM - 1) == {"relax": 1, "panel_size": 1} and seam._supernodes(seam._SMALL_SYSTEM) == {}
+    rng = np.random.default_rng(5)
+    plain = sla.splu
+    differing = 0
+    for _ in range(12):
+        m = np.zeros((200, 200), np.uint8)
+        box = cv2.boxPoints(((100, 100), tuple(rng.uniform(60, 140, 2)), rng.uniform(0, 90))).astype(np.int32)
+        cv2.fillPoly(m, [box], 1)
+        mask = m.astype(bool)
+        d = rng.uniform(0, 255, (200, 200, 3))
+        seam._FACTORS.clear()
+        fast = seam.membrane(d, mask)
+        seam._FACTORS.clear()
+        try:
+            sla.splu = lambda A, **kw: plain(A, **{k: v for k, v in kw.items() if k not in ("relax", "panel_size")})
+            default = seam.membrane(d, mask)
+        finally:
+            sla.splu = plain
+            seam._FACTORS.clear()
+        assert np.abs(fast - default).max() < 1e-9
+        differing += int((np.rint(fast[mask]) != np.rint(default[mask])).sum())
+    assert differing == 0
