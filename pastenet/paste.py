@@ -532,6 +532,25 @@ def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT_101)
 
 
+def _factorise_in_background(m: np.ndarray) -> None:
+    """Start factorising the seam's system of ``m`` (:func:`pastenet.seam.factorise`) on a thread of its own.
+
+    The seam takes the factorisation from the cache, or waits for it; should the thread fail, the
+    seam factorises itself (and reports any error), so the thread's own errors are dropped.
+    """
+    import threading
+
+    from .seam import factorise
+
+    def run() -> None:
+        try:
+            factorise(m)
+        except Exception:  # noqa: BLE001 - the seam's own solve repeats it and raises
+            pass
+
+    threading.Thread(target=run, name="seam-factorisation", daemon=True).start()
+
+
 def _poisson_seam_window(y: np.ndarray, composite: np.ndarray, m: np.ndarray) -> np.ndarray:
     """:func:`pastenet.seam.poisson_seam` on the mask's bounding box grown by one pixel.
 
@@ -667,6 +686,8 @@ def _paste(
     placed_source = _to_unit(s_pix, src, grey=grey)
     t_unit = _to_unit(t_pix, tgt, grey=grey)
     composite = np.where(m_win[:, :, None], placed_source, t_unit)  # what the seam meets
+    if seam_mode == "poisson":  # its factorisation runs beside the prior's and G (the result is the same)
+        _factorise_in_background(m_win)
     seen_composite = composite if seen_win is m_win else np.where(seen_win[:, :, None], placed_source, t_unit)  # what G sees
     prior = None
     if config.prior == "poisson":

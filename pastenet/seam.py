@@ -27,7 +27,7 @@ import numpy as np
 from .errors import MaskError
 from .recent import Recent, mask_key
 
-__all__ = ["poisson_seam", "poisson_blend", "membrane", "prepare", "window"]
+__all__ = ["poisson_seam", "poisson_blend", "membrane", "prepare", "factorise", "window"]
 
 
 #: Factorisations kept for reuse: a paste solves twice on one mask (the prior, then the seam).
@@ -191,8 +191,26 @@ def prepare(mask: np.ndarray) -> None:
     if not m.any():
         return
     ys, xs = np.nonzero(m)
-    padded = np.pad(m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 1)  # as if placed away from any border
-    crop = padded[window(padded)]
+    factorise(np.pad(m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 1))  # as if placed away from any border
+
+
+def factorise(mask: np.ndarray) -> None:
+    """Factorise the system that :func:`poisson_seam` solves on ``mask``'s window, as a paste does.
+
+    Pastes call it in a background thread for the seam's system as soon as the placed region is
+    known, so that the factorisation runs beside the prior's and the network (SuperLU releases
+    the GIL); the seam then takes it from the cache, or waits for it. The result is the same as
+    without.
+
+    Parameters
+    ----------
+    mask : ndarray, (H, W) bool
+        The placed region on the image the seam will solve on; an empty one does nothing.
+    """
+    m = np.asarray(mask) != 0
+    if not m.any():
+        return
+    crop = m[window(m)]
     membrane(np.zeros(crop.shape + (1,)), crop)
 
 

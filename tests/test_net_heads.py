@@ -501,3 +501,40 @@ def test_membrane_solver_settings_change_no_rounded_value():
         assert np.abs(fast - default).max() < 1e-9
         differing += int((np.rint(fast[mask]) != np.rint(default[mask])).sum())
     assert differing == 0
+
+
+def test_paste_factorises_each_system_once_with_the_seams_in_the_background(monkeypatch):
+    """The seam's factorisation runs on a thread beside the prior's: each system factorised once, the same paste."""
+    import threading
+
+    import scipy.sparse.linalg as sla
+    from PIL import Image
+    from skimage import data
+
+    from pastenet import paste as paste_module
+    from pastenet import seam
+    from pastenet.paste import PasteModel, paste
+
+    t = np.asarray(Image.fromarray(data.astronaut()).resize((160, 160)))
+    s = np.asarray(Image.fromarray(data.chelsea()).resize((160, 160)))
+    m = np.zeros((160, 160), bool)
+    m[30:110, 40:130] = True
+    gen = Generator(preset("colormap", work_side=64, prior="poisson"))
+    torch.nn.init.normal_(gen.to_rgb.weight, std=0.05)  # a map that changes colours, so the seam has work
+    pm = PasteModel.from_generator(gen, device="cpu")
+    plain = sla.splu
+    made: list[tuple[int, str]] = []
+
+    def counting(A, **kw):
+        made.append((A.shape[0], threading.current_thread().name))
+        return plain(A, **kw)
+
+    monkeypatch.setattr(sla, "splu", counting)
+    seam._FACTORS.clear()
+    y = paste(pm, t, s, m)
+    sizes = [n for n, _ in made]
+    assert len(made) == 2 and len(set(sizes)) == 2  # the prior's (grown region) and the seam's, once each
+    assert (int(m.sum()), "seam-factorisation") in made  # the region's own system: on the background thread
+    monkeypatch.setattr(paste_module, "_factorise_in_background", lambda mask: None)
+    seam._FACTORS.clear()
+    np.testing.assert_array_equal(paste(pm, t, s, m), y)
