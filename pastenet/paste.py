@@ -476,13 +476,12 @@ def context_mask(placed: np.ndarray, source_shape: tuple[int, int], offset: tupl
     """
     if radius <= 0:
         return placed
-    H, W = placed.shape
-    rows, cols = np.flatnonzero(placed.any(axis=1)), np.flatnonzero(placed.any(axis=0))
-    if rows.size == 0:
+    if not placed.any():
         return placed
+    H, W = placed.shape
     # dilated on the region's bounding box grown by the radius only (outside it the result is 0, as
     # on the whole frame: the same pixels for a fraction of the work on a large photo)
-    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    r0, r1, c0, c1 = _bbox(placed)
     y0, y1, x0, x1 = max(0, r0 - radius), min(H, r1 + radius), max(0, c0 - radius), min(W, c1 + radius)
     grown = np.zeros((H, W), dtype=bool)
     if (y0, y1, x0, x1) == (r0 - radius, r1 + radius, c0 - radius, c1 + radius):
