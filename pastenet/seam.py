@@ -46,12 +46,12 @@ def _factorised(mask: np.ndarray, system: Callable[[], Any]) -> Any:
     """
     from scipy.sparse.linalg import splu
 
-    def factorise() -> Any:
+    def lu() -> Any:
         A = system()
         # A is symmetric positive definite: a symmetric fill-reducing ordering and no pivoting
         return splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}, **_supernodes(A.shape[0]))
 
-    return _FACTORS.get(mask_key(mask), factorise)
+    return _FACTORS.get(mask_key(mask), lu)
 
 
 #: Below this many unknowns SuperLU factorises these systems faster column by column.
