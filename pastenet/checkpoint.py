@@ -56,7 +56,7 @@ import re
 import shutil
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -662,13 +662,14 @@ def _device_str(map_location: Any) -> str:
     raise CheckpointError(f"map_location must be a device or device string, got {map_location!r}")
 
 
-def _load_modules(f: Any, weights: Path, label: str, modules: Mapping[str, nn.Module]) -> None:
+def _load_modules(f: Any, weights: Path, label: str, modules: Mapping[str, nn.Module], skip: Collection[str] = ()) -> None:
     """Load the open weights file ``f`` strictly into ``modules``, checking every tensor first.
 
     ``label`` starts the messages (``"checkpoint <dir>"`` or the weights file). Modules are loaded
     in the mapping's order, so a later one given the same module (``G_ema`` after ``G``) wins.
+    The file's modules named in ``skip`` are left unread.
     """
-    present = set(f.keys())
+    present = {k for k in f.keys() if k.partition(".")[0] not in skip}
     given = {name: m.state_dict() for name, m in modules.items()}
     held = sorted({k.partition(".")[0] for k in present})
     for name in given:
@@ -861,7 +862,11 @@ def load_generator_weights(
 
 
 def load_weights(
-    path: str | os.PathLike, *, modules: Mapping[str, nn.Module], map_location: torch.device | str = "cpu"
+    path: str | os.PathLike,
+    *,
+    modules: Mapping[str, nn.Module],
+    map_location: torch.device | str = "cpu",
+    skip: Collection[str] = (),
 ) -> Path:
     """Load weights into ``modules`` without any training state: fine-tuning (``--init-from``).
 
@@ -876,9 +881,11 @@ def load_weights(
     modules : mapping of str to nn.Module
         The modules to load, under the names the weights were saved with, in loading order (a
         later name given the same module, e.g. ``G_ema`` after ``G``, wins); loaded strictly.
-        The file may not hold modules that are not given.
+        The file may not hold modules that are neither given nor skipped.
     map_location : torch.device or str
         Where the weights are read to.
+    skip : collection of str
+        Modules of the file deliberately left unread (e.g. a D built for another resolution).
 
     Returns
     -------
@@ -898,5 +905,5 @@ def load_weights(
         _verify(ck, _read_meta(ck), (WEIGHTS_FILE,))
     with _open_weights(weights, _device_str(map_location)) as f:
         _weights_metadata(weights, f)
-        _load_modules(f, weights, str(weights), modules)
+        _load_modules(f, weights, str(weights), modules, skip)
     return weights

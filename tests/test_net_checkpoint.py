@@ -564,3 +564,23 @@ def test_a_failed_save_of_the_same_step_again_keeps_the_checkpoint_it_would_repl
     fresh = make_modules(seed=3)
     assert load_checkpoint(tmp_path, modules=fresh)["step"] == 2
     assert_same_tensors(fresh["G"].state_dict(), before)
+
+
+def test_init_from_another_resolution_loads_g_alone_for_a_reconstruction_run(tmp_path):
+    """G is fully convolutional: a low-resolution run's G starts a higher one (D fits one resolution: refused with it)."""
+    from pastenet.models import Generator
+    from pastenet.train.loop import _init_from
+
+    config, G, D = _networks(0)
+    low = config.replace(resolution=16)
+    path = save_checkpoint(tmp_path / "low", 3, modules={"G": G, "D": D}, state={}, model_record=low.to_record())
+    _, G2, D2 = _networks(1)
+    before = {k: v.clone() for k, v in D2.state_dict().items()}
+    _init_from(str(path), G2, D2, config, need_D=False)
+    assert_same_tensors(G2.state_dict(), G.state_dict())
+    assert_same_tensors(D2.state_dict(), before)  # D (built for 32) starts afresh
+    with pytest.raises(CheckpointError, match=r"trained at resolution 16, this run at 32; only a run with --alpha 0"):
+        _init_from(str(path), *_networks(1)[1:], config)
+    wider = config.replace(channels=(4, 16))
+    with pytest.raises(CheckpointError, match="differs from this run's"):
+        _init_from(str(path), Generator(wider), D2, wider, need_D=False)

@@ -584,6 +584,27 @@ def test_a_reconstruction_fine_tune_starts_from_an_exported_g(tmp_path):
         train(options.replace(init_from=str(weights), steps=1, alpha=1e-4))
 
 
+def test_a_reconstruction_run_starts_from_a_lower_resolution_runs_g(tmp_path):
+    """Progressive training: a 64-px run's exported G starts a 128-px --alpha 0 run (whose D starts afresh)."""
+    from pastenet.zoo.export import export_model
+
+    options = TrainOptions(
+        stream=True, dataset="sample", preset="colormap", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path / "runs"),
+        log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False, alpha=0.0, resolution=64,
+        truth="colours", prior="poisson", recon="mask", model=_colormap64(),
+    )  # fmt: skip
+    low = train(options)
+    entry = export_model(low.run_dir, "low", to=tmp_path / "zoo", golden=False)
+    weights = tmp_path / "zoo" / "weights" / entry.file
+    high = train(options.replace(resolution=128, model=None, init_from=str(weights), steps=1, lr_g=1e-12, out=str(tmp_path / "high")))
+    assert high.options.model["resolution"] == 128 and high.step == 1
+    exported, after = _weights(low.run_dir), _weights(high.run_dir)
+    for key in (k for k in after if k.startswith("G.")):
+        assert torch.allclose(exported.get("G_ema" + key[1:], exported[key]), after[key], atol=1e-6), key
+    with pytest.raises(CheckpointError, match="trained at resolution 64, this run at 128"):
+        train(options.replace(resolution=128, model=None, init_from=str(low.run_dir), steps=1, alpha=1e-4, out=str(tmp_path / "gan")))
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1e-4])
 def test_the_reconstruction_compares_y_with_the_batch_truth(alpha):
     """--truth colours: L1 against batch["truth"] (T_geometric(I) inside M), not I; D still sees I."""

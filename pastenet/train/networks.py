@@ -140,6 +140,10 @@ def build_networks(options: TrainOptions, config: ModelConfig, backend: Backend,
     return Networks(G=G, D=D, G_ema=G_ema, runner=runner)
 
 
+# the model fields that shape D alone (G's weights do not depend on them)
+_D_FIELDS = ("resolution", "local_window", "d_channels", "d_local_channels", "d_features")
+
+
 def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: ModelConfig, *, need_D: bool = True) -> None:
     """Load G and D weights from a checkpoint for fine-tuning (the optimisers start fresh).
 
@@ -155,9 +159,11 @@ def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: Mod
     G, D_net : nn.Module
         The networks to load into.
     config : ModelConfig
-        This run's model; the checkpoint's must equal it (but for ``work_side``).
+        This run's model; the checkpoint's must equal it but for ``work_side`` and, when D is not
+        needed, the resolution and D's widths (G's weights fit any resolution: a run at a low
+        resolution can start one at a higher, whose D then starts afresh).
     need_D : bool
-        Refuse weights without D.
+        Refuse weights without D, or from another resolution.
 
     Raises
     ------
@@ -171,12 +177,22 @@ def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: Mod
         record = model_from_record(read_model_record(path))
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    if record.replace(work_side=config.work_side) != config:
+    # G is fully convolutional: its weights fit any resolution; D's global dense layer fits one
+    d_fields = {k: getattr(config, k) for k in _D_FIELDS}
+    if record.replace(work_side=config.work_side, **d_fields) != config:
         raise CheckpointError(f"--init-from {path}: its model ({record}) differs from this run's ({config})")
+    other_D = record.replace(work_side=config.work_side) != config
+    if other_D and need_D:
+        trained = (
+            f"it was trained at resolution {record.resolution}, this run at {config.resolution}"
+            if record.resolution != config.resolution
+            else "its D has other widths than this run's"
+        )
+        raise CheckpointError(f"--init-from {path}: {trained}; only a run with --alpha 0, which needs no D, can start from its G")
     names = module_names(path)
     if "D" not in names and need_D:
         raise CheckpointError(f"--init-from {path}: it holds no D (an exported model); only a run with --alpha 0 can start from G alone")
-    modules = {"G": G} if "D" not in names else {"G": G, "D": D_net}
+    modules = {"G": G} if "D" not in names or other_D else {"G": G, "D": D_net}
     if "G_ema" in names:
         modules["G_ema"] = G  # the averaged weights, loaded after (and over) the raw ones
-    load_weights(path, modules=modules, map_location=next(G.parameters()).device)
+    load_weights(path, modules=modules, map_location=next(G.parameters()).device, skip=("D",) if other_D else ())

@@ -167,7 +167,7 @@ class TrainOptions:
     keep: int = option(3, "Checkpoints kept.", min=1)
     grid_size: int = option(8, "Samples in each grid (fixed inputs).", cli=False, min=1)
     init_from: str | None = option(None, "Fine-tune: start a new run from these weights (a checkpoint or run folder; with --alpha 0 "
-                                         "also a file holding G alone, e.g. a zoo model's weights).", path="any")
+                                         "also a file holding G alone, e.g. a zoo model's weights, or a run at another resolution).", path="any")
     progress: bool = option(True, "No progress bar.", flags=("-q", "--quiet"), negate=True)  # a progress bar; the help is -q's
 
     def __post_init__(self) -> None:
