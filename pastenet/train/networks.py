@@ -163,7 +163,7 @@ def init_from(path: str, G: torch.nn.Module, D_net: torch.nn.Module, config: Mod
         needed, the resolution and D's widths (G's weights fit any resolution: a run at a low
         resolution can start one at a higher, whose D then starts afresh).
     need_D : bool
-        Refuse weights without D, or from another resolution.
+        Refuse weights without D, or whose D does not fit this run (another resolution or widths).
 
     Raises
     ------
