@@ -562,8 +562,8 @@ def test_stream_with_strength_mixtures_and_two_datasets(tmp_path):
         TrainOptions(stream=True, dataset="sample", preset="tiny", prior="poisson")
 
 
-def test_a_reconstruction_fine_tune_starts_from_an_exported_g(tmp_path):
-    """--init-from a zoo model's weights (G alone): an --alpha 0 run loads them; a GAN run, which needs D, refuses."""
+def _exported_colormap64(tmp_path, name: str):
+    """A 2-step --alpha 0 colour-map run at 64 px, its options and its G exported to a zoo file."""
     from pastenet.zoo.export import export_model
 
     options = TrainOptions(
@@ -571,36 +571,35 @@ def test_a_reconstruction_fine_tune_starts_from_an_exported_g(tmp_path):
         log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False, alpha=0.0, resolution=64,
         truth="colours", prior="poisson", recon="mask", model=_colormap64(),
     )  # fmt: skip
-    first = train(options)
-    entry = export_model(first.run_dir, "init-test", to=tmp_path / "zoo", golden=False)
-    weights = tmp_path / "zoo" / "weights" / entry.file
-    tuned = train(options.replace(init_from=str(weights), steps=1, lr_g=1e-12))
-    assert tuned.step == 1
-    exported, after = _weights(first.run_dir), _weights(tuned.run_dir)
-    for key in (k for k in after if k.startswith("G.")):  # G starts from the exported (averaged) weights
+    run = train(options)
+    entry = export_model(run.run_dir, name, to=tmp_path / "zoo", golden=False)
+    return options, run, tmp_path / "zoo" / "weights" / entry.file
+
+
+def _assert_g_starts_from(run_dir, tuned_dir) -> None:
+    """``tuned_dir``'s G equals ``run_dir``'s exported (averaged) G."""
+    exported, after = _weights(run_dir), _weights(tuned_dir)
+    for key in (k for k in after if k.startswith("G.")):
         source = exported.get("G_ema" + key[1:], exported[key])
         assert torch.allclose(source, after[key], atol=1e-6), key
+
+
+def test_a_reconstruction_fine_tune_starts_from_an_exported_g(tmp_path):
+    """--init-from a zoo model's weights (G alone): an --alpha 0 run loads them; a GAN run, which needs D, refuses."""
+    options, first, weights = _exported_colormap64(tmp_path, "init-test")
+    tuned = train(options.replace(init_from=str(weights), steps=1, lr_g=1e-12))
+    assert tuned.step == 1
+    _assert_g_starts_from(first.run_dir, tuned.run_dir)
     with pytest.raises(CheckpointError, match="no D"):
         train(options.replace(init_from=str(weights), steps=1, alpha=1e-4))
 
 
 def test_a_reconstruction_run_starts_from_a_lower_resolution_runs_g(tmp_path):
     """Progressive training: a 64-px run's exported G starts a 128-px --alpha 0 run (whose D starts afresh)."""
-    from pastenet.zoo.export import export_model
-
-    options = TrainOptions(
-        stream=True, dataset="sample", preset="colormap", steps=2, batch=2, device="cpu", workers=0, out=str(tmp_path / "runs"),
-        log_every=1, sample_every=2, checkpoint_every=2, grid_size=2, progress=False, alpha=0.0, resolution=64,
-        truth="colours", prior="poisson", recon="mask", model=_colormap64(),
-    )  # fmt: skip
-    low = train(options)
-    entry = export_model(low.run_dir, "low", to=tmp_path / "zoo", golden=False)
-    weights = tmp_path / "zoo" / "weights" / entry.file
+    options, low, weights = _exported_colormap64(tmp_path, "low")
     high = train(options.replace(resolution=128, model=None, init_from=str(weights), steps=1, lr_g=1e-12, out=str(tmp_path / "high")))
     assert high.options.model["resolution"] == 128 and high.step == 1
-    exported, after = _weights(low.run_dir), _weights(high.run_dir)
-    for key in (k for k in after if k.startswith("G.")):
-        assert torch.allclose(exported.get("G_ema" + key[1:], exported[key]), after[key], atol=1e-6), key
+    _assert_g_starts_from(low.run_dir, high.run_dir)
     with pytest.raises(CheckpointError, match="trained at resolution 64, this run at 128"):
         train(options.replace(resolution=128, model=None, init_from=str(low.run_dir), steps=1, alpha=1e-4, out=str(tmp_path / "gan")))
 
