@@ -196,6 +196,10 @@ def test_only_workers_that_poisson_blend_count_as_busy(tmp_path, monkeypatch):
     assert training_threads(TrainOptions(**stream, prior="poisson"), cores=2, current=2) == 1
     assert training_threads(TrainOptions(**stream), cores=2, current=2) == 2  # rendering alone: light
     assert training_threads(TrainOptions(**stream, prior="poisson", threads=2), cores=2, current=2) == 2
+    # with data echoing the workers prepare ECHO times fewer tuples: WORKERS // ECHO of them are busy
+    assert training_threads(TrainOptions(**stream, prior="poisson", batch=8, echo=2), cores=2, current=2) == 1
+    assert training_threads(TrainOptions(**stream, prior="poisson", batch=8, echo=4), cores=2, current=2) == 2
+    assert training_threads(TrainOptions(**{**stream, "workers": 13}, prior="poisson", batch=8, echo=4), cores=16, current=16) == 13
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     assert training_threads(TrainOptions(**stream, prior="poisson"), cores=16, current=16) == 6
 

@@ -356,8 +356,8 @@ def test_beyond_the_paper_names_every_option_beyond_it():
 
     assert beyond_the_paper(preset("paper-512").to_record(), TrainOptions(data="x.h5").to_record()) == []
     options = TrainOptions(stream=True, dataset="faces", preset="colormap", alpha=0.0, recon="mask", border_weight=2.0, beta1=0.9,
-                           color_mix="0:1,1:1", prior="poisson", truth="colours", ema_kimg=10.0).to_record()
+                           color_mix="0:1,1:1", prior="poisson", truth="colours", ema_kimg=10.0, batch=8, echo=4).to_record()
     notes = " ".join(beyond_the_paper(preset("colormap", prior="poisson").to_record(), options))
     for text in ("affine colour-map head", "Poisson prior", "--truth colours", "--alpha 0", "--recon mask", "strength mixtures", "Adam betas", "map stride 4",
-                 "moving average"):
+                 "moving average", "data echoing (`--echo 4`"):
         assert text in notes, text

@@ -89,10 +89,13 @@ def cpu_threads(threads: int, *, workers: int, processes: int = 1, cores: int | 
 def training_threads(options: TrainOptions, *, cores: int | None = None, current: int | None = None) -> int:
     """:func:`cpu_threads` for a run's options: its workers count as busy with the Poisson prior.
 
-    The processes on this machine are torchrun's ``LOCAL_WORLD_SIZE`` (1 without torchrun);
-    ``cores`` and ``current`` as for :func:`cpu_threads`.
+    With data echoing (``--echo K``) the workers prepare ``K`` times fewer tuples per step, so
+    ``workers // K`` of them count as busy (on 2 cores with the faces zoo command at 256, echo 4,
+    one worker: 2.19 it/s with 2 torch threads, while G's step alone runs at 2.06 on one thread;
+    ``benchmarks/README.md``, "Data echoing"). The processes on this machine are torchrun's
+    ``LOCAL_WORLD_SIZE`` (1 without torchrun); ``cores`` and ``current`` as for :func:`cpu_threads`.
     """
-    busy = options.workers if options.prior != "none" else 0
+    busy = options.workers // options.echo if options.prior != "none" else 0
     try:
         processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     except ValueError:

@@ -41,30 +41,36 @@ class TrainingData:
         Parameters
         ----------
         options : TrainOptions
-            ``batch``, ``seed`` (the data order) and ``workers``.
+            ``batch``, ``echo``, ``seed`` (the data order) and ``workers``.
         world : World
         device : torch.device
             Pinned memory for CUDA.
         start : int
-            The first step: the loader starts at position ``start · batch · world.size``.
+            The first step: the loader starts at position ``start · fresh_batch · world.size``
+            (before it with echoes: :mod:`pastenet.train.echo`).
 
         Returns
         -------
         iterator
-            :func:`pastenet.data.make_loader`'s batches (``close()`` ends its workers).
+            :func:`pastenet.data.make_loader`'s batches (``close()`` ends its workers), or with
+            ``options.echo > 1`` an :class:`~pastenet.train.echo.EchoBatches` over batches of
+            ``options.fresh_batch`` from the first step its echoes need.
         """
         from ..data import make_loader
+        from .echo import EchoBatches, first_fresh_step
 
-        return make_loader(
+        first = first_fresh_step(start, options.echo)
+        fresh = make_loader(
             self.source,
-            batch=options.batch,
+            batch=options.fresh_batch,
             seed=options.seed,
-            cursor=start * options.batch * world.size,
+            cursor=first * options.fresh_batch * world.size,
             rank=world.rank,
             world_size=world.size,
             workers=options.workers,
             pin_memory=device.type == "cuda",
         )
+        return fresh if options.echo == 1 else EchoBatches(fresh, echo=options.echo, start=start)
 
     def grid_batch(self) -> dict[str, torch.Tensor] | None:
         """The grid's fixed inputs as one batch (None when there are none)."""

@@ -3,7 +3,9 @@
 Each step ``s`` (0-based) of a job of ``W`` processes with ``B`` samples each:
 
 1. reads the global batch positions ``[s·B·W, (s+1)·B·W)`` of the data order (this process's
-   slice ``r·B .. (r+1)·B``; see :mod:`pastenet.data`);
+   slice ``r·B .. (r+1)·B``; see :mod:`pastenet.data`); with ``--echo K`` (beyond the paper)
+   ``B/K`` fresh positions per process and ``K − 1`` groups of earlier steps' tuples
+   (:mod:`pastenet.train.echo`);
 2. draws the GAN's noise (noise images, gradient-penalty ε) for the *global* batch from a
    ``torch.Generator`` seeded by ``(seed, s)`` and takes this process's slice, so a resumed run
    needs no saved random state and W processes compute what one process with batch W·B would;
@@ -140,7 +142,7 @@ def train(
             return TrainResult(run_dir=None, options=options, step=0)
         backend = Backend.of(world, device, options)
         nets = build_networks(options, config, backend, fine_tune=not plan.resumed)
-        start = restore_state(plan, nets.modules, nets.runner, device=device, world=world, steps=options.steps, batch=options.batch)
+        start = restore_state(plan, nets.modules, nets.runner, device=device, world=world, steps=options.steps, batch=options.fresh_batch)
         check_schedule(plan, start)
         run_dir = _open_run_dir(plan, options, data, start, locks) if world.main else plan.run_dir
         saver = CheckpointWriter(run_dir, nets.modules, nets.runner, options, config, world, device)

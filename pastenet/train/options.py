@@ -132,6 +132,9 @@ class TrainOptions:
     # -- optimisation (paper section 3.3) -----------------------------------------------------
     steps: int = option(250_000, "Training iterations (one D and one G update each).", min=1)
     batch: int = option(5, "Samples per step on each process.", min=1)
+    echo: int = option(1, "Beyond the paper: data echoing (Choi et al. 2019): each fresh tuple serves ECHO steps, 16 steps apart, mirrored "
+                          "left to right on every other use; a step takes --batch/ECHO fresh tuples, so the data loader does ECHO times less "
+                          "work (1: every tuple once, the paper's).", min=1)
     lr_g: float = option(2e-4, "Adam learning rate of G.", min=0, min_open=True)
     lr_d: float = option(2e-4, "Adam learning rate of D.", min=0, min_open=True)
     lr_rampdown: float = option(0.0, "Beyond the paper: over this last fraction of --steps both learning rates fall to 0 along a half cosine "
@@ -158,7 +161,7 @@ class TrainOptions:
     compile: bool = option(False, "torch.compile the generator.")
     workers: int = option(2, "Data loader worker processes.", min=0)
     threads: int = option(0, "Torch threads of each training process on the CPU. 0 (auto): its share of the cores, less one per data loader "
-                             "worker when the workers Poisson-blend each tuple (--prior poisson), at least 1.", min=0)
+                             "worker when the workers Poisson-blend each tuple (--prior poisson; one per ECHO workers with --echo), at least 1.", min=0)
     # -- output ------------------------------------------------------------------------------
     out: str = option("runs", "Parent folder of the numbered run folders.", path="dir")
     log_every: int = option(10, "Steps between stats lines.", min=1)
@@ -182,6 +185,8 @@ class TrainOptions:
                 raise ConfigError("never train on the test split; split must be 'train'")
         elif self.data is None:
             raise ConfigError("give a tuple file (made by `pastegen make`) or --stream --dataset NAME")
+        if self.batch % self.echo:
+            raise ConfigError(f"echo {self.echo} must divide the batch ({self.batch}): a step takes batch/echo fresh tuples")
         if self.border_weight and self.recon != "mask":
             raise ConfigError("border_weight needs recon 'mask'")
         if self.prior != "none" and PRESETS[self.preset].output != "affine":
@@ -214,6 +219,11 @@ class TrainOptions:
         if self.map_stride is not None:
             changes["map_stride"] = int(self.map_stride)
         return preset(self.preset, **changes)
+
+    @property
+    def fresh_batch(self) -> int:
+        """Fresh tuples per step on each process: ``batch / echo`` (:mod:`pastenet.train.echo`)."""
+        return self.batch // self.echo
 
     def replace(self, **changes: Any) -> TrainOptions:
         """A copy with ``changes`` (checked again)."""

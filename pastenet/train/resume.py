@@ -151,7 +151,8 @@ def restore_state(
     device : torch.device
     world : World
     steps, batch : int
-        The run's total steps and batch per process (the checkpoint's data cursor must match).
+        The run's total steps and fresh tuples per step and process (``TrainOptions.fresh_batch``:
+        the checkpoint's data cursor must match).
 
     Returns
     -------
@@ -177,7 +178,7 @@ def restore_state(
     except (KeyError, ValueError, RuntimeError) as e:
         raise ResumeError(f"{ckpt}: the checkpoint does not fit this run ({e})") from None
     if cursor != start * batch * world.size:
-        raise ResumeError(f"{ckpt}: data cursor {cursor} does not match step {start} x batch {batch} x {world.size} processes")
+        raise ResumeError(f"{ckpt}: data cursor {cursor} does not match step {start} x {batch} fresh tuples x {world.size} processes")
     if start >= steps:
         raise ResumeError(f"{plan.run_dir.name} already has {start} steps; pass a larger --steps to continue it")
     return start

@@ -80,7 +80,7 @@ class CheckpointWriter:
     def _write(self, step: int) -> Path:
         assert self.run_dir is not None
         o = self.options
-        state = {"step": step, "cursor": step * o.batch * self.world.size, **self.runner.state_dict(), "options": json.dumps(o.to_record())}
+        state = {"step": step, "cursor": step * o.fresh_batch * self.world.size, **self.runner.state_dict(), "options": json.dumps(o.to_record())}
         try:
             return save_checkpoint(
                 self.run_dir / CHECKPOINTS_DIR, step, modules=self.modules, state=state, model_record=self.config.to_record(), keep=o.keep

@@ -68,6 +68,12 @@ def beyond_the_paper(model: Mapping[str, Any], options: Mapping[str, Any]) -> li
             f"the learning rates fall to 0 along a half cosine over the last {ramp:g} of the steps{start} "
             f"(`--lr-rampdown {ramp:g}`; the paper's are constant)"
         )
+    if int(options.get("echo", 1) or 1) > 1:
+        echo = int(options["echo"])
+        notes.append(
+            f"data echoing (`--echo {echo}`, Choi et al. 2019): each fresh tuple serves {echo} steps, 16 steps apart, mirrored "
+            "left to right on every other use"
+        )
     if options.get("beta1", 0.0) != 0.0 or options.get("beta2", 0.9) != 0.9:
         notes.append(f"Adam betas ({options.get('beta1')}, {options.get('beta2')}) instead of the paper's (0, 0.9)")
     return notes
