@@ -398,11 +398,7 @@ def _tear(path: Path, name: str, row: int) -> None:
         info = ds.id.get_chunk_info_by_coord((row,) + (0,) * (ds.ndim - 1))
         row_bytes = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
         at = info.byte_offset + (row % ds.chunks[0]) * row_bytes  # (h5py gives the coordinate asked for as chunk_offset)
-    with open(path, "r+b") as fh:
-        fh.seek(at)
-        b = fh.read(1)
-        fh.seek(at)
-        fh.write(bytes([b[0] ^ 0x5A]))
+    _xor_byte(path, at, 0x5A)
 
 
 @pytest.mark.parametrize("name", ["written", "source_index", "params/mask/angle"])
@@ -591,17 +587,21 @@ def test_tuple_file_pickles_by_path_and_works_in_a_forked_child(tmp_path):
 # --- verify -------------------------------------------------------------------------------------
 
 
+def _xor_byte(path: Path, at: int, bits: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        b = fh.read(1)
+        fh.seek(at)
+        fh.write(bytes([b[0] ^ bits]))
+
+
 def _flip_byte(path: Path, name: str, index: int) -> None:
     with h5py.File(path, "r") as f:
         ds = f[name]
         info = ds.id.get_chunk_info_by_coord((index,) + (0,) * (ds.ndim - 1))
         offset, size = info.byte_offset, info.size
     assert offset is not None and size > 8
-    with open(path, "r+b") as fh:
-        fh.seek(offset + size // 2)
-        b = fh.read(1)
-        fh.seek(offset + size // 2)
-        fh.write(bytes([b[0] ^ 0xFF]))
+    _xor_byte(path, offset + size // 2, 0xFF)
 
 
 def test_verify_passes_a_good_file_and_reports_progress(tmp_path):

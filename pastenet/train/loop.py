@@ -142,7 +142,7 @@ def train(
             return TrainResult(run_dir=None, options=options, step=0)
         backend = Backend.of(world, device, options)
         nets = build_networks(options, config, backend, fine_tune=not plan.resumed)
-        start = restore_state(plan, nets.modules, nets.runner, device=device, world=world, steps=options.steps, batch=options.fresh_batch)
+        start = restore_state(plan, nets.modules, nets.runner, device=device, world=world, steps=options.steps, fresh_batch=options.fresh_batch)
         check_schedule(plan, start)
         run_dir = _open_run_dir(plan, options, data, start, locks) if world.main else plan.run_dir
         saver = CheckpointWriter(run_dir, nets.modules, nets.runner, options, config, world, device)

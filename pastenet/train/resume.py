@@ -136,7 +136,7 @@ def check_run_data(plan: RunPlan, identity: Mapping[str, Any], *, warn: bool) ->
 
 
 def restore_state(
-    plan: RunPlan, modules: Mapping[str, torch.nn.Module], runner: Any, *, device: torch.device, world: World, steps: int, batch: int
+    plan: RunPlan, modules: Mapping[str, torch.nn.Module], runner: Any, *, device: torch.device, world: World, steps: int, fresh_batch: int
 ) -> int:
     """Load the checkpoint a resume continues into the networks and optimisers.
 
@@ -150,7 +150,7 @@ def restore_state(
         Its optimisers' states are loaded (:meth:`~pastenet.train.step.GanStep.load_state_dict`).
     device : torch.device
     world : World
-    steps, batch : int
+    steps, fresh_batch : int
         The run's total steps and fresh tuples per step and process (``TrainOptions.fresh_batch``:
         the checkpoint's data cursor must match).
 
@@ -177,8 +177,8 @@ def restore_state(
         cursor = int(state["cursor"])
     except (KeyError, ValueError, RuntimeError) as e:
         raise ResumeError(f"{ckpt}: the checkpoint does not fit this run ({e})") from None
-    if cursor != start * batch * world.size:
-        raise ResumeError(f"{ckpt}: data cursor {cursor} does not match step {start} x {batch} fresh tuples x {world.size} processes")
+    if cursor != start * fresh_batch * world.size:
+        raise ResumeError(f"{ckpt}: data cursor {cursor} does not match step {start} x {fresh_batch} fresh tuples x {world.size} processes")
     if start >= steps:
         raise ResumeError(f"{plan.run_dir.name} already has {start} steps; pass a larger --steps to continue it")
     return start

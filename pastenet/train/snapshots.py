@@ -36,7 +36,7 @@ class CheckpointWriter:
     runner : GanStep
         Its optimisers' states are saved.
     options : TrainOptions
-        Recorded in the checkpoint; ``batch`` (the data cursor) and ``keep``.
+        Recorded in the checkpoint; ``fresh_batch`` (the data cursor) and ``keep``.
     config : ModelConfig
     world : World
     device : torch.device
