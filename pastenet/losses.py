@@ -16,7 +16,7 @@ Wasserstein term. Defaults: α = 1e-4, λ = 10, γ = 1e-3.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ from torch import Tensor
 from .config import PAPER_DRIFT_GAMMA, PAPER_GP_LAMBDA
 from .errors import ConfigError
 
-__all__ = ["reconstruction_l1", "masked_l1", "border_band", "gradient_penalty", "discriminator_loss", "generator_loss", "RECONSTRUCTIONS"]
+__all__ = ["reconstruction_l1", "masked_l1", "masked_l1_boxes", "border_band", "gradient_penalty", "discriminator_loss", "generator_loss", "RECONSTRUCTIONS"]
 
 #: ``recon`` choices: the paper's eq. 6 over the whole image, or L1 per pixel of the mask.
 RECONSTRUCTIONS = ("image", "mask")
@@ -154,11 +154,62 @@ def masked_l1(y: Tensor, target: Tensor, mask: Tensor, *, border_weight: float =
     elsewhere. Unlike eq. 6 (a mean over the whole image, of which pixels outside the mask are
     exactly zero), small pastes weigh as much as large ones, and the seam can weigh more.
     """
-    m = mask.float()
-    w = m + float(border_weight) * border_band(m, int(border_px)) if border_weight else m
+    w = _loss_weights(mask, border_weight, border_px)
     err = (w * (y.float() - target.float()).abs()).sum(dim=(1, 2, 3))
     area = 3.0 * w.sum(dim=(1, 2, 3)).clamp_min(1.0)
     return (err / area).mean()
+
+
+def _loss_weights(mask: Tensor, border_weight: float, border_px: int) -> Tensor:
+    """``w = M + border_weight · border_band(M, border_px)``: :func:`masked_l1`'s per-pixel weights."""
+    m = mask.float()
+    return m + float(border_weight) * border_band(m, int(border_px)) if border_weight else m
+
+
+def masked_l1_boxes(
+    parts: Sequence[Tensor],
+    target: Tensor,
+    mask: Tensor,
+    boxes: Sequence[tuple[int, int, int, int]],
+    *,
+    border_weight: float = 0.0,
+    border_px: int = 4,
+) -> Tensor:
+    """:func:`masked_l1` of a result given only on each mask's bounding box.
+
+    Every pixel of a mask lies in its box, so this is the same loss (and gradient) as
+    :func:`masked_l1` of the whole result, up to the order of the sums.
+
+    Parameters
+    ----------
+    parts : sequence of Tensor
+        ``parts[i]``: ``[1, 3, y1 − y0, x1 − x0]``, the result on sample ``i``'s box
+        (:func:`pastenet.models.boxes.predict_in_boxes`).
+    target : Tensor
+        ``[B, 3, H, W]``.
+    mask : Tensor
+        ``[B, 1, H, W]``.
+    boxes : sequence of (int, int, int, int)
+        ``(y0, y1, x0, x1)`` per sample, ends exclusive; each must hold its sample's mask.
+    border_weight, border_px : float, int
+        As for :func:`masked_l1`.
+
+    Returns
+    -------
+    Tensor
+        Scalar.
+    """
+    if len(parts) != mask.shape[0] or len(boxes) != mask.shape[0]:
+        raise ConfigError(f"{len(parts)} parts and {len(boxes)} boxes for a batch of {mask.shape[0]}")
+    w = _loss_weights(mask, border_weight, border_px)
+    area = 3.0 * w.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    errs = []
+    for i, (part, (y0, y1, x0, x1)) in enumerate(zip(parts, boxes, strict=True)):
+        region = (slice(i, i + 1), slice(None), slice(y0, y1), slice(x0, x1))
+        if tuple(part.shape[-2:]) != (y1 - y0, x1 - x0):
+            raise ConfigError(f"part {i} has shape {tuple(part.shape)}, its box {(y0, y1, x0, x1)}")
+        errs.append((w[region] * (part.float() - target[region].float()).abs()).sum())
+    return (torch.stack(errs) / area).mean()
 
 
 def generator_loss(

@@ -111,10 +111,13 @@ def network_output(
     scale: float = 1.0,
     run: Callable[..., Tensor] | None = None,
     prior: Tensor | None = None,
+    upsample: bool = True,
 ) -> Tensor:
     """G's output at the input's resolution (resampled as the module docstring says), float32.
 
-    The parameters are those of :func:`predict`; the head is not applied.
+    The parameters are those of :func:`predict`; the head is not applied. With ``upsample`` false
+    the output stays at the size G ran at (:func:`network_size`), e.g. for
+    :func:`pastenet.models.boxes.predict_in_boxes`.
     """
     config: ModelConfig = G.config
     h, w = composite.shape[-2:]
@@ -125,7 +128,7 @@ def network_output(
     if (hs, ws) != (h, w):
         x = F.interpolate(x, size=(hs, ws), mode="bilinear", antialias=True, align_corners=False)
     out = (run if run is not None else G)(x, noise=noise, generator=generator).float()
-    if (hs, ws) != (h, w):
+    if upsample and (hs, ws) != (h, w):
         out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
     return out
 
