@@ -4,7 +4,10 @@ With ``--alpha 0`` and ``--recon mask`` (the zoo recipes), :class:`pastenet.trai
 computes ``Y`` and the loss only on each mask's bounding box (:mod:`pastenet.models.boxes`). This
 script times that step against the same step on the whole image (``GanStep(..., boxes=False)``),
 in one process, alternating, on the same batches: a few batches of the faces command's stream
-(256 px, Poisson prior), rendered once and held in memory, so the loader is not timed. It prints
+(256 px, Poisson prior), rendered once and held in memory, so the loader is not timed (with
+``--end-to-end``, every step takes its batch from the trainer's loader instead, ``--echo 4`` in the
+training process, as the faces runs of ``benchmarks/README.md`` do, so the ratio is the
+trainer's). It prints
 the masks' bounding boxes as a fraction of the image, and the median wall and CPU time per step
 of each path with their ratio (the CPU time, the process's own, is less disturbed by a shared
 host's other guests).
@@ -12,8 +15,9 @@ host's other guests).
 Usage::
 
     PASTEGEN_DATA_ROOT=../shared/data python benchmarks/box_step.py --threads 2 --repeats 7
+    PASTEGEN_DATA_ROOT=../shared/data python benchmarks/box_step.py --threads 2 --repeats 7 --steps 12 --end-to-end
 
-Writes ``benchmarks/results/box_step.json``.
+Writes ``benchmarks/results/box_step.json`` (``box_step-end-to-end.json``).
 """
 
 from __future__ import annotations
@@ -53,15 +57,18 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=6, help="real batches held in memory")
     ap.add_argument("--steps", type=int, default=6, help="timed steps per repeat and path")
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "box_step.json"))
+    ap.add_argument("--end-to-end", action="store_true", help="each step's batch from the loader (echo 4, in the training process)")
+    ap.add_argument("--out", default=None, help="default: benchmarks/results/box_step[-end-to-end].json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    options = TrainOptions(**FACES_256)
+    options = TrainOptions(**FACES_256, echo=4 if args.end_to_end else 1)
     world, cpu = World(), torch.device("cpu")
     loader = build_data(options, world).loader(options, world, cpu, start=0)
     batches = [prepare(next(loader), cpu) for _ in range(args.batches)]
-    getattr(loader, "close", lambda: None)()
+
+    def batch(s: int) -> dict[str, torch.Tensor]:
+        return prepare(next(loader), cpu) if args.end_to_end else batches[s % len(batches)]
     side = batches[0]["M"].shape[-1]
     fractions = [(y1 - y0) * (x1 - x0) / side**2 for b in batches for (y0, y1, x0, x1) in mask_boxes(b["M"])]
 
@@ -77,23 +84,26 @@ def main() -> None:
         for name, step in steps.items():
             t, c = time.perf_counter(), time.process_time()
             for s in range(args.steps):
-                step(batches[s % len(batches)], s)
+                step(batch(s), s)
             if r:
                 wall[name].append((time.perf_counter() - t) / args.steps)
                 own[name].append((time.process_time() - c) / args.steps)
+    getattr(loader, "close", lambda: None)()
     med = {k: (statistics.median(wall[k]), statistics.median(own[k])) for k in steps}
     ratio_wall, ratio_cpu = med["whole"][0] / med["boxes"][0], med["whole"][1] / med["boxes"][1]
-    print(f"cpu: {cpu_model()}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    what = "batches from the loader (echo 4, in this process)" if args.end_to_end else f"{len(batches)} batches held in memory"
+    print(f"cpu: {cpu_model()}, torch {torch.__version__}, threads {torch.get_num_threads()}; {what}")
     spread = f"median {statistics.median(fractions):.3f}, max {max(fractions):.3f}"
     print(f"mask bounding boxes: {statistics.mean(fractions):.3f} of the image on average ({spread})")
     for k in steps:
         print(f"{k:5s}: {1 / med[k][0]:.2f} it/s, {med[k][1]:.3f} CPU s per step (medians of {args.repeats})")
     print(f"boxes / whole: {ratio_wall:.2f}x (wall), {ratio_cpu:.2f}x (CPU time)")
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"box_step{'-end-to-end' if args.end_to_end else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "box_fraction_mean": statistics.mean(fractions), "wall_s": wall, "cpu_s": own, "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu,
+        "end_to_end": args.end_to_end, "box_fraction_mean": statistics.mean(fractions),
+        "wall_s": wall, "cpu_s": own, "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu,
     }  # fmt: skip
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {out}")
