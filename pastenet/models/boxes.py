@@ -14,8 +14,8 @@ the same two neighbours per axis with the same weights in the crop as in the who
 keeps both neighbours inside the crop; at the map's edges the crop shares the edge), so the box's
 pixels are those :func:`~pastenet.models.heads.predict` computes, up to float rounding: torch's
 vectorised kernel can round the last bit differently for some crop widths (bit for bit at the zoo's
-64 → 256 in the tests' cases, within 3e-7 at 24 → 96). On the zoo preset at 256 px this makes G's
-training step about 1.3x faster.
+64 → 256 in the tests' cases, within 3e-7 at 24 → 96). On the faces command's batches at 256 px
+this makes G's training step 1.18-1.34x faster (``benchmarks/box_step.py``).
 """
 
 from __future__ import annotations
