@@ -178,7 +178,9 @@ def masked_l1_boxes(
     """:func:`masked_l1` of a result given only on each mask's bounding box.
 
     Every pixel of a mask lies in its box, so this is the same loss (and gradient) as
-    :func:`masked_l1` of the whole result, up to the order of the sums.
+    :func:`masked_l1` of the whole result, up to the order of the sums. The weights are computed
+    on the boxes too: outside a box the mask is 0, as :func:`border_band` takes pixels outside the
+    image to be, so the band of a box's mask is the box's part of the whole mask's band.
 
     Parameters
     ----------
@@ -201,15 +203,15 @@ def masked_l1_boxes(
     """
     if len(parts) != mask.shape[0] or len(boxes) != mask.shape[0]:
         raise ConfigError(f"{len(parts)} parts and {len(boxes)} boxes for a batch of {mask.shape[0]}")
-    w = _loss_weights(mask, border_weight, border_px)
-    area = 3.0 * w.sum(dim=(1, 2, 3)).clamp_min(1.0)
-    errs = []
+    errs, areas = [], []
     for i, (part, (y0, y1, x0, x1)) in enumerate(zip(parts, boxes, strict=True)):
         region = (slice(i, i + 1), slice(None), slice(y0, y1), slice(x0, x1))
         if tuple(part.shape[-2:]) != (y1 - y0, x1 - x0):
             raise ConfigError(f"part {i} has shape {tuple(part.shape)}, its box {(y0, y1, x0, x1)}")
-        errs.append((w[region] * (part.float() - target[region].float()).abs()).sum())
-    return (torch.stack(errs) / area).mean()
+        w = _loss_weights(mask[region], border_weight, border_px)
+        errs.append((w * (part.float() - target[region].float()).abs()).sum())
+        areas.append(w.sum())
+    return (torch.stack(errs) / (3.0 * torch.stack(areas).clamp_min(1.0))).mean()
 
 
 def generator_loss(
