@@ -644,19 +644,28 @@ class TupleWriter:
             self._flush()
 
     def _flush(self) -> None:
-        """Data, parameters and metadata to disk; then the ``written`` flags of what was flushed."""
+        """Data, parameters and metadata to disk; then the ``written`` flags of what was flushed;
+        then the write-behind of all of it.
+
+        The flags are written before the write-behind starts: a write into a page the background
+        ``fdatasync`` is writing waits until the disk has it. With the flags written after the
+        sync started, each flush's 1 kB flags write waited 15-25 ms on the project's virtual
+        disk (``strace``), half of the writer's flush time; measured on a 2-vCPU Zen 4 machine
+        (``make --jobs 2``, 1,200 512x512 tuples, alternating runs, medians of 4): 519 → 582
+        tuples/s to disk, 627 on tmpfs.
+        """
         f = self._f
         assert f is not None  # called while the file is open
         for buf in self._params.values():
             buf.flush()
         self._source.flush()
         f.flush()
-        self._behind.after_flush(f)
         if self._unflagged:
             for i in self._unflagged:
                 self._flags.set(i, 1)
             self._flags.flush()
             self._unflagged.clear()
+        self._behind.after_flush(f)
         self._last_flush = time.monotonic()
 
     def flush(self) -> None:
