@@ -526,35 +526,24 @@ def _generate_threads(
 
     The kernel (Numba, ``nogil``), c-blosc (ctypes) and image decoding release the GIL, so threads
     use the cores without shipping every chunk through a pipe to the writer. Each thread has its
-    own generator copy (decoded-photo cache) and reuses its own render buffers. With as many
-    threads as CPUs, each is pinned to a CPU of its own (:mod:`pastegen._affinity`).
+    own generator copy (decoded-photo cache) and reuses its own render buffers.
     """
     import copy
-    import itertools
     import threading
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    from ._affinity import opencv_threads, pin_current_thread, rendering_cpus
-
     local = threading.local()
-    cpus = rendering_cpus(jobs)
-    slots = itertools.count()
 
     def work(indices: list[int]) -> list:
         if not hasattr(local, "gen"):
             local.gen = copy.copy(gen)  # a copy starts with an empty photo cache of its own
-            if cpus is not None:
-                pin_current_thread(cpus[next(slots) % len(cpus)])
         return _render_batch(local.gen, indices, compression, threads=1, reuse=local, arenas=arenas)
 
     batches = _batches(pending, THREAD_BATCH_SIZE, offset)
     inflight: deque = deque()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pastegen-make")
-    restore = contextlib.ExitStack()
     try:
-        if cpus is not None:
-            restore.enter_context(opencv_threads(1))  # no OpenCV pool started by a pinned thread
         for batch in batches:
             inflight.append(pool.submit(work, batch))
             if len(inflight) >= 2 * jobs:
@@ -570,7 +559,6 @@ def _generate_threads(
         for f in inflight:
             f.cancel()
         pool.shutdown(wait=True)
-        restore.close()
 
 
 def replay_check(

@@ -157,65 +157,6 @@ def test_make_jobs_1_renders_beside_the_writer(tmp_path, photo_dir, monkeypatch)
             np.testing.assert_array_equal(ta[i]["I_S"], tb[i]["I_S"])
 
 
-def test_rendering_threads_are_pinned_only_when_as_many_as_the_cpus(monkeypatch):
-    from pastegen import _affinity
-
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3, 1}, raising=False)
-    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, mask: None, raising=False)
-    monkeypatch.delenv(_affinity.PIN_ENV, raising=False)
-    assert _affinity.rendering_cpus(2) == [1, 3]
-    assert _affinity.rendering_cpus(1) is None  # one thread: the scheduler places it
-    assert _affinity.rendering_cpus(3) is None  # more threads than CPUs
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    assert _affinity.rendering_cpus(2) is None  # fewer threads than CPUs: free CPUs stay usable
-    assert _affinity.rendering_cpus(4) == [0, 1, 2, 3]
-    monkeypatch.setenv(_affinity.PIN_ENV, "0")
-    assert _affinity.rendering_cpus(4) is None
-    monkeypatch.delenv(_affinity.PIN_ENV)
-    monkeypatch.delattr(os, "sched_setaffinity")
-    assert _affinity.rendering_cpus(4) is None  # a platform without it
-
-
-def test_make_pins_each_rendering_thread_to_a_cpu_of_its_own_and_writes_the_same_file(tmp_path, photo_dir, monkeypatch):
-    # one rendering thread per CPU (the writer stays free); OpenCV on the calling thread meanwhile,
-    # so no pool of its is started by a pinned thread; the file is the one of an unpinned run
-    import threading
-
-    import pastegen.precompute as precompute
-    from pastegen import _affinity
-
-    spec = preset("photos", height=48, width=48, sigma=3.0)
-    paths = sorted(str(p) for p in photo_dir.iterdir())
-    count = precompute.BATCH_SIZE + 5
-    monkeypatch.setenv(_affinity.PIN_ENV, "0")
-    free = make(tmp_path / "free.h5", paths, spec, count=count, seed=4, jobs=2)
-    monkeypatch.delenv(_affinity.PIN_ENV)
-    pinned = []
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {7, 4}, raising=False)
-
-    def spy(pid, mask):  # records instead of pinning (CPUs 4 and 7 may not exist here)
-        pinned.append((threading.get_ident(), pid, set(mask), cv2.getNumThreads()))
-
-    monkeypatch.setattr(os, "sched_setaffinity", spy, raising=False)
-    real_batch = precompute._render_batch
-
-    def slow_batch(*args, **kwargs):  # busy long enough that the pool starts its second thread
-        time.sleep(0.02)
-        return real_batch(*args, **kwargs)
-
-    monkeypatch.setattr(precompute, "_render_batch", slow_batch)
-    before = cv2.getNumThreads()
-    out = make(tmp_path / "pinned.h5", paths, spec, count=count, seed=4, jobs=2)
-    assert cv2.getNumThreads() == before  # restored
-    assert len(pinned) == 2 and sorted(m.pop() for _, _, m, _ in pinned) == [4, 7]
-    assert {t for t, _, _, _ in pinned}.isdisjoint({threading.main_thread().ident}) and len({t for t, _, _, _ in pinned}) == 2
-    assert all(pid == 0 and n == 1 for _, pid, _, n in pinned)  # the calling thread only; OpenCV on one thread
-    assert_same_arrays(free.path, out.path)
-    pinned.clear()
-    make(tmp_path / "one.h5", paths, spec, count=count, seed=4, jobs=1)
-    assert not pinned  # one rendering thread beside the writer: not pinned
-
-
 def test_make_thread_pool_stores_the_same_chunks_reports_progress_and_fails_cleanly(tmp_path, photo_dir):
     import shutil
     import threading
