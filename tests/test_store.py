@@ -1256,7 +1256,7 @@ def test_a_failed_background_sync_is_raised_not_lost(tmp_path, monkeypatch, when
 
 def test_the_written_flags_reach_the_file_before_the_write_behind_starts(tmp_path, monkeypatch):
     # a write into a page the background fdatasync is writing waits for the disk: on the project's
-    # virtual disk the flags' write after the sync started stalled each flush for 15-25 ms
+    # virtual disk the flags' write after the sync started stalled each flush for 14-24 ms
     import pastegen.store.writer as writer_module
 
     seen = []

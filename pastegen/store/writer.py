@@ -649,10 +649,10 @@ class TupleWriter:
 
         The flags are written before the write-behind starts: a write into a page the background
         ``fdatasync`` is writing waits until the disk has it. With the flags written after the
-        sync started, each flush's 1 kB flags write waited 15-25 ms on the project's virtual
+        sync started, each flush's 1 kB flags write waited 14-24 ms on the project's virtual
         disk (``strace``), half of the writer's flush time; measured on a 2-vCPU Zen 4 machine
-        (``make --jobs 2``, 1,200 512x512 tuples, alternating runs, medians of 4): 519 → 582
-        tuples/s to disk, 627 on tmpfs.
+        (``make --jobs 2``, 1,200 512x512 tuples, alternating runs, medians of 4 and of 6):
+        519 → 582 and 544 → 579 tuples/s to disk (627 and 659 on tmpfs).
         """
         f = self._f
         assert f is not None  # called while the file is open
