@@ -74,13 +74,13 @@ def layout(count: int = N) -> StoreLayout:
     return StoreLayout(count=count, height=H, width=W, param_fields=FIELDS)
 
 
-def make_tuple(i: int) -> tuple[dict, dict, int]:
+def make_tuple(i: int, h: int = H, w: int = W) -> tuple[dict, dict, int]:
     """Deterministic tuple ``i``: consistent arrays and parameters of every field's dtype."""
     rng = np.random.default_rng(1000 + i)
-    img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    m = np.zeros((H, W), np.uint8)
-    y, x = int(rng.integers(0, H // 2)), int(rng.integers(0, W // 2))
-    m[y : y + H // 3, x : x + W // 3] = 1
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    m = np.zeros((h, w), np.uint8)
+    y, x = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
+    m[y : y + h // 3, x : x + w // 3] = 1
     arrays = {"I": img, "I_T": img * (1 - m)[..., None], "I_S": (255 - img) * m[..., None], "M": m}
     params = {
         "geometric/offsets": rng.normal(0, 15, (4, 2)),
@@ -1181,9 +1181,11 @@ def test_format_2_files_are_smaller_than_format_1_files_of_the_same_tuples(tmp_p
 
 
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="needs posix_fadvise")
-def test_each_flush_drops_the_pages_already_written(tmp_path, monkeypatch):
-    # write-behind: every flush starts the disk writes and drops the file's clean pages from the
-    # page cache (POSIX_FADV_DONTNEED on the whole file), so a long make does not fill the cache
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="needs posix_fadvise")
+def test_each_sync_drops_the_pages_of_chunk_data_and_only_those(tmp_path, monkeypatch):
+    # write-behind: once synced, the whole pages of the tuples' chunks leave the page cache, so a
+    # long make does not fill it; no page of HDF5's metadata or of the rows is dropped: each flush
+    # rewrites parts of those, which would first be read back from the disk
     calls = []
     real = os.posix_fadvise
 
@@ -1192,13 +1194,38 @@ def test_each_flush_drops_the_pages_already_written(tmp_path, monkeypatch):
         return real(fd, offset, length, advice)
 
     monkeypatch.setattr(os, "posix_fadvise", spy)
-    out = write_all(tmp_path / "wb.h5", flush_every=2)
-    partial_ino = os.stat(out).st_ino  # the .partial renamed into place
-    dropped = [c for c in calls if c[3] == os.POSIX_FADV_DONTNEED and c[0] == partial_ino]
-    assert len(dropped) >= N // 2 and all(c[1:3] == (0, 0) for c in dropped)
+    h, w, n = 256, 256, 16
+    out = tmp_path / "wb.h5"
+    with TupleWriter(out, StoreLayout(count=n, height=h, width=w, param_fields=FIELDS), attrs=ATTRS, flush_every=100) as wr:
+        for i in range(n):
+            a, p, s = make_tuple(i, h, w)
+            wr.write(i, encode_tuple(a, (h, w), DEFAULT_COMPRESSION), p, s)
+            if i % 4 == 3:
+                wr.flush()
+                wr._behind.wait()  # one sync per flush here, so that every flush's pages are dropped
+        wr.commit()
+    ino = os.stat(out).st_ino
+    dropped = sorted((o, o + length) for i, o, length, advice in calls if i == ino and advice == os.POSIX_FADV_DONTNEED)
+    chunks = []
+    with h5py.File(out, "r") as f:
+        for name in STORED:
+            for k in range(f[name].id.get_num_chunks()):
+                info = f[name].id.get_chunk_info(k)
+                chunks.append((info.byte_offset, info.byte_offset + info.size))
+    data: list[list[int]] = []  # runs of adjacent chunks
+    for a, b in sorted(chunks):
+        if data and data[-1][1] == a:
+            data[-1][1] = b
+        else:
+            data.append([a, b])
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert dropped and all(a % page == 0 and b % page == 0 for a, b in dropped)
+    assert all(any(lo <= a and b <= hi for lo, hi in data) for a, b in dropped)  # chunk data only
+    whole_pages = sum(max(0, hi // page * page - -(-lo // page) * page) for lo, hi in data)
+    assert sum(b - a for a, b in dropped) >= 0.85 * whole_pages  # nearly all of it
     with open_tuples(out) as tf:  # dropping clean pages changes nothing on disk
-        for i in range(N):
-            a, _, _ = make_tuple(i)
+        for i in range(n):
+            a, _, _ = make_tuple(i, h, w)
             for name in ("I", "I_T", "I_S", "M"):
                 np.testing.assert_array_equal(tf.read_array(name, i), a[name])
 

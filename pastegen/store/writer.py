@@ -70,17 +70,8 @@ def _file_descriptor(f: h5py.File) -> int | None:
 
 
 def _start_writeback(fd: int) -> None:
-    """Start the disk writes of ``fd``'s dirty pages now, without waiting for them, and drop its
-    pages that are already clean (each call skipped where the platform lacks it).
-
-    Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` queues the writes; ``posix_fadvise(
-    POSIX_FADV_DONTNEED)`` drops the *clean* pages (those already on disk; dirty pages are left
-    alone), so the page cache does not grow by the whole file and new writes reuse the memory of
-    old ones. Measured on the project's 2-vCPU virtual machine (ext4; 1,200 512x512 face tuples,
-    1.1 GB, ``make --jobs 2``): 290-360 tuples/s with the cache growing, 470-540 with the pages
-    dropped, where every write into fresh page-cache memory also cost the hypervisor's first touch
-    of that memory (``sys`` time 3.0 s → 1.2 s).
-    """
+    """Start the disk writes of ``fd``'s dirty pages now, without waiting for them (Linux
+    ``sync_file_range(SYNC_FILE_RANGE_WRITE)``; skipped where the platform lacks it)."""
     if not _sync_file_range:
         fn = None
         if sys.platform.startswith("linux"):
@@ -94,30 +85,55 @@ def _start_writeback(fd: int) -> None:
     fn = _sync_file_range[0]
     if fn is not None:
         fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
-    _drop_clean_pages(fd)
 
 
-def _drop_clean_pages(fd: int) -> None:
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: HDF5's small-data block (2,048 bytes by default, h5py's too): a chunk can start this far before
+#: the file's old end, in the block's free remainder (in a test file 0-1,942 bytes before; see
+#: :meth:`_WriteBehind.chunk_written`).
+_SMALL_DATA_SLACK = 2048
+
+
+def _drop_pages(fd: int, ranges: list[list[int]]) -> None:
+    """Drop from the page cache the whole pages inside the byte ranges ``[start, end)`` of ``fd``
+    (``posix_fadvise(POSIX_FADV_DONTNEED)``, which leaves dirty pages alone; skipped where the
+    platform lacks it)."""
     fadvise = getattr(os, "posix_fadvise", None)
-    if fadvise is not None:
-        try:
-            fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except OSError:  # e.g. a file system that does not support it
-            pass
+    if fadvise is None:
+        return
+    for start, end in ranges:
+        first, last = -(-start // _PAGE) * _PAGE, end // _PAGE * _PAGE
+        if last > first:
+            try:
+                fadvise(fd, first, last - first, os.POSIX_FADV_DONTNEED)
+            except OSError:  # e.g. a file system that does not support it
+                return
 
 
 class _WriteBehind:
-    """The disk writes of a file being written, kept going while the writer goes on.
+    """The disk writes of a file being written, kept going while the writer goes on, and the
+    page cache kept to what the writer will touch again.
 
     At each flush of the writer, :meth:`after_flush` starts the writes of the new dirty pages
     (:func:`_start_writeback`) and, unless one is still running, an ``fdatasync`` of the file in a
-    background thread (then the pages it cleaned are dropped). ``fdatasync`` is what makes the
-    data durable: on a virtual machine it also makes the host write its own cache of the disk
-    image, which otherwise happens all at once in the ``fsync`` of :meth:`TupleWriter.commit`.
-    Measured on the project's 2-vCPU Firecracker machine (ext4, disk 390-440 MB/s with
-    ``O_DIRECT`` at the time; ``make --jobs 2``, 1,200 512x512 tuples, three runs each): 314-318
-    tuples/s with the writes started only, 400-414 with the background ``fdatasync`` (491 on
-    tmpfs); the commit's ``fsync`` went from 0.6-1.2 s to under 0.1 s.
+    background thread. ``fdatasync`` is what makes the data durable: on a virtual machine it also
+    makes the host write its own cache of the disk image, which otherwise happens all at once in
+    the ``fsync`` of :meth:`TupleWriter.commit`. Measured on the project's 2-vCPU Firecracker
+    machine (ext4, disk 390-440 MB/s with ``O_DIRECT`` at the time; ``make --jobs 2``, 1,200
+    512x512 tuples, three runs each): 314-318 tuples/s with the writes started only, 400-414 with
+    the background ``fdatasync`` (491 on tmpfs); the commit's ``fsync`` went from 0.6-1.2 s to
+    under 0.1 s.
+
+    Once synced, the pages of the tuples' chunks are dropped from the page cache (:meth:`chunk_written`
+    collects their byte ranges), so the cache does not grow by the whole file and new writes
+    reuse the memory of old ones: 290-360 tuples/s with the cache growing, 470-540 with the
+    pages dropped, where every write into fresh page-cache memory also cost the hypervisor's
+    first touch of that memory. Only whole pages inside chunk data are dropped: the pages of
+    HDF5's metadata and of the rows (flags, parameters), which each flush rewrites in part,
+    stay cached. Dropping the whole file instead made each flush read those pages back from
+    the disk first (about 4 MB of small reads per 1,200 tuples): with the disk's reads limited
+    to 100 per second (a spinning disk's random reads; a ``blkio`` cgroup), 170 against 601
+    tuples/s, on the unlimited disk no difference.
 
     An error of the background ``fdatasync`` (``EIO``, ``ENOSPC``, ...) is kept and raised by the
     next :meth:`after_flush` or :meth:`wait`: Linux reports a failed write-back once, so it must
@@ -128,26 +144,56 @@ class _WriteBehind:
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
         self._error: OSError | None = None
+        self._written: list[list[int]] = []  # chunk bytes written since the last sync started
+        self._run: list[int] | None = None  # the run of chunks being written (file sizes)
+
+    def chunk_written(self, before: int, after: int, size: int) -> None:
+        """Note a chunk of ``size`` bytes written while the file's size went from ``before`` to
+        ``after`` (see :meth:`TupleWriter._write_chunk`).
+
+        Chunks that each grew the file by their own size, one after the other, are one run of
+        chunk data: HDF5 placed them back to back at the end, all shifted back by the same free
+        remainder of its small-data block (at most :data:`_SMALL_DATA_SLACK` bytes). So the bytes
+        from the run's first ``before`` to ``_SMALL_DATA_SLACK`` before its last ``after`` are
+        chunk data, written once. Any other write ends the run.
+        """
+        run = self._run
+        if after - before == size:
+            if run is not None and run[1] == before:
+                run[1] = after
+                return
+            self._end_run()
+            self._run = [before, after]
+        else:
+            self._end_run()
+
+    def _end_run(self) -> None:
+        run, self._run = self._run, None
+        if run is not None and run[1] - _SMALL_DATA_SLACK - run[0] >= _PAGE:
+            self._written.append([run[0], run[1] - _SMALL_DATA_SLACK])
 
     def after_flush(self, f: h5py.File) -> None:
         """Start the writes of what ``f``'s flush left dirty and a background ``fdatasync``."""
         self._raise_error()
+        self._end_run()  # the flush wrote metadata after it
         fd = _file_descriptor(f)
         if fd is None:
+            self._written.clear()
             return
         _start_writeback(fd)
         if self._thread is not None and self._thread.is_alive():
             return  # the running fdatasync or the next flush's takes these pages too
-        self._thread = threading.Thread(target=self._sync, args=(fd,), name="pastegen-write-behind", daemon=True)
+        ranges, self._written = self._written, []
+        self._thread = threading.Thread(target=self._sync, args=(fd, ranges), name="pastegen-write-behind", daemon=True)
         self._thread.start()
 
-    def _sync(self, fd: int) -> None:
+    def _sync(self, fd: int, ranges: list[list[int]]) -> None:
         try:
             os.fdatasync(fd)
         except OSError as e:
             self._error = e
             return
-        _drop_clean_pages(fd)
+        _drop_pages(fd, ranges)
 
     def wait(self) -> None:
         """Wait for the background ``fdatasync`` and raise its error, if any."""
@@ -502,7 +548,7 @@ class TupleWriter:
                 offset = (i,) + (0,) * (self._ds[name].ndim - 1)
                 if name in self.uncompressed and mask != 1:  # a partial file of an earlier rule
                     mask, data = raw_chunk(arrays[name])
-                self._ds[name].id.write_direct_chunk(offset, data, mask)
+                self._write_chunk(name, offset, data, mask)
             for name, buf in self._params.items():
                 buf.set(i, params[name][i])
             self._source.set(i, src[i])
@@ -592,17 +638,28 @@ class TupleWriter:
             for name in self.stored:
                 if name in self.uncompressed:
                     mask, data = raw_chunk(checked[name])
-                    self._ds[name].id.write_direct_chunk(self._chunk_offset[name](i), data, mask)
+                    self._write_chunk(name, self._chunk_offset[name](i), data, mask)
                 else:
                     self._ds[name][i] = checked[name]
         else:
             for name in self.stored:
                 mask, data = chunks[name]
-                self._ds[name].id.write_direct_chunk(self._chunk_offset[name](i), data, mask)
+                self._write_chunk(name, self._chunk_offset[name](i), data, mask)
         for name, v in values.items():
             self._params[name].set(i, v)
         self._source.set(i, src)
         self._mark(i)
+
+    def _write_chunk(self, name: str, offset: tuple, data: Any, mask: int) -> None:
+        """Write one chunk as it is, and tell the write-behind how the file's size moved (from
+        which it finds the bytes that surely hold chunk data, whose pages it may drop once
+        synced: :meth:`_WriteBehind.chunk_written`). A wrong guess could only drop a clean page
+        that HDF5 then reads back."""
+        assert self._f is not None  # called while the file is open
+        fid = self._f.id
+        before = fid.get_filesize()
+        self._ds[name].id.write_direct_chunk(offset, data, mask)
+        self._behind.chunk_written(before, fid.get_filesize(), memoryview(data).nbytes)
 
     def _check_encoded(self, i: int, enc: EncodedTuple) -> dict[str, tuple[int, Any]]:
         """The chunks of an encoded tuple after the checks that need no decoding."""
