@@ -1230,6 +1230,21 @@ def test_each_sync_drops_the_pages_of_chunk_data_and_only_those(tmp_path, monkey
                 np.testing.assert_array_equal(tf.read_array(name, i), a[name])
 
 
+def test_write_behind_takes_back_to_back_chunks_as_one_run_less_the_small_data_slack():
+    from pastegen.store.writer import _PAGE, _SMALL_DATA_SLACK, _WriteBehind
+
+    wb = _WriteBehind()
+    big = 10 * _PAGE
+    wb.chunk_written(1000, 1000 + big, big)  # grew the file by its size: a run starts
+    wb.chunk_written(1000 + big, 1000 + 2 * big, big)  # back to back: the same run
+    wb.chunk_written(1000 + 2 * big, 1000 + 2 * big, 300)  # went into free space: the run ends
+    wb.chunk_written(1000 + 2 * big, 1000 + 3 * big + 100, big)  # grew by more (metadata too): no run
+    wb.chunk_written(9 * big, 10 * big, big)  # a new run, ended by the flush
+    wb.chunk_written(20 * big, 20 * big + _PAGE, _PAGE)  # too short once the slack is taken off
+    wb._end_run()
+    assert wb._written == [[1000, 1000 + 2 * big - _SMALL_DATA_SLACK], [9 * big, 10 * big - _SMALL_DATA_SLACK]]
+
+
 @pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="needs fdatasync")
 def test_each_flush_syncs_the_file_in_the_background_and_commit_waits_for_it(tmp_path, monkeypatch):
     # write-behind: an fdatasync of the file runs in a thread after a flush (at most one at a
