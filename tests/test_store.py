@@ -1181,7 +1181,6 @@ def test_format_2_files_are_smaller_than_format_1_files_of_the_same_tuples(tmp_p
 
 
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="needs posix_fadvise")
-@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="needs posix_fadvise")
 def test_each_sync_drops_the_pages_of_chunk_data_and_only_those(tmp_path, monkeypatch):
     # write-behind: once synced, the whole pages of the tuples' chunks leave the page cache, so a
     # long make does not fill it; no page of HDF5's metadata or of the rows is dropped: each flush
